@@ -1,0 +1,90 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Sextant: a multi-cluster service-mesh control plane that speaks Envoy xDS and keeps Istio's conventions.
+///
+/// Module map (Docs/architecture.md explains each one):
+/// - EnvoyAPI: Swift generated from Protos/ (never edited by hand).
+/// - SextantKube: Kubernetes objects and the sources that watch them (files today, API servers later).
+/// - SextantRegistry: per-cluster registries merged into immutable mesh snapshots.
+/// - SextantXDS: config generators (pure functions) and the ADS server with its push pipeline.
+/// - SextantAdmin: readiness, debug and metrics HTTP endpoints.
+/// - sextant: the command line and the wiring of services.
+let package = Package(
+  name: "sextant",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "sextant", targets: ["sextant"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", exact: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", exact: "2.9.2"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+  ],
+  targets: [
+    .target(
+      name: "EnvoyAPI",
+      dependencies: [
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ],
+      exclude: ["README.md"]
+    ),
+    .target(
+      name: "SextantKube",
+      dependencies: [
+        .product(name: "Yams", package: "Yams"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantRegistry",
+      dependencies: [
+        "SextantKube",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantXDS",
+      dependencies: [
+        "EnvoyAPI",
+        "SextantRegistry",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .executableTarget(
+      name: "sextant",
+      dependencies: [
+        "EnvoyAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantKubeTests",
+      dependencies: ["SextantKube"],
+      resources: [.copy("Fixtures")]
+    ),
+    .testTarget(
+      name: "SextantXDSTests",
+      dependencies: ["SextantXDS", "SextantRegistry", "EnvoyAPI"],
+      resources: [.copy("Golden")]
+    ),
+    .testTarget(
+      name: "SextantRegistryTests",
+      dependencies: ["SextantRegistry", "SextantKube"]
+    ),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Regenerates the Swift in Sources/EnvoyAPI from Protos/.
+#
+#   Scripts/generate-protos.sh          rewrite Sources/EnvoyAPI/*.swift
+#   Scripts/generate-protos.sh --check  fail (exit 1) when the committed Swift differs from what Protos/ generates
+#
+# Uses Debian's protoc (package protobuf-compiler; well-known types from /usr/include) and the protoc-gen-swift and
+# protoc-gen-grpc-swift-2 plugins built from the versions Package.swift pins, in the ignored scratch path .build-protoc.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+mode=write
+case "${1:-}" in
+  --check) mode=check ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+command -v protoc >/dev/null || { echo "generate-protos: protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
+[ -f /usr/include/google/protobuf/any.proto ] || {
+  echo "generate-protos: well-known types missing in /usr/include/google/protobuf (apt-get install libprotobuf-dev)" >&2
+  exit 1
+}
+
+scratch="$root/.build-protoc"
+echo "generate-protos: building plugins in $scratch" >&2
+swift build --package-path "$root" --scratch-path "$scratch" --product protoc-gen-swift >&2
+swift build --package-path "$root" --scratch-path "$scratch" --product protoc-gen-grpc-swift-2 >&2
+bin=$(swift build --package-path "$root" --scratch-path "$scratch" --show-bin-path)
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+cd "$root/Protos"
+mapfile -t protos < <(find . -name '*.proto' | sed 's|^\./||' | LC_ALL=C sort)
+mapfile -t services < <(grep -l '^service ' "${protos[@]}" | LC_ALL=C sort)
+
+protoc -I . -I /usr/include \
+  --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+  --swift_out="$out" \
+  --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
+  "${protos[@]}"
+# The gRPC plugin writes an empty file for protos without services: run it on service files only.
+protoc -I . -I /usr/include \
+  --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
+  --grpc-swift-2_out="$out" \
+  --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores \
+  "${services[@]}"
+
+target="$root/Sources/EnvoyAPI"
+if [ "$mode" = check ]; then
+  if diff -r -q -x README.md "$out" "$target"; then
+    echo "generate-protos: Sources/EnvoyAPI matches Protos/ ($(ls "$out" | wc -l) files)"
+  else
+    echo "generate-protos: Sources/EnvoyAPI differs from what Protos/ generates: run Scripts/generate-protos.sh" >&2
+    exit 1
+  fi
+else
+  find "$target" -name '*.swift' -delete
+  cp "$out"/*.swift "$target"/
+  echo "generate-protos: wrote $(ls "$out" | wc -l) files to Sources/EnvoyAPI"
+fi
