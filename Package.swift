@@ -27,6 +27,7 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
   ],
   targets: [
     .target(
@@ -62,13 +63,34 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Yams", package: "Yams"),
+      ]
+    ),
+    .target(
+      name: "SextantAdmin",
+      dependencies: [
+        "SextantXDS",
+        "SextantRegistry",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .executableTarget(
       name: "sextant",
       dependencies: [
         "EnvoyAPI",
+        "SextantKube",
+        "SextantRegistry",
+        "SextantXDS",
+        "SextantAdmin",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "Yams", package: "Yams"),
       ]
     ),
     .testTarget(
@@ -78,8 +100,8 @@ let package = Package(
     ),
     .testTarget(
       name: "SextantXDSTests",
-      dependencies: ["SextantXDS", "SextantRegistry", "EnvoyAPI"],
-      resources: [.copy("Golden")]
+      dependencies: ["SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI"],
+      exclude: ["Golden"]
     ),
     .testTarget(
       name: "SextantRegistryTests",

@@ -7,7 +7,7 @@ struct Sextant: AsyncParsableCommand {
     commandName: "sextant",
     abstract: "A multi-cluster service-mesh control plane compatible with Istio's istiod discovery.",
     version: SextantVersion.current,
-    subcommands: [VersionCommand.self]
+    subcommands: [ServeCommand.self, VersionCommand.self]
   )
 }
 

@@ -1,0 +1,62 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Builds the HTTP applications for readiness (the HTTP port, 8080) and monitoring (15014: /metrics and /debug/*).
+///
+/// Each returned application is a swift-service-lifecycle Service; the executable runs them in its ServiceGroup.
+public enum AdminServer {
+  /// The readiness and debug application: `/ready` plus the debug endpoints.
+  public static func http(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    addReady(router, state)
+    addDebug(router, state)
+    return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+  }
+
+  /// The monitoring application: `/metrics` (Prometheus text), the debug endpoints and `/ready`.
+  public static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    router.get("/metrics") { _, _ in
+      Response(
+        status: .ok,
+        headers: [.contentType: "text/plain; version=0.0.4"],
+        body: .init(byteBuffer: ByteBuffer(string: state.metrics()))
+      )
+    }
+    addReady(router, state)
+    addDebug(router, state)
+    return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+  }
+
+  static func addReady(_ router: Router<BasicRequestContext>, _ state: AdminState) {
+    router.get("/ready") { _, _ in
+      let readiness = state.readiness()
+      let text = readiness.ready ? "ready\n" : "not ready: " + readiness.waitingFor.joined(separator: "; ") + "\n"
+      return Response(
+        status: readiness.ready ? .ok : .serviceUnavailable,
+        headers: [.contentType: "text/plain"],
+        body: .init(byteBuffer: ByteBuffer(string: text))
+      )
+    }
+  }
+
+  static func addDebug(_ router: Router<BasicRequestContext>, _ state: AdminState) {
+    router.get("/debug/syncz") { _, _ in json(DebugViews.syncz(state.connections)) }
+    router.get("/debug/registryz") { _, _ in json(DebugViews.registryz(state.snapshot())) }
+    router.get("/debug/endpointz") { _, _ in json(DebugViews.endpointz(state.snapshot())) }
+    router.get("/debug/sourcez") { _, _ in json(state.sourceErrors()) }
+  }
+
+  static func json(_ value: some Encodable) -> Response {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = (try? encoder.encode(value)) ?? Data("null".utf8)
+    return Response(
+      status: .ok,
+      headers: [.contentType: "application/json"],
+      body: .init(byteBuffer: ByteBuffer(bytes: data))
+    )
+  }
+}

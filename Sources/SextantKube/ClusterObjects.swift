@@ -1,0 +1,158 @@
+/// The kinds of Kubernetes object Sextant watches.
+public enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
+  case namespace = "Namespace"
+  case service = "Service"
+  case endpointSlice = "EndpointSlice"
+  case endpoints = "Endpoints"
+  case pod = "Pod"
+  case node = "Node"
+
+  public static func < (lhs: ObjectKind, rhs: ObjectKind) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Identifies one object in one cluster: kind, namespace (empty for cluster-scoped kinds) and name.
+public struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+  public var kind: ObjectKind
+  public var namespace: String
+  public var name: String
+
+  public init(kind: ObjectKind, namespace: String, name: String) {
+    self.kind = kind
+    self.namespace = namespace
+    self.name = name
+  }
+
+  public static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool {
+    (lhs.kind, lhs.namespace, lhs.name) < (rhs.kind, rhs.namespace, rhs.name)
+  }
+
+  public var description: String {
+    namespace.isEmpty ? "\(kind.rawValue)/\(name)" : "\(kind.rawValue)/\(namespace)/\(name)"
+  }
+}
+
+/// One decoded object of a watched kind.
+public enum KubeObject: Sendable, Hashable {
+  case namespace(Namespace)
+  case service(Service)
+  case endpointSlice(EndpointSlice)
+  case endpoints(Endpoints)
+  case pod(Pod)
+  case node(Node)
+
+  /// The object's key; namespaced kinds without a namespace are placed in `default`, as the API server does.
+  public var key: ObjectKey {
+    switch self {
+    case .namespace(let o): ObjectKey(kind: .namespace, namespace: "", name: o.metadata.name)
+    case .service(let o): ObjectKey(kind: .service, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .endpointSlice(let o):
+      ObjectKey(kind: .endpointSlice, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .endpoints(let o): ObjectKey(kind: .endpoints, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .pod(let o): ObjectKey(kind: .pod, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .node(let o): ObjectKey(kind: .node, namespace: "", name: o.metadata.name)
+    }
+  }
+}
+
+/// Everything one cluster's source currently holds: the input of that cluster's registry.
+///
+/// A value type: a source builds a new one (cheaply, by copy-on-write) for every change and hands it over whole, so
+/// the registry never sees a half-applied update.
+public struct ClusterObjects: Sendable, Hashable {
+  public var namespaces: [String: Namespace] = [:]
+  public var services: [NamespacedName: Service] = [:]
+  public var endpointSlices: [NamespacedName: EndpointSlice] = [:]
+  public var endpoints: [NamespacedName: Endpoints] = [:]
+  public var pods: [NamespacedName: Pod] = [:]
+  public var nodes: [String: Node] = [:]
+
+  public init() {}
+
+  /// Builds the state holding exactly `objects`; a later object with the same key replaces an earlier one.
+  public init(_ objects: some Sequence<KubeObject>) {
+    for object in objects { upsert(object) }
+  }
+
+  /// Inserts or replaces an object.
+  public mutating func upsert(_ object: KubeObject) {
+    switch object {
+    case .namespace(let o): namespaces[o.metadata.name] = o
+    case .service(let o): services[NamespacedName(o.metadata)] = o
+    case .endpointSlice(let o): endpointSlices[NamespacedName(o.metadata)] = o
+    case .endpoints(let o): endpoints[NamespacedName(o.metadata)] = o
+    case .pod(let o): pods[NamespacedName(o.metadata)] = o
+    case .node(let o): nodes[o.metadata.name] = o
+    }
+  }
+
+  /// Removes the object with `key`, if present.
+  public mutating func remove(_ key: ObjectKey) {
+    let name = NamespacedName(namespace: key.namespace, name: key.name)
+    switch key.kind {
+    case .namespace: namespaces[key.name] = nil
+    case .service: services[name] = nil
+    case .endpointSlice: endpointSlices[name] = nil
+    case .endpoints: endpoints[name] = nil
+    case .pod: pods[name] = nil
+    case .node: nodes[key.name] = nil
+    }
+  }
+
+  /// The number of objects held, of every kind.
+  public var count: Int {
+    namespaces.count + services.count + endpointSlices.count + endpoints.count + pods.count + nodes.count
+  }
+}
+
+/// A namespace and a name: how namespaced objects are keyed.
+public struct NamespacedName: Sendable, Hashable, Comparable, CustomStringConvertible {
+  public var namespace: String
+  public var name: String
+
+  public init(namespace: String, name: String) {
+    self.namespace = namespace
+    self.name = name
+  }
+
+  /// The key of an object's metadata; a missing namespace is `default`, as the API server treats it.
+  public init(_ metadata: ObjectMeta) {
+    self.init(namespace: metadata.namespace ?? "default", name: metadata.name)
+  }
+
+  public static func < (lhs: NamespacedName, rhs: NamespacedName) -> Bool {
+    (lhs.namespace, lhs.name) < (rhs.namespace, rhs.name)
+  }
+
+  public var description: String { "\(namespace)/\(name)" }
+}
+
+/// What a cluster source reports to its registry.
+public enum ClusterSourceEvent: Sendable, Hashable {
+  /// The complete current state of the cluster replaced the previous one.
+  case state(ClusterObjects)
+  /// The initial load finished (sent once, after the first `state`).
+  case synced
+  /// The cluster is gone (its directory was deleted, its secret removed): drop everything it contributed. A cluster
+  /// that comes back starts again with `state` then `synced`.
+  case removed
+}
+
+/// One event of one cluster, as a multi-cluster source reports it.
+public struct ClusterSourceUpdate: Sendable, Hashable, CustomStringConvertible {
+  /// The cluster the event is about (its ID: the directory name for `FileClusterSource`).
+  public var clusterID: String
+  public var event: ClusterSourceEvent
+
+  public init(clusterID: String, event: ClusterSourceEvent) {
+    self.clusterID = clusterID
+    self.event = event
+  }
+
+  public var description: String {
+    switch event {
+    case .state(let objects): "\(clusterID): state (\(objects.count) objects)"
+    case .synced: "\(clusterID): synced"
+    case .removed: "\(clusterID): removed"
+    }
+  }
+}

@@ -1,0 +1,36 @@
+import SextantKube
+
+/// One cluster's contribution to the mesh: its services and their endpoints, built by `ClusterRegistry.build`.
+///
+/// Every hostname in `services` has an entry in `endpoints` (possibly empty) and vice versa. Each service's
+/// `addresses` holds only this cluster's VIPs and its `clusters` is `[cluster]`; merging across clusters is
+/// `MeshRegistry`'s job.
+public struct ClusterView: Sendable, Hashable {
+  /// The cluster this view describes.
+  public var cluster: ClusterID
+  /// Services by hostname.
+  public var services: [String: MeshService]
+  /// Endpoints by hostname, each list sorted (`MeshEndpoint`'s order) and without duplicate (servicePort, address).
+  public var endpoints: [String: [MeshEndpoint]]
+  /// The cluster's default network: the system namespace's `topology.istio.io/network` label, empty when unset.
+  public var networkOfCluster: String
+  /// How many objects of each kind the cluster's source held.
+  public var objectCounts: [ObjectKind: Int]
+
+  public init(
+    cluster: ClusterID,
+    services: [String: MeshService] = [:],
+    endpoints: [String: [MeshEndpoint]] = [:],
+    networkOfCluster: String = "",
+    objectCounts: [ObjectKind: Int] = [:]
+  ) {
+    self.cluster = cluster
+    self.services = services
+    self.endpoints = endpoints
+    self.networkOfCluster = networkOfCluster
+    self.objectCounts = objectCounts
+  }
+
+  /// A cluster that holds nothing (yet).
+  public static func empty(_ cluster: ClusterID) -> ClusterView { ClusterView(cluster: cluster) }
+}

@@ -1,0 +1,169 @@
+import Logging
+import SextantKube
+import Synchronization
+
+/// The mesh-wide registry: one `ClusterView` per cluster, merged into published `MeshSnapshot`s.
+///
+/// Writers (`apply`, `markSynced`, `remove`) are serialized by the actor; each builds the new snapshot on the actor,
+/// outside any lock, then publishes it by swapping it in under a `Mutex` held only for the swap. Readers use the
+/// nonisolated `current`, `allSynced`, `updates()` and `subscribe()` without waiting for a writer.
+///
+/// A write that changes nothing (same view, same cluster info) publishes nothing and returns an empty change. A write
+/// that only changes cluster info (e.g. `markSynced`) publishes a new snapshot with an empty `SnapshotChange`.
+public actor MeshRegistry {
+  /// A published snapshot and what changed from the one before (unlabelled, so it is the same type as
+  /// `(MeshSnapshot, SnapshotChange)` everywhere).
+  public typealias Update = (MeshSnapshot, SnapshotChange)
+
+  private struct Published {
+    var snapshot: MeshSnapshot = .empty
+    /// nil until `expect(clusters:)` is called.
+    var expected: Set<ClusterID>?
+    var subscribers: [UInt64: AsyncStream<Update>.Continuation] = [:]
+    var nextSubscriber: UInt64 = 0
+  }
+
+  public let options: RegistryOptions
+  private let logger: Logger
+  private var views: [ClusterID: ClusterView] = [:]
+  /// The last published snapshot (the writer's copy, equal to `published.snapshot`).
+  private var latest: MeshSnapshot = .empty
+  private let published = Mutex(Published())
+
+  public init(options: RegistryOptions = .defaults, logger: Logger = Logger(label: "sextant.registry")) {
+    self.options = options
+    self.logger = logger
+  }
+
+  deinit {
+    let subscribers = published.withLock { state in
+      defer { state.subscribers = [:] }
+      return Array(state.subscribers.values)
+    }
+    for subscriber in subscribers { subscriber.finish() }
+  }
+
+  // MARK: Writers
+
+  /// Replaces `cluster`'s state with `objects` (registering the cluster, as `syncing`, if it is new).
+  ///
+  /// Only this cluster's endpoint shards are replaced; other clusters' shards are reused as they are.
+  /// - Returns: the change published (empty when nothing changed).
+  @discardableResult
+  public func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
+    let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options)
+    return replace(cluster: cluster, with: view, state: latest.clusters[cluster]?.state ?? .syncing)
+  }
+
+  /// Marks `cluster`'s initial load as finished (registering it with no objects if it was unknown).
+  @discardableResult
+  public func markSynced(cluster: ClusterID) -> SnapshotChange {
+    replace(cluster: cluster, with: views[cluster] ?? .empty(cluster), state: .synced)
+  }
+
+  /// Forgets `cluster`: its services and endpoint shards leave the mesh, and readiness no longer waits for it.
+  @discardableResult
+  public func remove(cluster: ClusterID) -> SnapshotChange {
+    published.withLock { state in _ = state.expected?.remove(cluster) }
+    guard let old = views.removeValue(forKey: cluster) else { return .none }
+    var infos = latest.clusters
+    infos[cluster] = nil
+    let (snapshot, change) = SnapshotMerge.next(
+      previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1
+    )
+    logger.info("cluster removed", metadata: ["cluster": "\(cluster)", "change": "\(change)"])
+    publish(snapshot, change)
+    return change
+  }
+
+  /// Declares the clusters the mesh must have synced before it is ready (e.g. those a file source found at start).
+  ///
+  /// Replaces any earlier declaration. Once called, even with an empty set, an otherwise empty mesh counts as synced.
+  public nonisolated func expect(clusters: Set<ClusterID>) {
+    published.withLock { $0.expected = clusters }
+  }
+
+  private func replace(cluster: ClusterID, with view: ClusterView, state: ClusterInfo.SyncState) -> SnapshotChange {
+    let old = views[cluster]
+    let info = ClusterInfo(view: view, state: state)
+    if old == view, latest.clusters[cluster] == info { return .none }
+    views[cluster] = view
+    var infos = latest.clusters
+    infos[cluster] = info
+    let (snapshot, change) = SnapshotMerge.next(
+      previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1
+    )
+    logger.debug(
+      "cluster updated",
+      metadata: ["cluster": "\(cluster)", "state": "\(state.rawValue)", "version": "\(snapshot.version)", "change": "\(change)"]
+    )
+    publish(snapshot, change)
+    return change
+  }
+
+  private func publish(_ snapshot: MeshSnapshot, _ change: SnapshotChange) {
+    latest = snapshot
+    let subscribers = published.withLock { state in
+      state.snapshot = snapshot
+      return Array(state.subscribers.values)
+    }
+    // Yielding outside the lock: a subscriber added after the swap already saw `snapshot` as its starting point.
+    // Writers are serialized by the actor, so every subscriber receives updates in publication order.
+    for subscriber in subscribers { subscriber.yield((snapshot, change)) }
+  }
+
+  // MARK: Readers
+
+  /// The latest published snapshot; never waits for a writer that is building the next one.
+  public nonisolated var current: MeshSnapshot {
+    published.withLock { $0.snapshot }
+  }
+
+  /// True when the mesh is ready: every declared (`expect`) and every known cluster is synced, and at least one
+  /// cluster is known or `expect` was called. A cluster that appears later puts it back to false until it syncs.
+  public nonisolated var allSynced: Bool {
+    published.withLock { state in
+      let clusters = state.snapshot.clusters
+      guard state.expected != nil || !clusters.isEmpty else { return false }
+      let knownSynced = clusters.values.allSatisfy { $0.state == .synced }
+      let expectedSynced = (state.expected ?? []).allSatisfy { clusters[$0]?.state == .synced }
+      return knownSynced && expectedSynced
+    }
+  }
+
+  /// Every update published after this call, in order, buffered without bound until read.
+  ///
+  /// Read `current` before subscribing, or use `subscribe()`, to know the starting point. The stream ends when the
+  /// registry is deinitialized; cancelling the consuming task unsubscribes.
+  public nonisolated func updates() -> AsyncStream<Update> {
+    subscribe().updates
+  }
+
+  /// The current snapshot and the stream of every update published after it, taken atomically: no update is missed
+  /// or repeated between the two.
+  public nonisolated func subscribe() -> (current: MeshSnapshot, updates: AsyncStream<Update>) {
+    let (stream, continuation) = AsyncStream.makeStream(of: Update.self, bufferingPolicy: .unbounded)
+    let (id, snapshot) = published.withLock { state in
+      let id = state.nextSubscriber
+      state.nextSubscriber += 1
+      state.subscribers[id] = continuation
+      return (id, state.snapshot)
+    }
+    continuation.onTermination = { [weak self] _ in
+      self?.unsubscribe(id)
+    }
+    return (snapshot, stream)
+  }
+
+  private nonisolated func unsubscribe(_ id: UInt64) {
+    published.withLock { _ = $0.subscribers.removeValue(forKey: id) }
+  }
+
+  /// The number of live subscribers (for debug endpoints and tests).
+  public nonisolated var subscriberCount: Int {
+    published.withLock { $0.subscribers.count }
+  }
+
+  /// The current view of `cluster`, for debug endpoints.
+  public func view(of cluster: ClusterID) -> ClusterView? { views[cluster] }
+}

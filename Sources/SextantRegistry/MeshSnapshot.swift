@@ -1,0 +1,65 @@
+/// The whole mesh at one instant: services merged across clusters and their endpoints sharded per cluster.
+///
+/// Immutable and `Sendable`: readers keep a snapshot as long as they like; `MeshRegistry` publishes a new one for
+/// every change. The versions are snapshot versions, so they only grow and never repeat, even when a hostname is
+/// removed and added again:
+/// - `version`: the snapshot's own version, bumped on every publish (0 is the empty initial snapshot).
+/// - `servicesVersion`: the `version` at which `services` last changed; use it in cache keys of service-wide config.
+/// - `endpointVersions[h]`: the `version` at which hostname `h`'s endpoints last changed in any cluster; present for
+///   exactly the hostnames in `endpoints`.
+public struct MeshSnapshot: Sendable {
+  /// This snapshot's version; every publish bumps it (the xDS `version_info`).
+  public let version: UInt64
+  /// Merged services by hostname (see `MeshRegistry` for the merge rules).
+  public let services: [String: MeshService]
+  /// The keys of `services`, sorted.
+  public let sortedHostnames: [String]
+  /// Endpoints per hostname, one shard per cluster that defines the service (a shard may be empty).
+  public let endpoints: [String: EndpointShards]
+  /// The `version` at which `services` last changed.
+  public let servicesVersion: UInt64
+  /// Per hostname, the `version` at which its endpoints last changed in any cluster.
+  public let endpointVersions: [String: UInt64]
+  /// Every known cluster.
+  public let clusters: [ClusterID: ClusterInfo]
+
+  public init(
+    version: UInt64,
+    services: [String: MeshService],
+    sortedHostnames: [String],
+    endpoints: [String: EndpointShards],
+    servicesVersion: UInt64,
+    endpointVersions: [String: UInt64],
+    clusters: [ClusterID: ClusterInfo]
+  ) {
+    self.version = version
+    self.services = services
+    self.sortedHostnames = sortedHostnames
+    self.endpoints = endpoints
+    self.servicesVersion = servicesVersion
+    self.endpointVersions = endpointVersions
+    self.clusters = clusters
+  }
+
+  /// The snapshot of a registry that knows no cluster: version 0, nothing in it.
+  public static let empty = MeshSnapshot(
+    version: 0,
+    services: [:],
+    sortedHostnames: [],
+    endpoints: [:],
+    servicesVersion: 0,
+    endpointVersions: [:],
+    clusters: [:]
+  )
+
+  /// The service named `hostname`.
+  public func service(_ hostname: String) -> MeshService? { services[hostname] }
+
+  /// Endpoints of `hostname` serving `servicePort`, from every cluster (sorted by cluster, then endpoint order).
+  public func endpoints(hostname: String, servicePort: Int) -> [MeshEndpoint] {
+    endpoints[hostname]?.endpoints(servicePort: servicePort) ?? []
+  }
+
+  /// The known clusters, sorted.
+  public var sortedClusterIDs: [ClusterID] { clusters.keys.sorted() }
+}

@@ -1,0 +1,97 @@
+/// How the next `MeshSnapshot` is derived when one cluster's view is replaced: a pure function.
+///
+/// Only hostnames the cluster had or has are looked at. For each of them the merged service is recomputed when the
+/// cluster's service changed, and only the cluster's own endpoint shard is replaced when its endpoints changed; every
+/// other shard, service and version is carried over from the previous snapshot untouched (the same array storage).
+///
+/// Merge rules for a hostname defined in several clusters (clusters taken in sorted `ClusterID` order):
+/// - name, namespace and labels come from the first cluster;
+/// - ports are the union by port number, the first cluster's definition winning for a number several define;
+/// - `addresses` is the union of the clusters' VIP maps; `clusters` lists the defining clusters, sorted.
+enum SnapshotMerge {
+  /// The snapshot after `cluster`'s view went from `old` to `new` (nil: absent), and what changed.
+  ///
+  /// - Parameters:
+  ///   - views: every cluster's view after the replacement (holding `new`, not holding a removed cluster).
+  ///   - clusters: the cluster infos of the new snapshot.
+  ///   - version: the new snapshot's version; must be greater than `previous.version`.
+  static func next(
+    previous: MeshSnapshot,
+    cluster: ClusterID,
+    old: ClusterView?,
+    new: ClusterView?,
+    views: [ClusterID: ClusterView],
+    clusters: [ClusterID: ClusterInfo],
+    version: UInt64
+  ) -> (snapshot: MeshSnapshot, change: SnapshotChange) {
+    let oldServices = old?.services ?? [:]
+    let newServices = new?.services ?? [:]
+    let oldEndpoints = old?.endpoints ?? [:]
+    let newEndpoints = new?.endpoints ?? [:]
+    let order = views.keys.sorted()
+
+    var services = previous.services
+    var servicesChanged = false
+    var hostnameSetChanged = false
+    for hostname in Set(oldServices.keys).union(newServices.keys) where oldServices[hostname] != newServices[hostname] {
+      let merged = mergeService(hostname: hostname, views: views, order: order)
+      let before = services[hostname]
+      guard merged != before else { continue }
+      servicesChanged = true
+      if (merged == nil) != (before == nil) { hostnameSetChanged = true }
+      services[hostname] = merged
+    }
+
+    var endpoints = previous.endpoints
+    var endpointVersions = previous.endpointVersions
+    var endpointHostnames: Set<String> = []
+    for hostname in Set(oldEndpoints.keys).union(newEndpoints.keys) where oldEndpoints[hostname] != newEndpoints[hostname] {
+      var shards = endpoints[hostname]?.shards ?? [:]
+      shards[cluster] = newEndpoints[hostname]
+      endpointHostnames.insert(hostname)
+      if shards.isEmpty {
+        endpoints[hostname] = nil
+        endpointVersions[hostname] = nil
+      } else {
+        endpoints[hostname] = EndpointShards(shards: shards)
+        endpointVersions[hostname] = version
+      }
+    }
+
+    let snapshot = MeshSnapshot(
+      version: version,
+      services: services,
+      sortedHostnames: hostnameSetChanged ? services.keys.sorted() : previous.sortedHostnames,
+      endpoints: endpoints,
+      servicesVersion: servicesChanged ? version : previous.servicesVersion,
+      endpointVersions: endpointVersions,
+      clusters: clusters
+    )
+    return (snapshot, SnapshotChange(services: servicesChanged, endpointHostnames: endpointHostnames))
+  }
+
+  /// The merged service `hostname` across `views` taken in `order`; nil when no view defines it.
+  static func mergeService(hostname: String, views: [ClusterID: ClusterView], order: [ClusterID]) -> MeshService? {
+    var merged: MeshService?
+    var portNumbers: Set<Int> = []
+    for cluster in order {
+      guard let service = views[cluster]?.services[hostname] else { continue }
+      if merged == nil {
+        merged = MeshService(
+          hostname: hostname,
+          name: service.name,
+          namespace: service.namespace,
+          ports: [],
+          labels: service.labels
+        )
+      }
+      for port in service.ports where portNumbers.insert(port.port).inserted {
+        merged!.ports.append(port)
+      }
+      merged!.addresses.merge(service.addresses) { first, _ in first }
+      merged!.clusters.append(cluster)
+    }
+    merged?.ports.sort()
+    return merged
+  }
+}

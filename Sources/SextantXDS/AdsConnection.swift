@@ -1,0 +1,96 @@
+import EnvoyAPI
+import Synchronization
+
+/// One ADS stream as the rest of Sextant sees it: its proxy, its subscriptions (for debug and sync status), and a
+/// mailbox in which pushes not yet sent are coalesced into one.
+public final class AdsConnection: Sendable {
+  /// What happens on a stream, in the order the stream's loop handles it.
+  enum Event: Sendable {
+    case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
+    case push
+    case closed((any Error)?)
+  }
+
+  /// A copy of a connection's state for debug endpoints.
+  public struct Info: Sendable {
+    public var id: String
+    public var peer: String
+    public var proxy: Proxy?
+    public var connectedAt: ContinuousClock.Instant
+    public var watches: [XDSType: WatchState]
+  }
+
+  public let id: String
+  private let events: AsyncStream<Event>.Continuation
+  private let pending = Mutex<PushRequest?>(nil)
+  private let info: Mutex<Info>
+
+  init(id: String, peer: String, events: AsyncStream<Event>.Continuation) {
+    self.id = id
+    self.events = events
+    self.info = Mutex(Info(id: id, peer: peer, proxy: nil, connectedAt: .now, watches: [:]))
+  }
+
+  /// Queues a push; if one is already waiting, the two become one (newest snapshot, union of changes).
+  public func enqueue(_ request: PushRequest) {
+    let ring = pending.withLock { pending -> Bool in
+      if pending == nil {
+        pending = request
+        return true
+      }
+      pending!.merge(request)
+      return false
+    }
+    if ring { events.yield(.push) }
+  }
+
+  /// Ends the stream from the server side (graceful shutdown): the proxy reconnects elsewhere or later.
+  public func close() {
+    events.yield(.closed(nil))
+  }
+
+  /// Takes the coalesced push, if any.
+  func takePending() -> PushRequest? {
+    pending.withLock { pending in
+      defer { pending = nil }
+      return pending
+    }
+  }
+
+  func update(proxy: Proxy?, watches: [XDSType: WatchState]) {
+    info.withLock {
+      $0.proxy = proxy
+      $0.watches = watches
+    }
+  }
+
+  /// The connection's proxy and subscriptions as of now.
+  public var snapshot: Info { info.withLock { $0 } }
+}
+
+/// The set of live ADS connections.
+public final class ConnectionRegistry: Sendable {
+  private let connections = Mutex<[String: AdsConnection]>([:])
+
+  public init() {}
+
+  func add(_ connection: AdsConnection) {
+    connections.withLock { $0[connection.id] = connection }
+  }
+
+  func remove(_ connection: AdsConnection) {
+    _ = connections.withLock { $0.removeValue(forKey: connection.id) }
+  }
+
+  /// Every live connection, sorted by id.
+  public var all: [AdsConnection] {
+    connections.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+  }
+
+  public var count: Int { connections.withLock { $0.count } }
+
+  /// Ends every stream; used at graceful shutdown, after the server stopped accepting new ones.
+  public func closeAll() {
+    for connection in all { connection.close() }
+  }
+}

@@ -1,0 +1,108 @@
+import EnvoyAPI
+import SextantRegistry
+import SwiftProtobuf
+
+/// Generates a sidecar's clusters (CDS): one EDS cluster per service port plus istiod's fixed clusters.
+///
+/// A pure function of the snapshot's services, the proxy's node type and the mesh config (fixed for the process):
+/// the cache key is `(servicesVersion, view.type)`.
+public enum ClusterGenerator {
+  /// Circuit-breaker limits istiod sets: effectively unlimited, with remaining capacity tracked.
+  public static let unlimited: UInt32 = 4_294_967_295
+
+  public static func generate(
+    snapshot: MeshSnapshot,
+    view: ProxyView,
+    mesh: MeshConfig = .defaults
+  ) throws(XDSError) -> [Envoy_Config_Cluster_V3_Cluster] {
+    let timeout = EnvoyBuild.duration(mesh.connectTimeout)
+    var clusters: [Envoy_Config_Cluster_V3_Cluster] = []
+    for hostname in snapshot.sortedHostnames {
+      guard let service = snapshot.services[hostname] else { continue }
+      for port in service.ports {
+        clusters.append(try outbound(service: service, port: port, connectTimeout: timeout))
+      }
+    }
+    clusters.append(passthrough(connectTimeout: timeout))
+    clusters.append(blackHole(connectTimeout: timeout))
+    return clusters
+  }
+
+  /// `outbound|PORT||HOST`: EDS over ADS, LEAST_REQUEST, 10 s connect timeout, HTTP/2 for grpc and http2 ports.
+  static func outbound(
+    service: MeshService,
+    port: MeshPort,
+    connectTimeout: Google_Protobuf_Duration
+  ) throws(XDSError) -> Envoy_Config_Cluster_V3_Cluster {
+    let name = ResourceNames.outboundCluster(port: port.port, host: service.hostname)
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = name
+    cluster.type = .eds
+    var eds = Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig()
+    eds.edsConfig = EnvoyBuild.ads
+    eds.serviceName = name
+    cluster.edsClusterConfig = eds
+    cluster.connectTimeout = connectTimeout
+    cluster.lbPolicy = .leastRequest
+    cluster.circuitBreakers = circuitBreakers()
+    if port.protocol.isHTTP2 {
+      cluster.typedExtensionProtocolOptions[httpProtocolOptionsName] = try EnvoyBuild.any(http2Options())
+    }
+    var istio = Google_Protobuf_Struct()
+    istio.fields["services"] = Google_Protobuf_Value(
+      listValue: Google_Protobuf_ListValue(values: [
+        Google_Protobuf_Value(
+          structValue: EnvoyBuild.structValue([
+            "host": service.hostname, "name": service.name, "namespace": service.namespace,
+          ])
+        )
+      ])
+    )
+    istio.fields["default_original_port"] = Google_Protobuf_Value(numberValue: Double(port.port))
+    cluster.metadata.filterMetadata["istio"] = istio
+    return cluster
+  }
+
+  /// The extension name Envoy keys upstream HTTP protocol options by.
+  static let httpProtocolOptionsName = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+  static func http2Options() -> Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions {
+    var explicit = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.ExplicitHttpConfig()
+    explicit.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
+    var options = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
+    options.explicitHTTPConfig = explicit
+    return options
+  }
+
+  static func circuitBreakers() -> Envoy_Config_Cluster_V3_CircuitBreakers {
+    var thresholds = Envoy_Config_Cluster_V3_CircuitBreakers.Thresholds()
+    thresholds.maxConnections = Google_Protobuf_UInt32Value(unlimited)
+    thresholds.maxPendingRequests = Google_Protobuf_UInt32Value(unlimited)
+    thresholds.maxRequests = Google_Protobuf_UInt32Value(unlimited)
+    thresholds.maxRetries = Google_Protobuf_UInt32Value(unlimited)
+    thresholds.trackRemaining = true
+    var breakers = Envoy_Config_Cluster_V3_CircuitBreakers()
+    breakers.thresholds = [thresholds]
+    return breakers
+  }
+
+  /// `PassthroughCluster`: ORIGINAL_DST, for traffic to destinations outside the registry.
+  static func passthrough(connectTimeout: Google_Protobuf_Duration) -> Envoy_Config_Cluster_V3_Cluster {
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = ResourceNames.passthroughCluster
+    cluster.type = .originalDst
+    cluster.lbPolicy = .clusterProvided
+    cluster.connectTimeout = connectTimeout
+    cluster.circuitBreakers = circuitBreakers()
+    return cluster
+  }
+
+  /// `BlackHoleCluster`: STATIC with no endpoints.
+  static func blackHole(connectTimeout: Google_Protobuf_Duration) -> Envoy_Config_Cluster_V3_Cluster {
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = ResourceNames.blackHoleCluster
+    cluster.type = .static
+    cluster.connectTimeout = connectTimeout
+    return cluster
+  }
+}

@@ -1,0 +1,72 @@
+import EnvoyAPI
+import SextantRegistry
+import SwiftProtobuf
+
+/// Produces the serialized resources of one type for one proxy, through the shared cache.
+///
+/// The only place that maps (type, snapshot, proxy view, requested names) to generator calls and cache keys.
+public struct ConfigGenerator: Sendable {
+  public let cache: ResourceCache
+  /// Fixed for the life of the generator, so cache keys need not name it.
+  public let mesh: MeshConfig
+
+  public init(cache: ResourceCache = ResourceCache(), mesh: MeshConfig = .defaults) {
+    self.cache = cache
+    self.mesh = mesh
+  }
+
+  /// The resources of `type` for a proxy: every resource for wildcard types, the requested `names` otherwise (in the
+  /// order given, each answered even when unknown so the proxy does not wait for it).
+  public func resources(
+    _ type: XDSType,
+    names: [String],
+    snapshot: MeshSnapshot,
+    view: ProxyView
+  ) throws(XDSError) -> [SerializedResource] {
+    switch type {
+    case .cluster:
+      let key = ResourceCacheKey.clusters(servicesVersion: snapshot.servicesVersion, type: view.type)
+      return try cache.resources(for: key) { () throws(XDSError) in
+        try ClusterGenerator.generate(snapshot: snapshot, view: view, mesh: mesh).map { cluster throws(XDSError) in
+          SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
+        }
+      }
+    case .listener:
+      let key = ResourceCacheKey.listeners(
+        servicesVersion: snapshot.servicesVersion,
+        type: view.type,
+        interceptionMode: view.interceptionMode
+      )
+      return try cache.resources(for: key) { () throws(XDSError) in
+        try ListenerGenerator.generate(snapshot: snapshot, view: view, mesh: mesh).map { listener throws(XDSError) in
+          SerializedResource(name: listener.name, resource: try EnvoyBuild.any(listener))
+        }
+      }
+    case .route:
+      var result: [SerializedResource] = []
+      for name in names {
+        let key = ResourceCacheKey.route(name: name, servicesVersion: snapshot.servicesVersion, namespace: view.namespace)
+        result += try cache.resources(for: key) { () throws(XDSError) in
+          let route = RouteGenerator.generate(snapshot: snapshot, routeName: name, view: view, mesh: mesh)
+          return [SerializedResource(name: name, resource: try EnvoyBuild.any(route))]
+        }
+      }
+      return result
+    case .endpoint:
+      var result: [SerializedResource] = []
+      for name in names {
+        let host = ResourceNames.parseOutboundCluster(name)?.host ?? ""
+        let key = ResourceCacheKey.endpoints(
+          cluster: name,
+          endpointVersion: snapshot.endpointVersions[host] ?? 0,
+          network: view.network
+        )
+        result += try cache.resources(for: key) { () throws(XDSError) in
+          let assignment = EndpointGenerator.generate(snapshot: snapshot, clusterName: name, view: view)
+          return [SerializedResource(name: name, resource: try EnvoyBuild.any(assignment))]
+        }
+      }
+      return result
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import Yams
+
+/// The subset of Istio's meshConfig that Sextant reads, from a YAML file given with `--mesh-config`.
+///
+/// Keys Sextant does not know are an error naming the key, so a typo never silently changes nothing.
+public struct MeshConfig: Sendable, Hashable {
+  /// What a sidecar does with traffic to hosts not in the registry (`outboundTrafficPolicy.mode`).
+  public enum OutboundTrafficPolicy: String, Sendable, Hashable {
+    /// Pass it through to its original destination (istiod's default).
+    case allowAny = "ALLOW_ANY"
+    /// Drop it (BlackHoleCluster).
+    case registryOnly = "REGISTRY_ONLY"
+  }
+
+  /// Upstream connect timeout of generated clusters (`connectTimeout`, default 10s).
+  public var connectTimeout: Duration = .seconds(10)
+  public var outboundTrafficPolicy: OutboundTrafficPolicy = .allowAny
+  /// The trust domain of workload identities (`trustDomain`, default `cluster.local`).
+  public var trustDomain: String = "cluster.local"
+
+  public init() {}
+
+  /// The defaults istiod uses when no mesh config is given.
+  public static let defaults = MeshConfig()
+
+  /// Parses mesh config YAML; `source` names the file in errors.
+  public init(yaml: String, source: String) throws(MeshConfigError) {
+    let node: Yams.Node?
+    do {
+      node = try Yams.compose(yaml: yaml)
+    } catch {
+      throw MeshConfigError(source: source, key: "", message: "not valid YAML: \(error)")
+    }
+    self.init()
+    guard let node else { return }
+    guard let mapping = node.mapping else {
+      throw MeshConfigError(source: source, key: "", message: "expected a mapping of meshConfig keys")
+    }
+    for (keyNode, value) in mapping {
+      let key = keyNode.string ?? "\(keyNode)"
+      switch key {
+      case "connectTimeout":
+        guard let text = value.string, let duration = GoDuration.parse(text), duration > .zero else {
+          throw MeshConfigError(source: source, key: key, message: "expected a positive duration such as 10s", line: value.mark?.line)
+        }
+        connectTimeout = duration
+      case "trustDomain":
+        guard let text = value.string, !text.isEmpty else {
+          throw MeshConfigError(source: source, key: key, message: "expected a non-empty string", line: value.mark?.line)
+        }
+        trustDomain = text
+      case "outboundTrafficPolicy":
+        guard let policy = value.mapping else {
+          throw MeshConfigError(source: source, key: key, message: "expected a mapping with key mode", line: value.mark?.line)
+        }
+        for (innerKey, innerValue) in policy {
+          let name = innerKey.string ?? "\(innerKey)"
+          guard name == "mode" else {
+            throw MeshConfigError(source: source, key: "\(key).\(name)", message: "unknown key", line: innerKey.mark?.line)
+          }
+          guard let text = innerValue.string, let mode = OutboundTrafficPolicy(rawValue: text) else {
+            throw MeshConfigError(
+              source: source,
+              key: "\(key).mode",
+              message: "expected ALLOW_ANY or REGISTRY_ONLY",
+              line: innerValue.mark?.line
+            )
+          }
+          outboundTrafficPolicy = mode
+        }
+      default:
+        throw MeshConfigError(source: source, key: key, message: "unknown key", line: keyNode.mark?.line)
+      }
+    }
+  }
+}
+
+/// A mesh config file Sextant cannot use: names the file, the key and, when known, the line.
+public struct MeshConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+  public var code: String { "invalid-mesh-config" }
+  public var source: String
+  public var key: String
+  public var message: String
+  public var line: Int?
+
+  public init(source: String, key: String, message: String, line: Int? = nil) {
+    self.source = source
+    self.key = key
+    self.message = message
+    self.line = line
+  }
+
+  public var description: String {
+    let place = line.map { "\(source):\($0)" } ?? source
+    return key.isEmpty ? "\(place): \(message)" : "\(place): \(key): \(message)"
+  }
+}

@@ -1,0 +1,36 @@
+/// istiod's names for generated resources, so dashboards and habits carry over.
+public enum ResourceNames {
+  /// Envoy's cluster for traffic that should go where it was going (ORIGINAL_DST).
+  public static let passthroughCluster = "PassthroughCluster"
+  /// A cluster with no endpoints: traffic sent to it fails.
+  public static let blackHoleCluster = "BlackHoleCluster"
+  /// The catch-all listener that receives captured outbound traffic on 15001.
+  public static let virtualOutbound = "virtualOutbound"
+  /// The port of `virtualOutbound`.
+  public static let virtualOutboundPort = 15001
+
+  /// `outbound|PORT|SUBSET|HOST`, the name of the cluster for one service port.
+  public static func outboundCluster(port: Int, host: String, subset: String = "") -> String {
+    "outbound|\(port)|\(subset)|\(host)"
+  }
+
+  /// `outbound_.PORT_.SUBSET_.HOST`, the SNI (and gateway cluster name) for one service port.
+  public static func outboundSNI(port: Int, host: String, subset: String = "") -> String {
+    "outbound_.\(port)_.\(subset)_.\(host)"
+  }
+
+  /// The parts of an `outbound|PORT|SUBSET|HOST` name, or nil when `name` is not one.
+  public static func parseOutboundCluster(_ name: String) -> (port: Int, subset: String, host: String)? {
+    let parts = name.split(separator: "|", omittingEmptySubsequences: false)
+    guard parts.count == 4, parts[0] == "outbound", let port = Int(parts[1]), (1...65535).contains(port),
+      !parts[3].isEmpty
+    else { return nil }
+    return (port, String(parts[2]), String(parts[3]))
+  }
+
+  /// The RDS route name a sidecar's outbound HTTP listener on `port` uses: the port number.
+  public static func routeName(port: Int) -> String { String(port) }
+
+  /// `ADDRESS_PORT`: how istiod names listeners by what they bind or match.
+  public static func listenerName(address: String, port: Int) -> String { "\(address)_\(port)" }
+}

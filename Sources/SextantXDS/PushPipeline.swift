@@ -1,0 +1,104 @@
+import Logging
+import SextantRegistry
+import ServiceLifecycle
+import Synchronization
+
+/// The newest snapshot that was pushed: what requests are answered from, so a proxy never sees config newer than
+/// the push that announces it.
+public final class PushedSnapshot: Sendable {
+  private let current: Mutex<MeshSnapshot>
+
+  public init(_ initial: MeshSnapshot) {
+    current = Mutex(initial)
+  }
+
+  public var snapshot: MeshSnapshot { current.withLock { $0 } }
+
+  func set(_ snapshot: MeshSnapshot) { current.withLock { $0 = snapshot } }
+}
+
+/// Debounces registry changes and hands each batch to every connected proxy (which coalesces what it has not yet
+/// sent), pruning the shared resource cache as snapshots move on. Runs as a Service until cancelled.
+public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration == Duration {
+  private let updates: AsyncStream<(MeshSnapshot, SnapshotChange)>
+  private let connections: ConnectionRegistry
+  private let pushed: PushedSnapshot
+  private let cache: ResourceCache
+  private let clock: C
+  private let config: DebounceConfig
+  private let logger: Logger
+  private let machine: Mutex<DebounceStateMachine<C.Instant>>
+
+  public init(
+    updates: AsyncStream<(MeshSnapshot, SnapshotChange)>,
+    connections: ConnectionRegistry,
+    pushed: PushedSnapshot,
+    cache: ResourceCache,
+    clock: C,
+    config: DebounceConfig = .defaults,
+    logger: Logger
+  ) {
+    self.updates = updates
+    self.connections = connections
+    self.pushed = pushed
+    self.cache = cache
+    self.clock = clock
+    self.config = config
+    self.logger = logger
+    self.machine = Mutex(DebounceStateMachine(config: config))
+  }
+
+  public func run() async throws {
+    let (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask {
+        for await (snapshot, change) in self.updates.cancelOnGracefulShutdown() {
+          let now = self.clock.now
+          let immediate = self.machine.withLock { $0.receive(PushRequest(snapshot: snapshot, change: change), at: now) }
+          if let immediate { self.push(immediate) }
+          ring.yield()
+        }
+        ring.finish()
+      }
+      group.addTask {
+        var bell = doorbell.makeAsyncIterator()
+        while !Task.isCancelled {
+          guard let deadline = self.machine.withLock({ $0.deadline }) else {
+            guard await bell.next() != nil else { return }
+            continue
+          }
+          do {
+            try await self.clock.sleep(until: deadline, tolerance: nil)
+          } catch {
+            return
+          }
+          let now = self.clock.now
+          if let request = self.machine.withLock({ $0.fire(at: now) }) {
+            self.push(request)
+          }
+        }
+      }
+      await group.next()
+      group.cancelAll()
+    }
+  }
+
+  /// Publishes one batch: newest snapshot first, then every connection is told.
+  private func push(_ request: PushRequest) {
+    pushed.set(request.snapshot)
+    cache.prune(keeping: request.snapshot)
+    let targets = connections.all
+    logger.debug(
+      "push",
+      metadata: [
+        "version": "\(request.snapshot.version)",
+        "full": "\(request.change.services)",
+        "hosts": "\(request.change.endpointHostnames.count)",
+        "proxies": "\(targets.count)",
+      ]
+    )
+    for connection in targets {
+      connection.enqueue(request)
+    }
+  }
+}

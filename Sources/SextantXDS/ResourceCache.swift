@@ -1,0 +1,86 @@
+import EnvoyAPI
+import SextantRegistry
+import SwiftProtobuf
+import Synchronization
+
+/// Names every input a generator reads, so two proxies whose keys are equal may share the serialized output.
+///
+/// Versions come from the snapshot (`servicesVersion`, `endpointVersions[host]`): they change whenever the content
+/// they stand for changes and never repeat for different content.
+public enum ResourceCacheKey: Sendable, Hashable {
+  /// All clusters: services and node type.
+  case clusters(servicesVersion: UInt64, type: NodeType)
+  /// All listeners: services, node type and interception mode.
+  case listeners(servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode)
+  /// One route configuration: services, its name and the proxy's namespace (short names depend on it).
+  case route(name: String, servicesVersion: UInt64, namespace: String)
+  /// One cluster's endpoints: that hostname's endpoint version and the proxy's network.
+  case endpoints(cluster: String, endpointVersion: UInt64, network: String)
+}
+
+/// A serialized resource ready to put in a DiscoveryResponse.
+public struct SerializedResource: Sendable, Hashable {
+  public var name: String
+  public var resource: Google_Protobuf_Any
+
+  public init(name: String, resource: Google_Protobuf_Any) {
+    self.name = name
+    self.resource = resource
+  }
+}
+
+/// Serialized resources shared between proxies, built once per distinct `ResourceCacheKey`.
+///
+/// Entries whose key is no longer current for the newest snapshot are dropped by `prune(keeping:)`, which the push
+/// pipeline calls for every snapshot it pushes.
+public final class ResourceCache: Sendable {
+  private struct State {
+    var entries: [ResourceCacheKey: [SerializedResource]] = [:]
+    var hits: UInt64 = 0
+    var misses: UInt64 = 0
+  }
+
+  private let state = Mutex(State())
+
+  public init() {}
+
+  /// The cached resources for `key`, building (outside the lock) and storing them on a miss.
+  public func resources(
+    for key: ResourceCacheKey,
+    build: () throws(XDSError) -> [SerializedResource]
+  ) throws(XDSError) -> [SerializedResource] {
+    if let cached = state.withLock({ state -> [SerializedResource]? in
+      guard let entry = state.entries[key] else { return nil }
+      state.hits += 1
+      return entry
+    }) {
+      return cached
+    }
+    let built = try build()
+    state.withLock { state in
+      state.misses += 1
+      state.entries[key] = built
+    }
+    return built
+  }
+
+  /// Drops entries built from inputs older than `snapshot`.
+  public func prune(keeping snapshot: MeshSnapshot) {
+    state.withLock { state in
+      state.entries = state.entries.filter { key, _ in
+        switch key {
+        case .clusters(let version, _), .listeners(let version, _, _), .route(_, let version, _):
+          return version == snapshot.servicesVersion
+        case .endpoints(let cluster, let version, _):
+          guard let host = ResourceNames.parseOutboundCluster(cluster)?.host else { return false }
+          return snapshot.endpointVersions[host] == version
+        }
+      }
+    }
+  }
+
+  /// Counts for the debug endpoints and benchmarks.
+  public var statistics: (entries: Int, hits: UInt64, misses: UInt64) {
+    state.withLock { ($0.entries.count, $0.hits, $0.misses) }
+  }
+}

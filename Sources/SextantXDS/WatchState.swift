@@ -1,0 +1,103 @@
+/// What one ADS stream has asked for and been sent, for one resource type, and how each new request is classified.
+///
+/// A small explicit state machine in the manner of gRPC's stream state machines: `receive(_:)` classifies a request
+/// and moves the state; `sent(version:nonce:names:)` records a response. It does no I/O.
+public struct WatchState: Sendable, Hashable {
+  /// The names subscribed to (named types only; wildcard types ignore names).
+  public private(set) var names: Set<String> = []
+  /// The last response sent: its version_info and nonce.
+  public private(set) var sentVersion: String?
+  public private(set) var sentNonce: String?
+  /// The last version and nonce the proxy ACKed.
+  public private(set) var ackedVersion: String?
+  public private(set) var ackedNonce: String?
+  /// The reason of the last NACK, cleared by the next ACK.
+  public private(set) var lastNack: String?
+
+  public let type: XDSType
+
+  public init(type: XDSType) {
+    self.type = type
+  }
+
+  /// How Sextant treats one DiscoveryRequest.
+  public enum Classification: Sendable, Hashable {
+    /// First request for this type on the stream, or a reconnect (no nonce): respond.
+    case initial
+    /// The proxy accepted the last response and asks for nothing new: record, do not respond.
+    case ack
+    /// The proxy accepted the last response and its subscription grew: respond with the new set.
+    case subscriptionGrew(added: Set<String>)
+    /// The proxy accepted the last response and dropped names: record, do not respond.
+    case subscriptionShrank(removed: Set<String>)
+    /// The proxy rejected the last response (error_detail set): record, keep serving, do not resend.
+    case nack(reason: String)
+    /// The nonce is not the last one sent: an answer to an older response, ignored.
+    case stale(nonce: String)
+  }
+
+  /// Whether the classification calls for a response.
+  public static func needsResponse(_ classification: Classification) -> Bool {
+    switch classification {
+    case .initial, .subscriptionGrew: true
+    case .ack, .subscriptionShrank, .nack, .stale: false
+    }
+  }
+
+  /// Classifies a request and updates the subscription accordingly.
+  public mutating func receive(
+    versionInfo: String,
+    nonce: String,
+    resourceNames: [String],
+    errorMessage: String?
+  ) -> Classification {
+    let requested = Set(resourceNames)
+    if nonce.isEmpty {
+      names = requested
+      return .initial
+    }
+    guard nonce == sentNonce else { return .stale(nonce: nonce) }
+    if let errorMessage {
+      lastNack = errorMessage
+      names = requested
+      return .nack(reason: errorMessage)
+    }
+    ackedNonce = nonce
+    ackedVersion = versionInfo
+    lastNack = nil
+    if type.isWildcard {
+      names = requested
+      return .ack
+    }
+    let added = requested.subtracting(names)
+    let removed = names.subtracting(requested)
+    names = requested
+    if !added.isEmpty { return .subscriptionGrew(added: added) }
+    if !removed.isEmpty { return .subscriptionShrank(removed: removed) }
+    return .ack
+  }
+
+  /// Records a response sent for this type.
+  public mutating func sent(version: String, nonce: String) {
+    sentVersion = version
+    sentNonce = nonce
+  }
+
+  /// The names a response for this type should answer: for named types the subscription, sorted.
+  public var requestedNames: [String] { names.sorted() }
+
+  /// The sync status istiod reports for this type.
+  public var syncStatus: SyncStatus {
+    if lastNack != nil { return .error }
+    guard let sentNonce else { return .notSent }
+    return ackedNonce == sentNonce ? .synced : .stale
+  }
+}
+
+/// istiod's per-type sync status of a proxy.
+public enum SyncStatus: String, Sendable, Hashable {
+  case synced = "SYNCED"
+  case notSent = "NOT SENT"
+  case stale = "STALE"
+  case error = "ERROR"
+}

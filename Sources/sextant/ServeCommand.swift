@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SextantXDS
+
+/// `sextant serve`: watch the configured clusters and serve xDS, readiness, debug and metrics.
+struct ServeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "serve",
+    abstract: "Watch clusters and serve Envoy xDS.",
+    discussion: """
+      Environment: PILOT_DEBOUNCE_AFTER (default 100ms), PILOT_DEBOUNCE_MAX (default 10s) and \
+      PILOT_ENABLE_EDS_DEBOUNCE (default true) tune push batching as in istiod.
+      """
+  )
+
+  @Option(help: "Directory whose subdirectories are file-backed clusters (the directory name is the cluster ID).")
+  var clustersDir: String?
+
+  @Option(help: "Address every listener binds.")
+  var listenAddress: String = "0.0.0.0"
+
+  @Option(help: "Plaintext gRPC xDS port (0 disables it).")
+  var grpcPort: Int = 15010
+
+  @Option(help: "HTTP port for /ready and debug endpoints (0 disables it).")
+  var httpPort: Int = 8080
+
+  @Option(help: "Monitoring port for /metrics and /debug/* (0 disables it).")
+  var monitoringPort: Int = 15014
+
+  @Option(help: "DNS domain suffix of service hostnames.")
+  var domainSuffix: String = "cluster.local"
+
+  @Option(help: "Namespace of the control plane.")
+  var systemNamespace: String = "istio-system"
+
+  @Option(help: "YAML file with Istio meshConfig settings (a subset; unknown keys are an error).")
+  var meshConfig: String?
+
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+  var logLevel: String = "info"
+
+  func validate() throws {
+    for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--monitoring-port", monitoringPort)]
+    where !(0...65535).contains(port) {
+      throw ValidationError("\(name) \(port) is not a port number (0 to 65535; 0 disables the listener)")
+    }
+    guard Logger.Level(rawValue: logLevel) != nil else {
+      throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+    }
+    guard clustersDir != nil else {
+      throw ValidationError("nothing to watch: give --clusters-dir")
+    }
+  }
+
+  func run() async throws {
+    let settings = try settings(environment: ProcessInfo.processInfo.environment)
+    try await Server(settings: settings).run()
+  }
+
+  /// Resolves flags, environment and files into the server's settings; every error names its source.
+  func settings(environment: [String: String]) throws -> ServerSettings {
+    var mesh = MeshConfig.defaults
+    if let path = meshConfig {
+      let text: String
+      do {
+        text = try String(contentsOfFile: path, encoding: .utf8)
+      } catch {
+        throw ValidationError("--mesh-config \(path): cannot read: \(error.localizedDescription)")
+      }
+      do {
+        mesh = try MeshConfig(yaml: text, source: path)
+      } catch {
+        throw ValidationError("--mesh-config \(error)")
+      }
+    }
+    return ServerSettings(
+      clustersDirectory: clustersDir,
+      listenAddress: listenAddress,
+      grpcPort: grpcPort,
+      httpPort: httpPort,
+      monitoringPort: monitoringPort,
+      domainSuffix: domainSuffix,
+      systemNamespace: systemNamespace,
+      mesh: mesh,
+      debounce: try PilotEnvironment.debounce(environment),
+      logLevel: Logger.Level(rawValue: logLevel) ?? .info
+    )
+  }
+}
+
+/// istiod's environment knobs that Sextant honours.
+enum PilotEnvironment {
+  /// PILOT_DEBOUNCE_AFTER, PILOT_DEBOUNCE_MAX and PILOT_ENABLE_EDS_DEBOUNCE over the defaults.
+  static func debounce(_ environment: [String: String]) throws -> DebounceConfig {
+    var config = DebounceConfig.defaults
+    if let text = environment["PILOT_DEBOUNCE_AFTER"] {
+      config.after = try duration("PILOT_DEBOUNCE_AFTER", text)
+    }
+    if let text = environment["PILOT_DEBOUNCE_MAX"] {
+      config.max = try duration("PILOT_DEBOUNCE_MAX", text)
+    }
+    if let text = environment["PILOT_ENABLE_EDS_DEBOUNCE"] {
+      switch text.lowercased() {
+      case "true", "1": config.debounceEndpoints = true
+      case "false", "0": config.debounceEndpoints = false
+      default: throw ValidationError("PILOT_ENABLE_EDS_DEBOUNCE=\(text): expected true or false")
+      }
+    }
+    return config
+  }
+
+  static func duration(_ name: String, _ text: String) throws -> Duration {
+    guard let value = GoDuration.parse(text), value >= .zero else {
+      throw ValidationError("\(name)=\(text): expected a duration such as 100ms or 10s")
+    }
+    return value
+  }
+}

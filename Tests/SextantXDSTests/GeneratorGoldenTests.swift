@@ -1,0 +1,138 @@
+import EnvoyAPI
+import Foundation
+import SextantKube
+import SextantRegistry
+import SwiftProtobuf
+import Testing
+
+@testable import SextantXDS
+
+/// Generator output for a small two-cluster fixture, compared with readable JSON files in Golden/.
+///
+/// To accept a deliberate change, run the tests with SEXTANT_UPDATE_GOLDEN=1 and review the diff of Golden/.
+@Suite struct GeneratorGoldenTests {
+  static func fixture() async -> MeshSnapshot {
+    func service(_ name: String, _ vip: String, _ ports: [Service.Port]) -> KubeObject {
+      .service(
+        Service(
+          metadata: ObjectMeta(name: name, namespace: "sample"),
+          spec: Service.Spec(clusterIP: vip, ports: ports)
+        )
+      )
+    }
+    func slice(_ name: String, service: String, ports: [EndpointSlice.Port], addresses: [String]) -> KubeObject {
+      .endpointSlice(
+        EndpointSlice(
+          metadata: ObjectMeta(name: name, namespace: "sample", labels: [EndpointSlice.serviceNameLabel: service]),
+          addressType: "IPv4",
+          endpoints: addresses.map { EndpointSlice.Endpoint(addresses: [$0], conditions: .init(ready: true)) },
+          ports: ports
+        )
+      )
+    }
+    let helloPorts = [Service.Port(name: "http", port: 5000, targetPort: .string("http"))]
+    let cluster1 = ClusterObjects([
+      .namespace(Namespace(metadata: ObjectMeta(name: "sample"))),
+      service("helloworld", "10.96.0.10", helloPorts),
+      slice("helloworld-abc", service: "helloworld", ports: [.init(name: "http", port: 8080)], addresses: ["10.1.0.1"]),
+      service("ratings", "10.96.0.11", [Service.Port(name: "grpc-api", port: 9090, targetPort: .int(9090))]),
+      slice("ratings-abc", service: "ratings", ports: [.init(name: "grpc-api", port: 9090)], addresses: ["10.1.0.2"]),
+      service("db", "10.96.0.12", [Service.Port(name: "tcp", port: 3306, targetPort: .int(3306))]),
+      slice("db-abc", service: "db", ports: [.init(name: "tcp", port: 3306)], addresses: ["10.1.0.3"]),
+    ])
+    let cluster2 = ClusterObjects([
+      .namespace(Namespace(metadata: ObjectMeta(name: "sample"))),
+      service("helloworld", "10.97.0.10", helloPorts),
+      slice("helloworld-xyz", service: "helloworld", ports: [.init(name: "http", port: 8081)], addresses: ["10.2.0.1", "10.2.0.2"]),
+    ])
+    let registry = MeshRegistry()
+    _ = await registry.apply(cluster: "cluster1", objects: cluster1)
+    _ = await registry.apply(cluster: "cluster2", objects: cluster2)
+    return registry.current
+  }
+
+  static let none = ProxyView(type: .sidecar, namespace: "sample", interceptionMode: .none)
+  static let redirect = ProxyView(type: .sidecar, namespace: "other", interceptionMode: .redirect)
+
+  @Test func clusters() async throws {
+    let snapshot = await Self.fixture()
+    try assertGolden("cds.json", try ClusterGenerator.generate(snapshot: snapshot, view: Self.none))
+  }
+
+  @Test func endpoints() async throws {
+    let snapshot = await Self.fixture()
+    let assignment = EndpointGenerator.generate(
+      snapshot: snapshot,
+      clusterName: "outbound|5000||helloworld.sample.svc.cluster.local",
+      view: Self.none
+    )
+    try assertGolden("eds-helloworld.json", [assignment])
+    let unknown = EndpointGenerator.generate(snapshot: snapshot, clusterName: "outbound|1||nothing", view: Self.none)
+    #expect(unknown.clusterName == "outbound|1||nothing")
+    #expect(unknown.endpoints.isEmpty)
+  }
+
+  @Test func listenersWithoutCapture() async throws {
+    let snapshot = await Self.fixture()
+    try assertGolden("lds-none.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.none))
+  }
+
+  @Test func listenersWithCapture() async throws {
+    let snapshot = await Self.fixture()
+    try assertGolden("lds-redirect.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.redirect))
+  }
+
+  @Test func routesFromTheProxysNamespace() async throws {
+    let snapshot = await Self.fixture()
+    try assertGolden("rds-5000.json", [RouteGenerator.generate(snapshot: snapshot, routeName: "5000", view: Self.none)])
+    let other = RouteGenerator.generate(snapshot: snapshot, routeName: "5000", view: Self.redirect)
+    #expect(!other.virtualHosts[0].domains.contains("helloworld"))
+    #expect(other.virtualHosts[0].domains.contains("helloworld.sample"))
+  }
+
+  @Test func registryOnlyRoutesUnknownTrafficToTheBlackHole() async throws {
+    let snapshot = await Self.fixture()
+    var mesh = MeshConfig()
+    mesh.outboundTrafficPolicy = .registryOnly
+    let route = RouteGenerator.generate(snapshot: snapshot, routeName: "5000", view: Self.none, mesh: mesh)
+    #expect(route.virtualHosts.last?.name == "block_all")
+    #expect(route.virtualHosts.last?.routes.first?.route.cluster == ResourceNames.blackHoleCluster)
+  }
+
+  @Test func cacheSharesOutputAndNamesEveryInput() async throws {
+    let snapshot = await Self.fixture()
+    let generator = ConfigGenerator()
+    let a = try generator.resources(.route, names: ["5000"], snapshot: snapshot, view: Self.none)
+    let b = try generator.resources(.route, names: ["5000"], snapshot: snapshot, view: Self.none)
+    #expect(a == b)
+    #expect(generator.cache.statistics.hits == 1)
+    // Another namespace sees other short names: a distinct entry, not a stale hit.
+    let c = try generator.resources(.route, names: ["5000"], snapshot: snapshot, view: Self.redirect)
+    #expect(c != a)
+    #expect(generator.cache.statistics.misses == 2)
+  }
+
+  // MARK: - Golden files
+
+  func assertGolden(_ name: String, _ messages: [some SwiftProtobuf.Message]) throws {
+    let actual = try Self.render(messages)
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden/\(name)")
+    if ProcessInfo.processInfo.environment["SEXTANT_UPDATE_GOLDEN"] != nil {
+      try actual.write(to: url, atomically: true, encoding: .utf8)
+      return
+    }
+    let expected = try String(contentsOf: url, encoding: .utf8)
+    #expect(actual == expected, "generator output differs from Golden/\(name); rerun with SEXTANT_UPDATE_GOLDEN=1 to accept")
+  }
+
+  /// Pretty, key-sorted JSON with Envoy's field names (as in its docs and config dumps), so a person can read the golden files and their diffs.
+  static func render(_ messages: [some SwiftProtobuf.Message]) throws -> String {
+    let objects = try messages.map { message in
+      var options = JSONEncodingOptions()
+      options.preserveProtoFieldNames = true
+      return try JSONSerialization.jsonObject(with: Data(try message.jsonString(options: options).utf8))
+    }
+    let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self) + "\n"
+  }
+}
