@@ -100,7 +100,10 @@ let package = Package(
     ),
     .testTarget(
       name: "SextantXDSTests",
-      dependencies: ["SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI"],
+      dependencies: [
+        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI",
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+      ],
       exclude: ["Golden"]
     ),
     .testTarget(
