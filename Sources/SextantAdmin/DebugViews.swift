@@ -3,6 +3,7 @@ import SextantXDS
 
 /// The JSON shapes of the debug endpoints (snake_case keys, as istiod's debug output uses).
 enum DebugViews {
+  /// One type's sync state; absent values are written as null, never left out.
   struct TypeSync: Encodable {
     var status: String
     var sentVersion: String?
@@ -10,6 +11,20 @@ enum DebugViews {
     var ackedVersion: String?
     var lastNack: String?
     var resourceNames: [String]
+
+    enum CodingKeys: String, CodingKey {
+      case status, sentVersion, sentNonce, ackedVersion, lastNack, resourceNames
+    }
+
+    func encode(to encoder: any Encoder) throws {
+      var container = encoder.container(keyedBy: CodingKeys.self)
+      try container.encode(status, forKey: .status)
+      try container.encode(sentVersion, forKey: .sentVersion)
+      try container.encode(sentNonce, forKey: .sentNonce)
+      try container.encode(ackedVersion, forKey: .ackedVersion)
+      try container.encode(lastNack, forKey: .lastNack)
+      try container.encode(resourceNames, forKey: .resourceNames)
+    }
   }
 
   struct ProxySync: Encodable {

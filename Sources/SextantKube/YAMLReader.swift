@@ -61,7 +61,9 @@ enum YAMLReader {
             line: key.mark?.line ?? line, column: key.mark?.column ?? column)
         }
         let converted = try convert(value, depth: depth + 1, budget: &budget)
-        if keyScalar.tag.rawValue == Tag.Name.implicit.rawValue, keyScalar.string == "<<" {
+        // By style, not tag: Yams resolves key tags while checking for duplicate keys, so a plain `<<` key may
+        // already carry `!!str` here.
+        if keyScalar.style == .plain, keyScalar.string == "<<" {
           switch converted.value {
           case .mapping(let source):
             merged.append(source)

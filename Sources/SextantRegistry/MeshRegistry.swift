@@ -122,13 +122,22 @@ public actor MeshRegistry {
   /// True when the mesh is ready: every declared (`expect`) and every known cluster is synced, and at least one
   /// cluster is known or `expect` was called. A cluster that appears later puts it back to false until it syncs.
   public nonisolated var allSynced: Bool {
-    published.withLock { state in
-      let clusters = state.snapshot.clusters
-      guard state.expected != nil || !clusters.isEmpty else { return false }
-      let knownSynced = clusters.values.allSatisfy { $0.state == .synced }
-      let expectedSynced = (state.expected ?? []).allSatisfy { clusters[$0]?.state == .synced }
-      return knownSynced && expectedSynced
-    }
+    published.withLock { state in Self.allSynced(state.snapshot.clusters, expected: state.expected) }
+  }
+
+  /// `allSynced` judged on `snapshot` (for example the one the push pipeline last pushed) with the clusters declared
+  /// by `expect`: readiness should wait until proxies can actually be given the synced state, not just until the
+  /// registry holds it.
+  public nonisolated func allSynced(in snapshot: MeshSnapshot) -> Bool {
+    let expected = published.withLock { $0.expected }
+    return Self.allSynced(snapshot.clusters, expected: expected)
+  }
+
+  private static func allSynced(_ clusters: [ClusterID: ClusterInfo], expected: Set<ClusterID>?) -> Bool {
+    guard expected != nil || !clusters.isEmpty else { return false }
+    let knownSynced = clusters.values.allSatisfy { $0.state == .synced }
+    let expectedSynced = (expected ?? []).allSatisfy { clusters[$0]?.state == .synced }
+    return knownSynced && expectedSynced
   }
 
   /// Every update published after this call, in order, buffered without bound until read.

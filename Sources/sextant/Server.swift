@@ -84,11 +84,14 @@ struct Server {
     }
     let state = AdminState(
       readiness: {
-        let snapshot = registry.current
-        let waiting = snapshot.sortedClusterIDs.compactMap { id -> String? in
-          snapshot.clusters[id]?.state == .synced ? nil : "cluster \(id): \(snapshot.clusters[id]!.state.rawValue)"
+        // Judged on the pushed snapshot: ready means a proxy connecting now is given every cluster's initial state.
+        let snapshot = pushed.snapshot
+        if registry.allSynced(in: snapshot) { return AdminState.Readiness(ready: true) }
+        let waiting = registry.current.sortedClusterIDs.compactMap { id -> String? in
+          let state = registry.current.clusters[id]?.state
+          return state == .synced ? nil : "cluster \(id): \(state?.rawValue ?? "unknown")"
         }
-        return AdminState.Readiness(ready: registry.allSynced, waitingFor: waiting.isEmpty ? ["initial load"] : waiting)
+        return AdminState.Readiness(ready: false, waitingFor: waiting.isEmpty ? ["first push of the initial load"] : waiting)
       },
       snapshot: { registry.current },
       connections: connections,
