@@ -28,78 +28,105 @@ struct JSONReader {
     while true {
       reader.skipWhitespace()
       if reader.offset >= reader.bytes.count { return documents }
-      documents.append(try reader.readValue(depth: 0))
+      documents.append(try reader.readValue())
     }
   }
 
   // MARK: - Values
 
-  private mutating func readValue(depth: Int) throws(SourceSyntaxError) -> SourceNode {
-    guard depth < SourceLimits.maximumDepth else {
-      throw failure("nesting deeper than \(SourceLimits.maximumDepth) levels")
+  /// A list or object being read.
+  private struct Container {
+    var line: Int
+    var column: Int
+    var items: [SourceNode]?
+    var mapping: SourceMapping?
+    /// For an object, the key of the value being read.
+    var pendingKey = ""
+
+    var node: SourceNode {
+      if let items { return SourceNode(.sequence(items), line: line, column: column) }
+      return SourceNode(.mapping(mapping ?? SourceMapping()), line: line, column: column)
     }
-    budget -= 1
-    guard budget >= 0 else { throw failure("too many values") }
-    skipWhitespace()
-    let line = self.line
-    let column = self.column
-    guard let byte = peek() else { throw failure("unexpected end of file, expected a value") }
-    let value: SourceNode.Value
-    switch byte {
-    case UInt8(ascii: "{"): value = .mapping(try readObject(depth: depth))
-    case UInt8(ascii: "["): value = .sequence(try readArray(depth: depth))
-    case UInt8(ascii: "\""): value = .string(try readString())
-    case UInt8(ascii: "t"): try readLiteral("true"); value = .bool(true)
-    case UInt8(ascii: "f"): try readLiteral("false"); value = .bool(false)
-    case UInt8(ascii: "n"): try readLiteral("null"); value = .null
-    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): value = .number(try readNumber())
-    default: throw failure("unexpected \(describe(byte)), expected a value")
-    }
-    return SourceNode(value, line: line, column: column)
   }
 
-  private mutating func readObject(depth: Int) throws(SourceSyntaxError) -> SourceMapping {
-    offset += 1  // {
-    var mapping = SourceMapping()
-    skipWhitespace()
-    if peek() == UInt8(ascii: "}") {
-      offset += 1
-      return mapping
-    }
+  /// Reads one value. Iterative, with an explicit stack: the depth of the input never turns into depth of the call
+  /// stack (Swift's cooperative threads have small stacks on some platforms).
+  private mutating func readValue() throws(SourceSyntaxError) -> SourceNode {
+    var stack: [Container] = []
     while true {
+      // Descend: read a scalar, an empty container, or open a container and position on its first value.
       skipWhitespace()
-      guard peek() == UInt8(ascii: "\"") else { throw unexpected(expected: "a string key") }
-      let key = try readString()
-      skipWhitespace()
-      guard peek() == UInt8(ascii: ":") else { throw unexpected(expected: "':' after the key") }
-      offset += 1
-      mapping.set(key, try readValue(depth: depth + 1))
-      skipWhitespace()
-      switch peek() {
-      case UInt8(ascii: ","): offset += 1
-      case UInt8(ascii: "}"): offset += 1; return mapping
-      default: throw unexpected(expected: "',' or '}'")
+      budget -= 1
+      guard budget >= 0 else { throw failure("too many values") }
+      let line = self.line
+      let column = self.column
+      var finished: SourceNode?
+      guard let byte = peek() else { throw failure("unexpected end of file, expected a value") }
+      switch byte {
+      case UInt8(ascii: "{"), UInt8(ascii: "["):
+        guard stack.count < SourceLimits.maximumDepth else {
+          throw failure("nesting deeper than \(SourceLimits.maximumDepth) levels")
+        }
+        offset += 1
+        skipWhitespace()
+        let isObject = byte == UInt8(ascii: "{")
+        if peek() == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+          offset += 1
+          finished = SourceNode(isObject ? .mapping(SourceMapping()) : .sequence([]), line: line, column: column)
+        } else if isObject {
+          var container = Container(line: line, column: column, items: nil, mapping: SourceMapping())
+          container.pendingKey = try readKey()
+          stack.append(container)
+          continue
+        } else {
+          stack.append(Container(line: line, column: column, items: [], mapping: nil))
+          continue
+        }
+      case UInt8(ascii: "\""): finished = SourceNode(.string(try readString()), line: line, column: column)
+      case UInt8(ascii: "t"): try readLiteral("true"); finished = SourceNode(.bool(true), line: line, column: column)
+      case UInt8(ascii: "f"): try readLiteral("false"); finished = SourceNode(.bool(false), line: line, column: column)
+      case UInt8(ascii: "n"): try readLiteral("null"); finished = SourceNode(.null, line: line, column: column)
+      case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        finished = SourceNode(.number(try readNumber()), line: line, column: column)
+      default:
+        throw failure("unexpected \(describe(byte)), expected a value")
+      }
+      // Ascend: add finished values to their containers, closing those that end, until one has another value.
+      while let value = finished {
+        guard !stack.isEmpty else { return value }
+        let top = stack.count - 1
+        if stack[top].items != nil {
+          stack[top].items?.append(value)
+        } else {
+          let key = stack[top].pendingKey
+          stack[top].mapping?.set(key, value)
+        }
+        skipWhitespace()
+        let isObject = stack[top].items == nil
+        switch peek() {
+        case UInt8(ascii: ","):
+          offset += 1
+          if isObject { stack[top].pendingKey = try readKey() }
+          finished = nil
+        case UInt8(ascii: "}") where isObject, UInt8(ascii: "]") where !isObject:
+          offset += 1
+          finished = stack.removeLast().node
+        default:
+          throw unexpected(expected: isObject ? "',' or '}'" : "',' or ']'")
+        }
       }
     }
   }
 
-  private mutating func readArray(depth: Int) throws(SourceSyntaxError) -> [SourceNode] {
-    offset += 1  // [
-    var items: [SourceNode] = []
+  /// Reads `"key" :` before an object's value.
+  private mutating func readKey() throws(SourceSyntaxError) -> String {
     skipWhitespace()
-    if peek() == UInt8(ascii: "]") {
-      offset += 1
-      return items
-    }
-    while true {
-      items.append(try readValue(depth: depth + 1))
-      skipWhitespace()
-      switch peek() {
-      case UInt8(ascii: ","): offset += 1
-      case UInt8(ascii: "]"): offset += 1; return items
-      default: throw unexpected(expected: "',' or ']'")
-      }
-    }
+    guard peek() == UInt8(ascii: "\"") else { throw unexpected(expected: "a string key") }
+    let key = try readString()
+    skipWhitespace()
+    guard peek() == UInt8(ascii: ":") else { throw unexpected(expected: "':' after the key") }
+    offset += 1
+    return key
   }
 
   private mutating func readLiteral(_ literal: StaticString) throws(SourceSyntaxError) {

@@ -11,13 +11,19 @@ import Yams
 enum YAMLReader {
   /// Every non-empty document in `text`, in order.
   static func documents(in text: String) throws(SourceSyntaxError) -> [SourceNode] {
+    guard LargeStack.mightNestDeeply(text) else { return try parse(text) }
+    // Yams recurses once per nesting level (up to libyaml's limit of 1,000): give it room.
+    return try LargeStack.run { Result { () throws(SourceSyntaxError) in try parse(text) } }.get()
+  }
+
+  private static func parse(_ text: String) throws(SourceSyntaxError) -> [SourceNode] {
     var budget = SourceLimits.maximumValues(forByteCount: text.utf8.count)
     var documents: [SourceNode] = []
     do {
       // `.basic` resolves nothing: this reader types plain scalars itself (and no regular expressions run per scalar).
       let parser = try Parser(yaml: text, resolver: .basic)
       while let root = try parser.nextRoot() {
-        let document = try convert(root, depth: 0, budget: &budget)
+        let document = try convert(root, budget: &budget)
         if !document.isNull { documents.append(document) }
       }
     } catch let error as SourceSyntaxError {
@@ -32,69 +38,151 @@ enum YAMLReader {
 
   // MARK: - Conversion
 
-  private static func convert(_ node: Yams.Node, depth: Int, budget: inout Int) throws(SourceSyntaxError) -> SourceNode {
-    let line = node.mark?.line ?? 1
-    let column = node.mark?.column ?? 1
-    guard depth < SourceLimits.maximumDepth else {
-      throw SourceSyntaxError(message: "nesting deeper than \(SourceLimits.maximumDepth) levels", line: line, column: column)
-    }
-    budget -= 1
-    guard budget >= 0 else {
-      throw SourceSyntaxError(
-        message: "the document expands to too many values (aliases referring to aliases?)", line: line, column: column)
-    }
-    switch node {
-    case .scalar(let scalar):
-      return SourceNode(typed(scalar), line: line, column: column)
-    case .sequence(let sequence):
-      var items: [SourceNode] = []
-      items.reserveCapacity(sequence.count)
-      for item in sequence { items.append(try convert(item, depth: depth + 1, budget: &budget)) }
-      return SourceNode(.sequence(items), line: line, column: column)
-    case .mapping(let mapping):
-      var result = SourceMapping()
-      var merged: [SourceMapping] = []
-      for (key, value) in mapping {
-        guard case .scalar(let keyScalar) = key else {
-          throw SourceSyntaxError(
-            message: "mapping keys must be strings, found \(key.mapping != nil ? "a mapping" : "a list")",
-            line: key.mark?.line ?? line, column: key.mark?.column ?? column)
+  /// Converts one document. Iterative, with an explicit stack: the depth of the input never turns into depth of the
+  /// call stack (Swift's cooperative threads have small stacks on some platforms).
+  private static func convert(_ root: Yams.Node, budget: inout Int) throws(SourceSyntaxError) -> SourceNode {
+    var stack: [CollectionFrame] = []
+    var next = root
+    while true {
+      // Descend into `next`: a scalar is finished at once, a collection opens a frame.
+      let line = next.mark?.line ?? 1
+      let column = next.mark?.column ?? 1
+      guard stack.count < SourceLimits.maximumDepth else { throw tooDeep(line: line, column: column) }
+      budget -= 1
+      guard budget >= 0 else { throw tooManyValues(line: line, column: column) }
+      var finished: SourceNode?
+      switch next {
+      case .scalar(let scalar):
+        finished = SourceNode(typed(scalar), line: line, column: column)
+      case .sequence(let sequence):
+        stack.append(CollectionFrame(children: .sequence(Array(sequence)), line: line, column: column))
+      case .mapping(let mapping):
+        stack.append(CollectionFrame(children: .mapping(Array(mapping)), line: line, column: column))
+      case .alias:
+        // Yams' parser substitutes the anchored node for every alias; an alias node here would be a Yams change.
+        throw SourceSyntaxError(message: "unresolved alias", line: line, column: column)
+      }
+      // Ascend: hand finished values to their parents, closing frames, until one has another child to descend into.
+      while true {
+        if let value = finished {
+          guard !stack.isEmpty else { return value }
+          try stack[stack.count - 1].attach(value)
+          finished = nil
         }
-        let converted = try convert(value, depth: depth + 1, budget: &budget)
+        guard !stack.isEmpty else { throw SourceSyntaxError(message: "empty document structure") }
+        if let child = try stack[stack.count - 1].nextChild() {
+          next = child
+          break
+        }
+        finished = stack.removeLast().build()
+      }
+    }
+  }
+
+  /// A list or mapping being converted: its Yams children, and the values converted so far.
+  private struct CollectionFrame {
+    enum Children {
+      case sequence([Yams.Node])
+      case mapping([(key: Yams.Node, value: Yams.Node)])
+    }
+
+    let children: Children
+    let line: Int
+    let column: Int
+    private var index = 0
+    private var items: [SourceNode] = []
+    private var mapping = SourceMapping()
+    private var merged: [SourceMapping] = []
+    /// The key of the mapping value being converted, and whether it is the merge key `<<`.
+    private var pendingKey: (name: String, isMerge: Bool)?
+
+    init(children: Children, line: Int, column: Int) {
+      self.children = children
+      self.line = line
+      self.column = column
+    }
+
+    /// The next child node to convert, or nil when all are done.
+    mutating func nextChild() throws(SourceSyntaxError) -> Yams.Node? {
+      switch children {
+      case .sequence(let nodes):
+        guard index < nodes.count else { return nil }
+        index += 1
+        return nodes[index - 1]
+      case .mapping(let pairs):
+        guard index < pairs.count else { return nil }
+        let (key, value) = pairs[index]
+        index += 1
+        guard case .scalar(let keyScalar) = key else {
+          throw YAMLReader.nonScalarKey(key, line: line, column: column)
+        }
         // By style, not tag: Yams resolves key tags while checking for duplicate keys, so a plain `<<` key may
         // already carry `!!str` here.
-        if keyScalar.style == .plain, keyScalar.string == "<<" {
-          switch converted.value {
-          case .mapping(let source):
-            merged.append(source)
-          case .sequence(let sources):
-            for source in sources {
-              guard let mapping = source.mapping else {
-                throw SourceSyntaxError(
-                  message: "a merge key (<<) needs mappings, found \(source.foundDescription)",
-                  line: source.line, column: source.column)
-              }
-              merged.append(mapping)
-            }
-          default:
-            throw SourceSyntaxError(
-              message: "a merge key (<<) needs a mapping or a list of mappings, found \(converted.foundDescription)",
-              line: converted.line, column: converted.column)
-          }
-          continue
-        }
-        result.set(keyScalar.string, converted)
+        pendingKey = (keyScalar.string, keyScalar.style == .plain && keyScalar.string == "<<")
+        return value
       }
-      for source in merged {
-        for key in source.keys where result[key] == nil {
-          if let value = source[key] { result.set(key, value) }
-        }
-      }
-      return SourceNode(.mapping(result), line: line, column: column)
-    case .alias:
-      // Yams' parser substitutes the anchored node for every alias; an alias node here would be a Yams change.
-      throw SourceSyntaxError(message: "unresolved alias", line: line, column: column)
     }
+
+    /// Takes the converted value of the child last returned by `nextChild()`.
+    mutating func attach(_ value: SourceNode) throws(SourceSyntaxError) {
+      guard let key = pendingKey else {
+        items.append(value)
+        return
+      }
+      pendingKey = nil
+      guard key.isMerge else {
+        mapping.set(key.name, value)
+        return
+      }
+      switch value.value {
+      case .mapping(let source):
+        merged.append(source)
+      case .sequence(let sources):
+        for source in sources {
+          guard let sourceMapping = source.mapping else { throw YAMLReader.badMerge(source) }
+          merged.append(sourceMapping)
+        }
+      default:
+        throw YAMLReader.badMerge(value)
+      }
+    }
+
+    /// The finished list or mapping; merged keys fill in only what the mapping does not set itself.
+    func build() -> SourceNode {
+      switch children {
+      case .sequence:
+        return SourceNode(.sequence(items), line: line, column: column)
+      case .mapping:
+        var result = mapping
+        for source in merged {
+          for key in source.keys where result[key] == nil {
+            if let value = source[key] { result.set(key, value) }
+          }
+        }
+        return SourceNode(.mapping(result), line: line, column: column)
+      }
+    }
+  }
+
+  private static func tooDeep(line: Int, column: Int) -> SourceSyntaxError {
+    SourceSyntaxError(message: "nesting deeper than \(SourceLimits.maximumDepth) levels", line: line, column: column)
+  }
+
+  private static func tooManyValues(line: Int, column: Int) -> SourceSyntaxError {
+    SourceSyntaxError(
+      message: "the document expands to too many values (aliases referring to aliases?)", line: line, column: column)
+  }
+
+  private static func nonScalarKey(_ key: Yams.Node, line: Int, column: Int) -> SourceSyntaxError {
+    SourceSyntaxError(
+      message: "mapping keys must be strings, found \(key.mapping != nil ? "a mapping" : "a list")",
+      line: key.mark?.line ?? line, column: key.mark?.column ?? column)
+  }
+
+  private static func badMerge(_ value: SourceNode) -> SourceSyntaxError {
+    SourceSyntaxError(
+      message: "a merge key (<<) needs a mapping or a list of mappings, found \(value.foundDescription)",
+      line: value.line, column: value.column)
   }
 
   /// The JSON-shaped value of a scalar, following its tag: untagged plain scalars are typed by their text.
@@ -187,6 +275,10 @@ enum YAMLReader {
     case .scanner(let context, let problem, let mark, _),
       .parser(let context, let problem, let mark, _),
       .composer(let context, let problem, let mark, _):
+      if problem.hasPrefix("Maximum nesting level") {
+        return SourceSyntaxError(
+          message: "nesting deeper than \(SourceLimits.maximumDepth) levels", line: mark.line, column: mark.column)
+      }
       var message = problem
       if let context {
         message += context.mark.line == mark.line ? " (\(context.text))" : " (\(context.text) at line \(context.mark.line))"

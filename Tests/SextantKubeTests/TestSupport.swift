@@ -1,0 +1,187 @@
+import Foundation
+import Logging
+import SextantKube
+import Synchronization
+import Testing
+
+/// Reads and decodes the recorded objects in Fixtures/.
+enum Fixture {
+  static func url(_ name: String) throws -> URL {
+    let directory = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+    return directory.appendingPathComponent(name)
+  }
+
+  static func bytes(_ name: String) throws -> [UInt8] {
+    [UInt8](try Data(contentsOf: url(name)))
+  }
+
+  static func decode(_ name: String) throws -> DecodedFile {
+    try ObjectDecoder().decode(bytes(name), path: name)
+  }
+}
+
+/// Decodes `text`, expecting it to fail; records an issue and returns nil if it decodes.
+func decodingError(
+  _ text: String, path: String = "clusters/cluster1/objects.yaml", sourceLocation: SourceLocation = #_sourceLocation
+) -> ObjectDecodingError? {
+  do {
+    let file = try ObjectDecoder().decode(text, path: path)
+    Issue.record("decoded \(file.objects.count) objects, expected an error", sourceLocation: sourceLocation)
+    return nil
+  } catch {
+    return error
+  }
+}
+
+/// Collects what is logged, for checking what was reported and how often.
+final class LogRecorder: Sendable {
+  struct Entry: Sendable {
+    var level: Logger.Level
+    var message: String
+    var metadata: [String: String]
+  }
+
+  private let recorded = Mutex<[Entry]>([])
+
+  var logger: Logger {
+    Logger(label: "test") { _ in Handler(recorder: self) }
+  }
+
+  var entries: [Entry] { recorded.withLock { $0 } }
+
+  func entries(at level: Logger.Level) -> [Entry] { entries.filter { $0.level == level } }
+
+  /// Error entries whose `path` metadata is `path`.
+  func errors(for path: String) -> [Entry] {
+    entries(at: .error).filter { $0.metadata["path"] == path }
+  }
+
+  fileprivate func append(_ entry: Entry) { recorded.withLock { $0.append(entry) } }
+
+  private struct Handler: LogHandler {
+    let recorder: LogRecorder
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+      get { metadata[key] }
+      set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+      let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+      recorder.append(
+        Entry(level: event.level, message: event.message.description, metadata: merged.mapValues(\.description)))
+    }
+  }
+}
+
+/// A scratch directory, removed when the test is done with it.
+final class TemporaryDirectory {
+  let path: String
+
+  init() throws {
+    let base = FileManager.default.temporaryDirectory.path
+    path = base + "/sextant-kube-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+  }
+
+  deinit {
+    try? FileManager.default.removeItem(atPath: path)
+  }
+
+  /// Writes `text` to `relativePath`, creating directories on the way; returns the full path.
+  @discardableResult
+  func write(_ relativePath: String, _ text: String) throws -> String {
+    try write(relativePath, Data(text.utf8))
+  }
+
+  @discardableResult
+  func write(_ relativePath: String, _ data: Data) throws -> String {
+    let full = path + "/" + relativePath
+    let parent = (full as NSString).deletingLastPathComponent
+    try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+    try data.write(to: URL(fileURLWithPath: full))
+    return full
+  }
+
+  func makeDirectory(_ relativePath: String) throws {
+    try FileManager.default.createDirectory(atPath: path + "/" + relativePath, withIntermediateDirectories: true)
+  }
+
+  func remove(_ relativePath: String) throws {
+    try FileManager.default.removeItem(atPath: path + "/" + relativePath)
+  }
+
+  func symlink(_ relativePath: String, to destination: String) throws {
+    try FileManager.default.createSymbolicLink(atPath: path + "/" + relativePath, withDestinationPath: destination)
+  }
+}
+
+/// A clock that never advances by itself: every `sleep` waits for one `tick()` (ticks given early are kept).
+final class ManualClock: Clock, Sendable {
+  struct Instant: InstantProtocol {
+    var offset: Duration
+
+    func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+    func duration(to other: Instant) -> Duration { other.offset - offset }
+    static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+  }
+
+  private struct State {
+    var now = Instant(offset: .zero)
+    var ticks = 0
+    var sleepers: [UUID: CheckedContinuation<Void, any Error>] = [:]
+    var sleeps = 0
+  }
+
+  private let state = Mutex(State())
+
+  var now: Instant { state.withLock { $0.now } }
+  var minimumResolution: Duration { .zero }
+
+  /// How many sleeps have started.
+  var sleeps: Int { state.withLock { $0.sleeps } }
+
+  func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+    let id = UUID()
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        enum Outcome { case wait, resume, cancel }
+        let outcome: Outcome = state.withLock { state in
+          state.sleeps += 1
+          if Task.isCancelled { return .cancel }
+          if state.ticks > 0 {
+            state.ticks -= 1
+            state.now = max(state.now, deadline)
+            return .resume
+          }
+          state.sleepers[id] = continuation
+          return .wait
+        }
+        switch outcome {
+        case .wait: break
+        case .resume: continuation.resume()
+        case .cancel: continuation.resume(throwing: CancellationError())
+        }
+      }
+    } onCancel: {
+      let continuation = state.withLock { $0.sleepers.removeValue(forKey: id) }
+      continuation?.resume(throwing: CancellationError())
+    }
+    try Task.checkCancellation()
+  }
+
+  /// Ends one sleep: the one in progress, or the next one to start.
+  func tick() {
+    let continuation: CheckedContinuation<Void, any Error>? = state.withLock { state in
+      if let (id, continuation) = state.sleepers.first {
+        state.sleepers[id] = nil
+        return continuation
+      }
+      state.ticks += 1
+      return nil
+    }
+    continuation?.resume()
+  }
+}
