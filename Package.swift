@@ -28,6 +28,10 @@ let package = Package(
     .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+    .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+    .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
   ],
   targets: [
     .target(
@@ -44,6 +48,28 @@ let package = Package(
       dependencies: [
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantKubeClient",
+      dependencies: [
+        "SextantKube",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Yams", package: "Yams"),
+      ]
+    ),
+    .target(
+      name: "SextantMulticluster",
+      dependencies: [
+        "SextantKube",
+        "SextantKubeClient",
+        "SextantRegistry",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .target(
@@ -80,6 +106,8 @@ let package = Package(
       dependencies: [
         "EnvoyAPI",
         "SextantKube",
+        "SextantKubeClient",
+        "SextantMulticluster",
         "SextantRegistry",
         "SextantXDS",
         "SextantAdmin",
@@ -95,7 +123,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SextantKubeTests",
-      dependencies: ["SextantKube"],
+      dependencies: ["SextantKube", .product(name: "Logging", package: "swift-log")],
       resources: [.copy("Fixtures")]
     ),
     .testTarget(
@@ -105,6 +133,11 @@ let package = Package(
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
       exclude: ["Golden"]
+    ),
+    .testTarget(
+      name: "SextantKubeClientTests",
+      dependencies: ["SextantKubeClient", "SextantKube"],
+      resources: [.copy("Fixtures")]
     ),
     .testTarget(
       name: "SextantRegistryTests",

@@ -45,6 +45,7 @@ public enum AdminServer {
     router.get("/debug/syncz") { _, _ in json(DebugViews.syncz(state.connections)) }
     router.get("/debug/registryz") { _, _ in json(DebugViews.registryz(state.snapshot())) }
     router.get("/debug/endpointz") { _, _ in json(DebugViews.endpointz(state.snapshot())) }
+    router.get("/debug/clusterz") { _, _ in json(DebugViews.clusterz(state.snapshot())) }
     router.get("/debug/sourcez") { _, _ in json(state.sourceErrors()) }
   }
 

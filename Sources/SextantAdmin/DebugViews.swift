@@ -97,6 +97,33 @@ enum DebugViews {
     }
   }
 
+  struct ClusterStateView: Encodable {
+    var id: String
+    var state: String
+    var reason: String
+    var hasSynced: Bool
+    var network: String
+    var services: Int
+    var endpoints: Int
+    var objects: [String: Int]
+  }
+
+  static func clusterz(_ snapshot: MeshSnapshot) -> [ClusterStateView] {
+    snapshot.sortedClusterIDs.compactMap { id in
+      guard let info = snapshot.clusters[id] else { return nil }
+      return ClusterStateView(
+        id: id,
+        state: info.state.rawValue,
+        reason: info.reason,
+        hasSynced: info.hasSynced,
+        network: info.network,
+        services: info.serviceCount,
+        endpoints: info.endpointCount,
+        objects: Dictionary(uniqueKeysWithValues: info.objectCounts.map { ($0.key.rawValue, $0.value) })
+      )
+    }
+  }
+
   struct EndpointView: Encodable {
     var address: String
     var port: Int

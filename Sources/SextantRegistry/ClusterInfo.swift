@@ -2,16 +2,30 @@ import SextantKube
 
 /// What the mesh knows about one cluster: sync state, network and sizes (for readiness and debug endpoints).
 public struct ClusterInfo: Sendable, Hashable {
-  /// Whether a cluster's source finished its initial load (istiod's remote cluster states `syncing`/`synced`).
+  /// A cluster's connection state, as istiod names remote cluster states.
   public enum SyncState: String, Sendable, Hashable {
+    /// The initial load is under way.
     case syncing
+    /// The initial load finished and the source is following changes.
     case synced
+    /// The initial load did not finish within PILOT_REMOTE_CLUSTER_TIMEOUT; readiness stops waiting for it.
+    case timeout
+    /// The source cannot reach or read the cluster (`reason` says why); the last known objects stay in force.
+    case error
+    /// The source was stopped (its remote secret was removed or replaced).
+    case closed
   }
 
   /// The cluster's ID.
   public var id: ClusterID
-  /// `syncing` from the first `apply` until `markSynced`.
+  /// `syncing` from the first `apply` until `markSynced`; then whatever the source last reported.
   public var state: SyncState
+  /// Why the cluster is in `error` (empty otherwise).
+  public var reason: String
+  /// True once the initial load finished, whatever happened since: readiness waits only for this.
+  public var hasSynced: Bool
+  /// True when readiness gave up waiting for the initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed).
+  public var waitExpired: Bool
   /// The cluster's default network, empty when its system namespace has no `topology.istio.io/network` label.
   public var network: String
   /// Objects of each kind the cluster's source held at the last `apply`.
@@ -24,6 +38,9 @@ public struct ClusterInfo: Sendable, Hashable {
   public init(
     id: ClusterID,
     state: SyncState = .syncing,
+    reason: String = "",
+    hasSynced: Bool = false,
+    waitExpired: Bool = false,
     network: String = "",
     objectCounts: [ObjectKind: Int] = [:],
     serviceCount: Int = 0,
@@ -31,6 +48,9 @@ public struct ClusterInfo: Sendable, Hashable {
   ) {
     self.id = id
     self.state = state
+    self.reason = reason
+    self.hasSynced = hasSynced || state == .synced
+    self.waitExpired = waitExpired
     self.network = network
     self.objectCounts = objectCounts
     self.serviceCount = serviceCount
@@ -38,16 +58,22 @@ public struct ClusterInfo: Sendable, Hashable {
   }
 
   /// The info of a cluster whose view is `view`, in `state`.
-  public init(view: ClusterView, state: SyncState) {
+  public init(view: ClusterView, state: SyncState, reason: String = "", hasSynced: Bool = false, waitExpired: Bool = false) {
     self.init(
       id: view.cluster,
       state: state,
+      reason: reason,
+      hasSynced: hasSynced,
+      waitExpired: waitExpired,
       network: view.networkOfCluster,
       objectCounts: view.objectCounts,
       serviceCount: view.services.count,
       endpointCount: view.endpoints.values.reduce(0) { $0 + $1.count }
     )
   }
+
+  /// Whether readiness may stop waiting for this cluster: it synced once, or the wait for it expired.
+  public var isSettled: Bool { hasSynced || waitExpired }
 
   /// Every object the source held, of every kind.
   public var objectCount: Int { objectCounts.values.reduce(0, +) }

@@ -52,13 +52,61 @@ public actor MeshRegistry {
   @discardableResult
   public func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
     let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options)
-    return replace(cluster: cluster, with: view, state: latest.clusters[cluster]?.state ?? .syncing)
+    let info = latest.clusters[cluster]
+    return replace(
+      cluster: cluster,
+      with: view,
+      state: info?.state ?? .syncing,
+      reason: info?.reason ?? "",
+      hasSynced: info?.hasSynced ?? false,
+      waitExpired: info?.waitExpired ?? false
+    )
   }
 
   /// Marks `cluster`'s initial load as finished (registering it with no objects if it was unknown).
   @discardableResult
   public func markSynced(cluster: ClusterID) -> SnapshotChange {
-    replace(cluster: cluster, with: views[cluster] ?? .empty(cluster), state: .synced)
+    replace(
+      cluster: cluster,
+      with: views[cluster] ?? .empty(cluster),
+      state: .synced,
+      reason: "",
+      hasSynced: true,
+      waitExpired: latest.clusters[cluster]?.waitExpired ?? false
+    )
+  }
+
+  /// Records a source-reported state (`error` with a reason, `timeout`, `closed`, or back to `synced` after an error)
+  /// without touching the cluster's objects: its last known services and endpoints stay in force. `synced` before the
+  /// first `markSynced` is recorded as `syncing`.
+  @discardableResult
+  public func report(cluster: ClusterID, state: ClusterInfo.SyncState, reason: String = "") -> SnapshotChange {
+    // Only `markSynced` (the source's own "initial load done") makes a cluster synced the first time; a connection
+    // that is up before its initial load finished is still syncing.
+    let hasSynced = latest.clusters[cluster]?.hasSynced ?? false
+    return replace(
+      cluster: cluster,
+      with: views[cluster] ?? .empty(cluster),
+      state: state == .synced && !hasSynced ? .syncing : state,
+      reason: state == .error ? reason : "",
+      hasSynced: hasSynced,
+      waitExpired: latest.clusters[cluster]?.waitExpired ?? false
+    )
+  }
+
+  /// Stops readiness from waiting for `cluster`'s initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed). A cluster still
+  /// `syncing` becomes `timeout`; one in `error` keeps its state and reason. No effect once the cluster has synced.
+  @discardableResult
+  public func expireInitialWait(cluster: ClusterID) -> SnapshotChange {
+    guard let info = latest.clusters[cluster], !info.hasSynced, !info.waitExpired else { return .none }
+    return replace(
+      cluster: cluster,
+      with: views[cluster] ?? .empty(cluster),
+      state: info.state == .syncing ? .timeout : info.state,
+      reason: info.reason,
+      hasSynced: false,
+      waitExpired: true
+    )
   }
 
   /// Forgets `cluster`: its services and endpoint shards leave the mesh, and readiness no longer waits for it.
@@ -83,9 +131,16 @@ public actor MeshRegistry {
     published.withLock { $0.expected = clusters }
   }
 
-  private func replace(cluster: ClusterID, with view: ClusterView, state: ClusterInfo.SyncState) -> SnapshotChange {
+  private func replace(
+    cluster: ClusterID,
+    with view: ClusterView,
+    state: ClusterInfo.SyncState,
+    reason: String,
+    hasSynced: Bool,
+    waitExpired: Bool
+  ) -> SnapshotChange {
     let old = views[cluster]
-    let info = ClusterInfo(view: view, state: state)
+    let info = ClusterInfo(view: view, state: state, reason: reason, hasSynced: hasSynced, waitExpired: waitExpired)
     if old == view, latest.clusters[cluster] == info { return .none }
     views[cluster] = view
     var infos = latest.clusters
@@ -119,8 +174,8 @@ public actor MeshRegistry {
     published.withLock { $0.snapshot }
   }
 
-  /// True when the mesh is ready: every declared (`expect`) and every known cluster is synced, and at least one
-  /// cluster is known or `expect` was called. A cluster that appears later puts it back to false until it syncs.
+  /// True when the mesh is ready: every declared (`expect`) and every known cluster has synced once or timed out
+  /// (`ClusterInfo.isSettled`), and at least one cluster is known or `expect` was called. A cluster that appears later puts it back to false until it syncs.
   public nonisolated var allSynced: Bool {
     published.withLock { state in Self.allSynced(state.snapshot.clusters, expected: state.expected) }
   }
@@ -135,8 +190,8 @@ public actor MeshRegistry {
 
   private static func allSynced(_ clusters: [ClusterID: ClusterInfo], expected: Set<ClusterID>?) -> Bool {
     guard expected != nil || !clusters.isEmpty else { return false }
-    let knownSynced = clusters.values.allSatisfy { $0.state == .synced }
-    let expectedSynced = (expected ?? []).allSatisfy { clusters[$0]?.state == .synced }
+    let knownSynced = clusters.values.allSatisfy(\.isSettled)
+    let expectedSynced = (expected ?? []).allSatisfy { clusters[$0]?.isSettled == true }
     return knownSynced && expectedSynced
   }
 

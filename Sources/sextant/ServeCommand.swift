@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import SextantKubeClient
 import SextantXDS
 
 /// `sextant serve`: watch the configured clusters and serve xDS, readiness, debug and metrics.
@@ -10,12 +11,24 @@ struct ServeCommand: AsyncParsableCommand {
     abstract: "Watch clusters and serve Envoy xDS.",
     discussion: """
       Environment: PILOT_DEBOUNCE_AFTER (default 100ms), PILOT_DEBOUNCE_MAX (default 10s) and \
-      PILOT_ENABLE_EDS_DEBOUNCE (default true) tune push batching as in istiod.
+      PILOT_ENABLE_EDS_DEBOUNCE (default true) tune push batching as in istiod; PILOT_REMOTE_CLUSTER_TIMEOUT \
+      (default 30s, 0 waits forever) bounds how long readiness waits for a remote cluster; \
+      PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS lists kubeconfig features remote secrets may use; CLUSTER_ID is \
+      the default of --cluster-id.
       """
   )
 
   @Option(help: "Directory whose subdirectories are file-backed clusters (the directory name is the cluster ID).")
   var clustersDir: String?
+
+  @Option(help: "Kubeconfig of the primary (config) cluster; inside a pod the service-account credentials are used without it.")
+  var kubeconfig: String?
+
+  @Option(help: "ID of the primary cluster (default: $CLUSTER_ID, else Kubernetes).")
+  var clusterID: String?
+
+  @Option(help: "Server-side timeout of each Kubernetes watch request, e.g. 5m (shorter values relist more often).")
+  var watchTimeout: String = "5m"
 
   @Option(help: "Address every listener binds.")
   var listenAddress: String = "0.0.0.0"
@@ -49,8 +62,8 @@ struct ServeCommand: AsyncParsableCommand {
     guard Logger.Level(rawValue: logLevel) != nil else {
       throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
     }
-    guard clustersDir != nil else {
-      throw ValidationError("nothing to watch: give --clusters-dir")
+    guard GoDuration.parse(watchTimeout).map({ $0 > .zero }) == true else {
+      throw ValidationError("--watch-timeout \(watchTimeout) is not a positive duration such as 30s or 5m")
     }
   }
 
@@ -75,8 +88,36 @@ struct ServeCommand: AsyncParsableCommand {
         throw ValidationError("--mesh-config \(error)")
       }
     }
+    var primary: ServerSettings.Primary?
+    if let path = kubeconfig {
+      let text: String
+      do {
+        text = try String(contentsOfFile: path, encoding: .utf8)
+      } catch {
+        throw ValidationError("--kubeconfig \(path): cannot read: \(error.localizedDescription)")
+      }
+      do {
+        let config = try Kubeconfig.parse(yaml: text, source: path, policy: .trusted).clientConfig()
+        primary = ServerSettings.Primary(config: config, source: path)
+      } catch {
+        throw ValidationError("--kubeconfig \(error)")
+      }
+    } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
+      do {
+        primary = ServerSettings.Primary(config: try KubeClientConfig.inCluster(environment: environment), source: "in-cluster")
+      } catch {
+        throw ValidationError("in-cluster Kubernetes credentials: \(error)")
+      }
+    }
+    guard clustersDir != nil || primary != nil else {
+      throw ValidationError("nothing to watch: give --clusters-dir, --kubeconfig, or run inside a Kubernetes pod")
+    }
     return ServerSettings(
       clustersDirectory: clustersDir,
+      primary: primary,
+      clusterID: clusterID ?? environment["CLUSTER_ID"] ?? "Kubernetes",
+      watchTimeout: GoDuration.parse(watchTimeout) ?? .seconds(300),
+      remote: try PilotEnvironment.remoteClusters(environment),
       listenAddress: listenAddress,
       grpcPort: grpcPort,
       httpPort: httpPort,
@@ -109,6 +150,20 @@ enum PilotEnvironment {
       }
     }
     return config
+  }
+
+  /// PILOT_REMOTE_CLUSTER_TIMEOUT (30s; 0 waits forever) and PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS.
+  static func remoteClusters(_ environment: [String: String]) throws -> (timeout: Duration?, insecureOptions: Set<String>) {
+    var timeout: Duration? = .seconds(30)
+    if let text = environment["PILOT_REMOTE_CLUSTER_TIMEOUT"] {
+      let value = try duration("PILOT_REMOTE_CLUSTER_TIMEOUT", text)
+      timeout = value == .zero ? nil : value
+    }
+    let options = (environment["PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS"] ?? "")
+      .split(separator: ",")
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .filter { !$0.isEmpty }
+    return (timeout, Set(options))
   }
 
   static func duration(_ name: String, _ text: String) throws -> Duration {

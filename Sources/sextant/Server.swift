@@ -6,13 +6,26 @@ import Metrics
 import Prometheus
 import SextantAdmin
 import SextantKube
+import SextantKubeClient
+import SextantMulticluster
 import SextantRegistry
 import SextantXDS
 import ServiceLifecycle
 
 /// Everything `sextant serve` was told, resolved and validated.
 struct ServerSettings: Sendable {
+  /// The primary (config) cluster's API server.
+  struct Primary: Sendable {
+    var config: KubeClientConfig
+    /// Where the credentials came from (a kubeconfig path or `in-cluster`), for logs.
+    var source: String
+  }
+
   var clustersDirectory: String?
+  var primary: Primary?
+  var clusterID: String
+  var watchTimeout: Duration
+  var remote: (timeout: Duration?, insecureOptions: Set<String>)
   var listenAddress: String
   var grpcPort: Int
   var httpPort: Int
@@ -56,6 +69,30 @@ struct Server {
     }
     if let fileSource {
       services.append(FileSourceService(source: fileSource, registry: registry))
+    }
+    if let primary = settings.primary {
+      let sourceOptions = KubeSourceOptions(watchTimeout: settings.watchTimeout, systemNamespace: settings.systemNamespace)
+      let client = KubeClient(config: primary.config, logger: Logger(label: "sextant.kube"))
+      let source = KubeClusterSource(
+        clusterID: settings.clusterID,
+        client: client,
+        options: sourceOptions,
+        logger: Logger(label: "sextant.kube")
+      )
+      services.append(KubeSourceService(clusterID: settings.clusterID, source: source, registry: registry))
+      // The secret watch gets its own client: each source owns (and shuts down) the client it runs on.
+      services.append(RemoteSecretController(
+        primaryClient: KubeClient(config: primary.config, logger: Logger(label: "sextant.multicluster")),
+        primaryClusterID: settings.clusterID,
+        systemNamespace: settings.systemNamespace,
+        registry: registry,
+        options: RemoteClusterOptions(
+          syncTimeout: settings.remote.timeout,
+          allowedKubeconfigOptions: settings.remote.insecureOptions,
+          source: sourceOptions
+        ),
+        logger: Logger(label: "sextant.multicluster")
+      ))
     }
     services.append(
       PushPipeline(
@@ -131,6 +168,7 @@ struct Server {
         "http": "\(settings.listenAddress):\(settings.httpPort)",
         "monitoring": "\(settings.listenAddress):\(settings.monitoringPort)",
         "clusters-dir": "\(settings.clustersDirectory ?? "-")",
+        "primary": "\(settings.primary.map { "\(settings.clusterID) (\($0.source))" } ?? "-")",
       ]
     )
     var configuration = ServiceGroupConfiguration(

@@ -256,6 +256,52 @@ struct MeshRegistryTests {
     #expect(removedExpected.allSynced)
   }
 
+  @Test func errorKeepsObjectsAndReadinessAfterTheFirstSync() async {
+    let registry = MeshRegistry()
+    await registry.apply(cluster: "c1", objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.1"])))
+    await registry.markSynced(cluster: "c1")
+    let before = registry.current
+    let change = await registry.report(cluster: "c1", state: .error, reason: "connection refused")
+    #expect(change.isEmpty)
+    let info = registry.current.clusters["c1"]
+    #expect(info?.state == .error)
+    #expect(info?.reason == "connection refused")
+    #expect(info?.hasSynced == true)
+    #expect(registry.current.endpoints == before.endpoints)
+    #expect(registry.allSynced)
+    await registry.report(cluster: "c1", state: .synced)
+    #expect(registry.current.clusters["c1"]?.state == .synced)
+    #expect(registry.current.clusters["c1"]?.reason == "")
+  }
+
+  @Test func connectionUpBeforeTheInitialLoadIsStillSyncing() async {
+    let registry = MeshRegistry()
+    await registry.report(cluster: "remote", state: .synced)
+    #expect(registry.current.clusters["remote"]?.state == .syncing)
+    #expect(!registry.allSynced)
+  }
+
+  @Test func expiredWaitStopsBlockingReadiness() async {
+    let registry = MeshRegistry()
+    await registry.markSynced(cluster: "primary")
+    await registry.report(cluster: "slow", state: .syncing)
+    await registry.report(cluster: "broken", state: .error, reason: "exec plugins are refused")
+    #expect(!registry.allSynced)
+    await registry.expireInitialWait(cluster: "slow")
+    #expect(registry.current.clusters["slow"]?.state == .timeout)
+    #expect(!registry.allSynced)
+    await registry.expireInitialWait(cluster: "broken")
+    #expect(registry.current.clusters["broken"]?.state == .error)
+    #expect(registry.current.clusters["broken"]?.reason == "exec plugins are refused")
+    #expect(registry.allSynced)
+    // A late sync still counts, and expiring a synced cluster changes nothing.
+    await registry.markSynced(cluster: "slow")
+    #expect(registry.current.clusters["slow"]?.state == .synced)
+    let version = registry.current.version
+    await registry.expireInitialWait(cluster: "slow")
+    #expect(registry.current.version == version)
+  }
+
   @Test func subscribersReceiveEveryChangeInOrder() async {
     let registry = MeshRegistry()
     let (start, first) = registry.subscribe()

@@ -1,0 +1,64 @@
+import Foundation
+
+/// An API server URL taken apart: what `KubeClient` connects to and how it names it.
+struct ServerURL: Sendable, Hashable {
+  /// `https` or `http`.
+  var scheme: String
+  /// The host without IPv6 brackets.
+  var host: String
+  var port: Int?
+  /// The path prefix (empty, or `/k8s/clusters/c-1` behind a proxying front end), without a trailing slash.
+  var path: String
+
+  /// Why a text is not a usable server URL.
+  struct Invalid: Error, Sendable, Hashable {
+    var reason: String
+
+    init(_ reason: String) {
+      self.reason = reason
+    }
+  }
+
+  /// `scheme://host[:port][path]` with IPv6 hosts bracketed and no trailing slash.
+  var normalized: String { Self.compose(scheme: scheme, host: host, port: port, path: path) }
+
+  /// The port connected to: the explicit one, else the scheme's default.
+  var effectivePort: Int { port ?? (scheme == "https" ? 443 : 80) }
+
+  /// Parses `text`, or explains why it is not an http(s) URL without query, fragment or credentials.
+  static func parse(_ text: String) -> Result<ServerURL, Invalid> {
+    guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
+      return .failure(Invalid("\"\(text)\" is not a URL"))
+    }
+    guard scheme == "https" || scheme == "http" else {
+      return .failure(Invalid("\"\(text)\" is not an https (or http) URL"))
+    }
+    var host = components.percentEncodedHost ?? ""
+    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+    guard !host.isEmpty else { return .failure(Invalid("\"\(text)\" has no host")) }
+    guard components.user == nil && components.password == nil else {
+      return .failure(Invalid("the server URL must not contain credentials"))
+    }
+    guard components.query == nil && components.fragment == nil else {
+      return .failure(Invalid("\"\(text)\" must not have a query or fragment"))
+    }
+    if let port = components.port, !(1...65535).contains(port) {
+      return .failure(Invalid("\"\(text)\" has an invalid port"))
+    }
+    var path = components.percentEncodedPath
+    while path.hasSuffix("/") { path.removeLast() }
+    return .success(ServerURL(scheme: scheme, host: host, port: components.port, path: path))
+  }
+
+  static func compose(scheme: String, host: String, port: Int?, path: String) -> String {
+    let shownHost = host.contains(":") ? "[\(host)]" : host
+    return "\(scheme)://\(shownHost)\(port.map { ":\($0)" } ?? "")\(path)"
+  }
+
+  /// Whether `host` is an IPv4 or IPv6 literal (brackets allowed).
+  static func isIPAddress(_ host: String) -> Bool {
+    if host.contains(":") { return true }
+    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil && !part.isEmpty }
+  }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// One event of a watch stream, as the API server sends it (one JSON object per line).
+public enum WatchEvent<Object: Sendable>: Sendable {
+  case added(Object)
+  case modified(Object)
+  /// The object as it was last, before deletion.
+  case deleted(Object)
+  /// A progress marker (with `allowWatchBookmarks=true`): nothing changed up to this resourceVersion. Resuming the
+  /// watch from it is cheaper and safer than from the last object's.
+  case bookmark(resourceVersion: String)
+  /// The server ended the watch with an error; code 410 (`Expired`/`Gone`) means the resourceVersion is too old and
+  /// the collection must be listed again.
+  case error(KubeStatus)
+
+  /// The type as the API server spells it: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`.
+  public var type: String {
+    switch self {
+    case .added: "ADDED"
+    case .modified: "MODIFIED"
+    case .deleted: "DELETED"
+    case .bookmark: "BOOKMARK"
+    case .error: "ERROR"
+    }
+  }
+}
+
+extension WatchEvent: Equatable where Object: Equatable {}
+extension WatchEvent: Hashable where Object: Hashable {}
+
+extension WatchEvent where Object: Decodable {
+  /// Decodes one line of a watch stream.
+  ///
+  /// BOOKMARK objects carry only `metadata.resourceVersion` (they are not valid objects of the watched kind) and
+  /// ERROR objects are a `Status`, so each type decodes its own shape.
+  ///
+  /// - Throws: `DecodingError` when the line is not a watch event of a known type or its object does not decode.
+  public static func decode(line: some Collection<UInt8>, using decoder: JSONDecoder = JSONDecoder()) throws -> Self {
+    try decoder.decode(WatchEventEnvelope<Object>.self, from: Data(line)).event
+  }
+}
+
+/// The JSON shape of a watch event: `{"type": "...", "object": {...}}`.
+struct WatchEventEnvelope<Object: Decodable & Sendable>: Decodable {
+  var event: WatchEvent<Object>
+
+  private enum CodingKeys: String, CodingKey {
+    case type
+    case object
+  }
+
+  private struct BookmarkObject: Decodable {
+    struct Metadata: Decodable {
+      var resourceVersion: String?
+    }
+    var metadata: Metadata?
+  }
+
+  init(from decoder: any Decoder) throws {
+    let container = try decoder.container(keyedBy: CodingKeys.self)
+    let type = try container.decode(String.self, forKey: .type)
+    switch type {
+    case "ADDED": event = .added(try container.decode(Object.self, forKey: .object))
+    case "MODIFIED": event = .modified(try container.decode(Object.self, forKey: .object))
+    case "DELETED": event = .deleted(try container.decode(Object.self, forKey: .object))
+    case "BOOKMARK":
+      let object = try container.decode(BookmarkObject.self, forKey: .object)
+      guard let version = object.metadata?.resourceVersion, !version.isEmpty else {
+        throw DecodingError.dataCorruptedError(
+          forKey: .object, in: container, debugDescription: "BOOKMARK event without metadata.resourceVersion")
+      }
+      event = .bookmark(resourceVersion: version)
+    case "ERROR": event = .error(try container.decode(KubeStatus.self, forKey: .object))
+    default:
+      throw DecodingError.dataCorruptedError(
+        forKey: .type, in: container, debugDescription: "unknown watch event type \"\(type.prefix(40))\"")
+    }
+  }
+}

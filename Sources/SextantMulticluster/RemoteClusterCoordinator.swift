@@ -1,0 +1,217 @@
+import Logging
+import SextantKube
+import SextantKubeClient
+import SextantRegistry
+
+/// The remote-secret controller's bookkeeping: which source serves each remote cluster, which replacement is
+/// syncing beside it, and what reaches the registry. All decisions happen here, one at a time.
+actor RemoteClusterCoordinator {
+  private struct Pending {
+    var runner: RemoteClusterRunner
+    var objects: ClusterObjects?
+  }
+
+  private struct Desired {
+    var kubeconfig: String
+    var hash: String
+    var secret: String
+  }
+
+  private let primaryClusterID: ClusterID
+  private let registry: MeshRegistry
+  private let options: RemoteClusterOptions
+  private let clock: any Clock<Duration>
+  private let logger: Logger
+  private var active: [ClusterID: RemoteClusterRunner] = [:]
+  private var pending: [ClusterID: Pending] = [:]
+  /// The last good decoding of each secret, kept when a later version does not decode (nothing is lost).
+  private var lastGood: [NamespacedName: [ClusterID: [UInt8]]] = [:]
+  private var warned: Set<String> = []
+  private var generation: UInt64 = 0
+
+  init(
+    primaryClusterID: ClusterID,
+    registry: MeshRegistry,
+    options: RemoteClusterOptions,
+    clock: any Clock<Duration>,
+    logger: Logger
+  ) {
+    self.primaryClusterID = primaryClusterID
+    self.registry = registry
+    self.options = options
+    self.clock = clock
+    self.logger = logger
+  }
+
+  /// Brings the running sources in line with the current secrets; returns the runners to start.
+  func reconcile(_ secrets: [NamespacedName: Secret]) async -> [RemoteClusterRunner] {
+    var desired: [ClusterID: Desired] = [:]
+    lastGood = lastGood.filter { secrets[$0.key] != nil }
+    for key in secrets.keys.sorted() {
+      let secret = secrets[key]!
+      let data: [ClusterID: [UInt8]]
+      do {
+        data = try secret.decodedData()
+        lastGood[key] = data
+      } catch {
+        warnOnce("secret \(key): \(error)", "remote secret does not decode; keeping the clusters it named before")
+        data = lastGood[key] ?? [:]
+      }
+      for clusterID in data.keys.sorted() {
+        if clusterID == primaryClusterID {
+          warnOnce("primary \(key) \(clusterID)", "remote secret names the primary cluster; ignored", ["secret": "\(key)", "cluster": "\(clusterID)"])
+          continue
+        }
+        if let other = desired[clusterID] {
+          warnOnce(
+            "duplicate \(key) \(clusterID)",
+            "cluster named by two remote secrets; the first (by name) wins",
+            ["cluster": "\(clusterID)", "used": "\(other.secret)", "ignored": "\(key)"]
+          )
+          continue
+        }
+        let text = String(decoding: data[clusterID]!, as: UTF8.self)
+        desired[clusterID] = Desired(kubeconfig: text, hash: Kubeconfig.hash(of: text), secret: key.description)
+      }
+    }
+
+    // Removed clusters: stop everything and drop what they contributed.
+    for clusterID in Set(active.keys).union(pending.keys) where desired[clusterID] == nil {
+      active.removeValue(forKey: clusterID)?.stop()
+      pending.removeValue(forKey: clusterID)?.runner.stop()
+      await registry.remove(cluster: clusterID)
+      logger.info("remote cluster removed", metadata: ["cluster": "\(clusterID)"])
+    }
+
+    var start: [RemoteClusterRunner] = []
+    for clusterID in desired.keys.sorted() {
+      let want = desired[clusterID]!
+      if let current = active[clusterID], current.kubeconfigHash == want.hash {
+        // Back to the kubeconfig in use: a replacement still syncing is no longer wanted.
+        pending.removeValue(forKey: clusterID)?.runner.stop()
+        continue
+      }
+      if pending[clusterID]?.runner.kubeconfigHash == want.hash { continue }
+      generation += 1
+      let runner = RemoteClusterRunner(
+        clusterID: clusterID,
+        generation: generation,
+        kubeconfig: want.kubeconfig,
+        kubeconfigHash: want.hash,
+        secret: want.secret,
+        options: options,
+        clock: clock,
+        logger: logger
+      )
+      if active[clusterID] == nil {
+        active[clusterID] = runner
+        await registry.report(cluster: clusterID, state: .syncing)
+        registry.expect(clusters: Set(registry.current.clusters.keys))
+        logger.info("remote cluster added", metadata: ["cluster": "\(clusterID)", "secret": "\(want.secret)"])
+      } else {
+        pending.removeValue(forKey: clusterID)?.runner.stop()
+        pending[clusterID] = Pending(runner: runner, objects: nil)
+        logger.info(
+          "remote cluster kubeconfig changed; syncing the new one before switching",
+          metadata: ["cluster": "\(clusterID)", "secret": "\(want.secret)"]
+        )
+      }
+      start.append(runner)
+    }
+    return start
+  }
+
+  /// Updates from a runner's source: applied when it serves the cluster, buffered while it is a replacement.
+  func deliver(_ runner: RemoteClusterRunner, _ updates: [ClusterSourceUpdate]) async {
+    let clusterID = runner.clusterID
+    if active[clusterID] === runner {
+      await registry.apply(updates)
+      return
+    }
+    guard var replacement = pending[clusterID], replacement.runner === runner else { return }
+    var synced = false
+    for update in updates {
+      switch update.event {
+      case .state(let objects): replacement.objects = objects
+      case .synced: synced = true
+      case .removed: replacement.objects = ClusterObjects()
+      }
+    }
+    pending[clusterID] = replacement
+    guard synced else { return }
+    // Make-before-break: the new source has synced; switch to it, then stop the old one.
+    pending[clusterID] = nil
+    let old = active[clusterID]
+    active[clusterID] = runner
+    await registry.apply([
+      ClusterSourceUpdate(clusterID: clusterID, event: .state(replacement.objects ?? ClusterObjects())),
+      ClusterSourceUpdate(clusterID: clusterID, event: .synced),
+    ])
+    await registry.report(cluster: clusterID, state: .synced)
+    old?.stop()
+    logger.info("remote cluster switched to its new kubeconfig", metadata: ["cluster": "\(clusterID)"])
+  }
+
+  /// A runner's connection state; only the serving runner's state is the cluster's state.
+  func connection(_ runner: RemoteClusterRunner, _ state: KubeConnectionState) async {
+    guard active[runner.clusterID] === runner else {
+      if case .error(let reason) = state {
+        logger.warning(
+          "replacement kubeconfig cannot sync; the previous one keeps serving",
+          metadata: ["cluster": "\(runner.clusterID)", "reason": "\(reason)"]
+        )
+      }
+      return
+    }
+    switch state {
+    case .syncing: await registry.report(cluster: runner.clusterID, state: .syncing)
+    case .synced: await registry.report(cluster: runner.clusterID, state: .synced)
+    case .error(let reason): await registry.report(cluster: runner.clusterID, state: .error, reason: reason)
+    }
+  }
+
+  /// The runner's kubeconfig cannot be used at all.
+  func failed(_ runner: RemoteClusterRunner, reason: String) async {
+    logger.error("remote cluster unusable", metadata: ["cluster": "\(runner.clusterID)", "secret": "\(runner.secret)", "reason": "\(reason)"])
+    if active[runner.clusterID] === runner {
+      await registry.report(cluster: runner.clusterID, state: .error, reason: reason)
+    }
+  }
+
+  /// PILOT_REMOTE_CLUSTER_TIMEOUT passed for a runner.
+  func syncTimedOut(_ runner: RemoteClusterRunner) async {
+    guard active[runner.clusterID] === runner, registry.current.clusters[runner.clusterID]?.hasSynced == false else {
+      return
+    }
+    await registry.expireInitialWait(cluster: runner.clusterID)
+    logger.warning(
+      "remote cluster did not sync in time; readiness no longer waits for it",
+      metadata: ["cluster": "\(runner.clusterID)", "state": "\(registry.current.clusters[runner.clusterID]?.state.rawValue ?? "")"]
+    )
+  }
+
+  func stopAll() {
+    for runner in active.values { runner.stop() }
+    for replacement in pending.values { replacement.runner.stop() }
+  }
+
+  func status() -> [RemoteClusterStatus] {
+    active.keys.sorted().map { clusterID in
+      let runner = active[clusterID]!
+      return RemoteClusterStatus(
+        clusterID: clusterID,
+        secret: runner.secret,
+        kubeconfigHash: runner.kubeconfigHash,
+        replacementPending: pending[clusterID] != nil
+      )
+    }
+  }
+
+  private func warnOnce(_ key: String, _ message: Logger.Message, _ metadata: Logger.Metadata = [:]) {
+    if warned.insert(key).inserted {
+      var metadata = metadata
+      if metadata.isEmpty { metadata["detail"] = "\(key)" }
+      logger.warning(message, metadata: metadata)
+    }
+  }
+}

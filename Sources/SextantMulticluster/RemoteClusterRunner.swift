@@ -1,0 +1,105 @@
+import Logging
+import SextantKube
+import SextantKubeClient
+import SextantRegistry
+import Synchronization
+
+/// Runs the Kubernetes source of one remote cluster for one kubeconfig until told to stop.
+final class RemoteClusterRunner: Sendable {
+  let clusterID: ClusterID
+  let generation: UInt64
+  let kubeconfig: String
+  let kubeconfigHash: String
+  let secret: String
+  private let options: RemoteClusterOptions
+  private let clock: any Clock<Duration>
+  private let logger: Logger
+  private let stopSignal: AsyncStream<Void>
+  private let stopContinuation: AsyncStream<Void>.Continuation
+
+  init(
+    clusterID: ClusterID,
+    generation: UInt64,
+    kubeconfig: String,
+    kubeconfigHash: String,
+    secret: String,
+    options: RemoteClusterOptions,
+    clock: any Clock<Duration>,
+    logger: Logger
+  ) {
+    self.clusterID = clusterID
+    self.generation = generation
+    self.kubeconfig = kubeconfig
+    self.kubeconfigHash = kubeconfigHash
+    self.secret = secret
+    self.options = options
+    self.clock = clock
+    var logger = logger
+    logger[metadataKey: "cluster"] = "\(clusterID)"
+    self.logger = logger
+    (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+  }
+
+  /// Asks the runner to stop; `run` returns soon after.
+  func stop() {
+    stopContinuation.yield()
+    stopContinuation.finish()
+  }
+
+  private enum Outcome: Sendable {
+    case stopped
+    case sourceEnded
+    case timerFired
+  }
+
+  /// Parses the kubeconfig (as untrusted input), then runs the cluster's source until `stop()` or cancellation.
+  func run(coordinator: RemoteClusterCoordinator) async {
+    let client: KubeClient
+    do {
+      let config = try Kubeconfig.parse(
+        yaml: kubeconfig,
+        source: "secret \(secret), key \(clusterID)",
+        policy: .untrusted(allowing: options.allowedKubeconfigOptions)
+      ).clientConfig()
+      client = KubeClient(config: config, logger: logger)
+    } catch {
+      await coordinator.failed(self, reason: "\(error)")
+      for await _ in stopSignal { break }
+      return
+    }
+    let source = KubeClusterSource(clusterID: clusterID, client: client, options: options.source, logger: logger)
+    let stopSignal = stopSignal
+    let clock = clock
+    let timeout = options.syncTimeout
+    await withTaskGroup(of: Outcome.self) { group in
+      group.addTask {
+        await source.run { updates in
+          await coordinator.deliver(self, updates)
+        } onState: { state in
+          await coordinator.connection(self, state)
+        }
+        return .sourceEnded
+      }
+      group.addTask {
+        for await _ in stopSignal { break }
+        return .stopped
+      }
+      if let timeout, timeout > .zero {
+        group.addTask {
+          do {
+            try await clock.sleep(for: timeout)
+          } catch {
+            return .stopped
+          }
+          await coordinator.syncTimedOut(self)
+          return .timerFired
+        }
+      }
+      while let outcome = await group.next() {
+        if outcome != .timerFired { break }
+      }
+      group.cancelAll()
+    }
+    await client.shutdown()
+  }
+}

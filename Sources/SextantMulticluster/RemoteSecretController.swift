@@ -1,0 +1,90 @@
+import Logging
+import SextantKube
+import SextantKubeClient
+import SextantRegistry
+import ServiceLifecycle
+
+/// Watches remote secrets in the primary cluster's system namespace and runs one Kubernetes source per remote
+/// cluster they name, as istiod's multicluster secret controller does.
+///
+/// Secrets labelled `istio/multiCluster=true`: every data key is a cluster ID, its value a kubeconfig (the format
+/// `istioctl create-remote-secret` writes). A new key adds a cluster; a changed kubeconfig (by content hash) starts a
+/// new source and swaps it in only once it has synced, the old one serving until then (make-before-break); a removed
+/// key or secret stops the source and removes the cluster's services and endpoints. A key naming the primary cluster
+/// is ignored with a warning. A bad kubeconfig or an unreachable server affects that cluster alone: it is shown in
+/// `error` with the reason, and readiness stops waiting for it after `RemoteClusterOptions.syncTimeout`.
+public final class RemoteSecretController: ServiceLifecycle.Service {
+  private let primaryClient: KubeClient
+  private let coordinator: RemoteClusterCoordinator
+  private let systemNamespace: String
+  private let options: RemoteClusterOptions
+  private let logger: Logger
+
+  public init(
+    primaryClient: KubeClient,
+    primaryClusterID: ClusterID,
+    systemNamespace: String,
+    registry: MeshRegistry,
+    options: RemoteClusterOptions = .defaults,
+    clock: any Clock<Duration> = ContinuousClock(),
+    logger: Logger
+  ) {
+    self.primaryClient = primaryClient
+    self.systemNamespace = systemNamespace
+    self.options = options
+    self.logger = logger
+    self.coordinator = RemoteClusterCoordinator(
+      primaryClusterID: primaryClusterID,
+      registry: registry,
+      options: options,
+      clock: clock,
+      logger: logger
+    )
+  }
+
+  /// The remote clusters as the controller sees them, for debug endpoints.
+  public func status() async -> [RemoteClusterStatus] { await coordinator.status() }
+
+  public func run() async throws {
+    let (secrets, secretsContinuation) = AsyncStream.makeStream(
+      of: [NamespacedName: Secret].self,
+      bufferingPolicy: .bufferingNewest(1)
+    )
+    let watcher = SecretWatcher(
+      client: primaryClient,
+      namespace: systemNamespace,
+      labelSelector: options.secretLabelSelector,
+      logger: logger
+    )
+    let coordinator = coordinator
+    let logger = logger
+    await withDiscardingTaskGroup { group in
+      group.addTask {
+        await watcher.run { current in
+          secretsContinuation.yield(current)
+        } onState: { state in
+          logger.debug("remote secret watch", metadata: ["state": "\(state)"])
+        }
+        secretsContinuation.finish()
+      }
+      for await current in secrets.cancelOnGracefulShutdown() {
+        for runner in await coordinator.reconcile(current) {
+          group.addTask { await runner.run(coordinator: coordinator) }
+        }
+      }
+      await coordinator.stopAll()
+      group.cancelAll()
+    }
+  }
+}
+
+/// What the controller knows about one remote cluster.
+public struct RemoteClusterStatus: Sendable, Hashable {
+  public var clusterID: ClusterID
+  /// `namespace/name` of the secret that names it.
+  public var secret: String
+  /// The content hash of the kubeconfig in use.
+  public var kubeconfigHash: String
+  /// True while a replacement kubeconfig is syncing beside the one in use.
+  public var replacementPending: Bool
+}

@@ -1,0 +1,64 @@
+import Logging
+import SextantKube
+import SextantKubeClient
+import SextantRegistry
+import ServiceLifecycle
+
+/// Feeds a file-backed clusters directory into the registry until graceful shutdown.
+public struct FileSourceService: ServiceLifecycle.Service {
+  let source: FileClusterSource
+  let registry: MeshRegistry
+
+  public init(source: FileClusterSource, registry: MeshRegistry) {
+    self.source = source
+    self.registry = registry
+  }
+
+  public func run() async throws {
+    let registry = registry
+    try await cancelWhenGracefulShutdown {
+      try await source.run { updates in
+        await registry.apply(updates)
+      }
+    }
+  }
+}
+
+/// Feeds one Kubernetes API server (the primary cluster) into the registry until graceful shutdown; its connection
+/// state is reported as the cluster's state.
+public struct KubeSourceService: ServiceLifecycle.Service {
+  let clusterID: ClusterID
+  let source: KubeClusterSource
+  let registry: MeshRegistry
+
+  public init(clusterID: ClusterID, source: KubeClusterSource, registry: MeshRegistry) {
+    self.clusterID = clusterID
+    self.source = source
+    self.registry = registry
+  }
+
+  public func run() async {
+    let registry = registry
+    let clusterID = clusterID
+    await registry.report(cluster: clusterID, state: .syncing)
+    registry.expect(clusters: Set(registry.current.clusters.keys).union([clusterID]))
+    await cancelWhenGracefulShutdown {
+      await source.run { updates in
+        await registry.apply(updates)
+      } onState: { state in
+        await registry.report(cluster: clusterID, connection: state)
+      }
+    }
+  }
+}
+
+extension MeshRegistry {
+  /// Records a Kubernetes source's connection state as the cluster's state.
+  func report(cluster: ClusterID, connection: KubeConnectionState) async {
+    switch connection {
+    case .syncing: report(cluster: cluster, state: .syncing)
+    case .synced: report(cluster: cluster, state: .synced)
+    case .error(let reason): report(cluster: cluster, state: .error, reason: reason)
+    }
+  }
+}

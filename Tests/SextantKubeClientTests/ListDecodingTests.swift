@@ -1,0 +1,103 @@
+import Foundation
+import SextantKube
+import Testing
+
+@testable import SextantKubeClient
+
+@Suite("Decoding list, discovery and status responses")
+struct ListDecodingTests {
+  private func page<T: Decodable & Sendable>(_ name: String, as type: T.Type) throws -> ListPage<T> {
+    try JSONDecoder().decode(ListPage<T>.self, from: Data(try Fixture.bytes(name)))
+  }
+
+  private func items<T>(_ page: ListPage<T>) throws -> [T] {
+    try (page.items ?? []).map { try $0.value.get() }
+  }
+
+  @Test("a discovery.k8s.io/v1 EndpointSliceList (1.29) decodes, managed fields and all")
+  func endpointSlicesV1() throws {
+    let page = try page("endpointslices-v1.json", as: EndpointSlice.self)
+    #expect(page.metadata?.resourceVersion == "48213")
+    #expect(page.metadata?.continue?.hasPrefix("eyJ2Ijoi") == true)
+    let slices = try items(page)
+    #expect(slices.map(\.metadata.name) == ["kubernetes", "helloworld-7f9ws"])
+    let hello = slices[1]
+    #expect(hello.serviceName == "helloworld")
+    #expect(hello.metadata.namespace == "sample")
+    #expect(hello.addressType == "IPv4")
+    #expect(hello.ports == [EndpointSlice.Port(name: "http", protocol: "TCP", port: 5000, appProtocol: "http")])
+    let endpoints = try #require(hello.endpoints)
+    #expect(endpoints.map(\.addresses) == [["10.244.1.7"], ["10.244.2.9"]])
+    #expect(endpoints.map(\.zone) == ["eu-west-1a", "eu-west-1b"])
+    #expect(endpoints.map(\.nodeName) == ["kind-worker", "kind-worker2"])
+    #expect(endpoints[1].conditions == EndpointSlice.Conditions(ready: false, serving: true, terminating: true))
+    #expect(endpoints[0].targetRef?.name == "helloworld-v1-5b8f7d6c9d-x2x6q")
+  }
+
+  @Test("a v1beta1 EndpointSliceList recorded from kube-apiserver 1.20.2 decodes and converts topology")
+  func endpointSlicesV1beta1() throws {
+    let page = try page("endpointslices-v1beta1.json", as: EndpointSlice.self)
+    #expect(page.metadata?.resourceVersion == "195")
+    #expect(page.metadata?.continue?.isEmpty == false)
+    let slices = try items(page).map(EndpointSliceSource.converted)
+    #expect(slices.map(\.metadata.name) == ["helloworld-0", "helloworld-1"])
+    let endpoint = try #require(slices[0].endpoints?.first)
+    #expect(endpoint.zone == "zone-a")
+    #expect(endpoint.nodeName == "node-a")
+    #expect(endpoint.topology?["kubernetes.io/hostname"] == "node-a")
+
+    let last = try self.page("endpointslices-v1beta1-page2.json", as: EndpointSlice.self)
+    #expect(last.metadata?.continue == nil)
+    #expect(try items(last).map(\.metadata.name) == ["helloworld-2"])
+  }
+
+  @Test(
+    "our decoding agrees with SextantKube's ObjectDecoder on the same lists",
+    arguments: ["endpointslices-v1.json", "endpointslices-v1beta1.json"])
+  func agreesWithObjectDecoder(file: String) throws {
+    let bytes = try Fixture.bytes(file)
+    let ours = try items(try page(file, as: EndpointSlice.self)).map {
+      KubeObject.endpointSlice(EndpointSliceSource.converted($0))
+    }
+    let theirs = try ObjectDecoder().decode(bytes, path: file, format: .json)
+    #expect(theirs.objects == ours)
+  }
+
+  @Test("an item that does not decode is left out and named, the rest of the list is kept")
+  func lenientItems() throws {
+    let json = """
+      {"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[
+        {"metadata":{"name":"good","namespace":"a"},"spec":{"ports":[{"port":80}]}},
+        {"metadata":{"name":"bad","namespace":"a"},"spec":{"ports":[{"port":"http"}]}}]}
+      """
+    let page = try JSONDecoder().decode(ListPage<Service>.self, from: Data(json.utf8))
+    let values = try #require(page.items)
+    #expect(try values[0].value.get().metadata.name == "good")
+    guard case .failure(let skipped) = values[1].value else {
+      Issue.record("the bad item decoded")
+      return
+    }
+    #expect(skipped.name == "bad")
+    #expect(skipped.namespace == "a")
+    #expect(skipped.reason.hasPrefix("spec.ports[0].port: expected"))
+  }
+
+  @Test("an APIResourceList tells which resources are served")
+  func discovery() throws {
+    let list = try JSONDecoder().decode(
+      APIResourceList.self, from: Data(try Fixture.bytes("apiresourcelist-discovery-v1beta1.json")))
+    #expect(list.groupVersion == "discovery.k8s.io/v1beta1")
+    #expect(list.serves("endpointslices"))
+    #expect(!list.serves("endpoints"))
+    let readOnlyStatus = APIResourceList(resources: [.init(name: "things", verbs: ["get"])])
+    #expect(!readOnlyStatus.serves("things"))
+  }
+
+  @Test("the API server's Status body decodes")
+  func status() throws {
+    let status = try JSONDecoder().decode(KubeStatus.self, from: Data(try Fixture.bytes("status-404.json")))
+    #expect(status.code == 404)
+    #expect(status.reason == "NotFound")
+    #expect(status.description == "404 NotFound: the server could not find the requested resource")
+  }
+}

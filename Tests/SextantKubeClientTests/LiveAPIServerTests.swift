@@ -1,0 +1,161 @@
+import Foundation
+import Logging
+import SextantKube
+import Testing
+
+@testable import SextantKubeClient
+
+/// Opt-in checks against a real API server: set `SEXTANT_TEST_KUBECONFIG` to a kubeconfig file with admin rights
+/// (for example one written by Tests/E2E/kube/harness.py's `ApiServer.write_kubeconfig`). With
+/// `SEXTANT_TEST_EXPECT_SERVICE=NAMESPACE/NAME` the source test also waits until that Service shows up; with
+/// `SEXTANT_TEST_SYNCED_MARKER=PATH` it creates that file once synced, so a driver can create the Service then and see
+/// it arrive through the watch. With `SEXTANT_TEST_EXPECT_SECRET=NAMESPACE/NAME` the secret watcher test waits for
+/// that Secret (labelled `istio/multiCluster=true`).
+@Suite(
+  "Live API server",
+  .enabled(if: ProcessInfo.processInfo.environment["SEXTANT_TEST_KUBECONFIG"] != nil),
+  .timeLimit(.minutes(1)))
+struct LiveAPIServerTests {
+  private let environment = ProcessInfo.processInfo.environment
+
+  private func config() throws -> KubeClientConfig {
+    try Kubeconfig.load(path: try #require(environment["SEXTANT_TEST_KUBECONFIG"])).clientConfig()
+  }
+
+  private var logger: Logger {
+    var logger = Logger(label: "live")
+    logger.logLevel = .debug
+    return logger
+  }
+
+  /// Runs `body` with a client, shutting the client down however `body` ends.
+  private func withClient(
+    _ config: KubeClientConfig, options: KubeClientOptions = KubeClientOptions(),
+    _ body: (KubeClient) async throws -> Void
+  ) async throws {
+    let client = KubeClient(clusterID: "live", config: config, options: options, logger: logger)
+    do {
+      try await body(client)
+    } catch {
+      await client.shutdown()
+      throw error
+    }
+    await client.shutdown()
+  }
+
+  @Test("discovery, list and watch against the server")
+  func clientCalls() async throws {
+    try await withClient(try config()) { client in try await clientCalls(client) }
+  }
+
+  private func clientCalls(_ client: KubeClient) async throws {
+    let v1 = try await client.isServed(group: "discovery.k8s.io", version: "v1", resource: "endpointslices")
+    let v1beta1 = try await client.isServed(group: "discovery.k8s.io", version: "v1beta1", resource: "endpointslices")
+    #expect(v1 || v1beta1)
+    #expect(try await client.isServed(group: "", version: "v1", resource: "pods"))
+    #expect(try await !client.isServed(group: "sextant.invalid", version: "v1", resource: "things"))
+    let namespaces = try await client.list("/api/v1/namespaces", as: Namespace.self)
+    #expect(namespaces.items.contains { $0.metadata.name == "default" })
+    // Small pages: the same items, over several requests.
+    var options = KubeClientOptions()
+    options.pageSize = 2
+    try await withClient(try config(), options: options) { paging in
+      let paged = try await paging.list("/api/v1/namespaces", as: Namespace.self)
+      #expect(paged.items.map(\.metadata.name) == namespaces.items.map(\.metadata.name))
+    }
+    #expect(namespaces.items.count > 2)
+    // A watch from "0" starts with the current objects as ADDED events.
+    var events = client.watch(
+      "/api/v1/namespaces", as: Namespace.self, resourceVersion: "0", timeout: .seconds(2)
+    ).makeAsyncIterator()
+    guard case .added(let first)? = try await events.next() else {
+      Issue.record("the watch did not start with ADDED")
+      return
+    }
+    #expect(!first.metadata.name.isEmpty)
+  }
+
+  @Test("a wrong token is unauthorized, an unknown CA a TLS failure, tls-server-name works")
+  func failures() async throws {
+    let good = try config()
+    var badToken = good
+    badToken.token = "not-a-token"
+    try await withClient(badToken) { client in
+      let error = await #expect(throws: KubeClientError.self) { try await client.get("/api/v1/namespaces") }
+      #expect(error?.code == .unauthorized)
+      #expect(error?.status == 401)
+    }
+
+    var otherCA = good
+    otherCA.caPEM = try Fixture.bytes("client.crt")
+    try await withClient(otherCA) { client in
+      let error = await #expect(throws: KubeClientError.self) { try await client.get("/version") }
+      #expect(error?.code == .tlsFailure)
+    }
+
+    // The harness's certificate names kubernetes.default.svc; SNI and verification use that name. (A wrong name
+    // is not tested here: the certificate also has an IP SAN for 127.0.0.1, and NIOSSL accepts a certificate valid
+    // for the connected address whatever the name.)
+    var named = good
+    named.tlsServerName = "kubernetes.default.svc"
+    try await withClient(named) { client in
+      let status = try await client.get("/version").status
+      #expect(status == 200)
+    }
+  }
+
+  @Test("the cluster source syncs and reports changes")
+  func source() async throws {
+    let source = try KubeClusterSource(
+      clusterID: "live", config: try config(), options: KubeSourceOptions(watchTimeout: .seconds(5)), logger: logger)
+    let updates = Collector<[ClusterSourceUpdate]>()
+    let states = Collector<KubeConnectionState>()
+    let expected: NamespacedName? = environment["SEXTANT_TEST_EXPECT_SERVICE"].map { text in
+      let parts = text.split(separator: "/", maxSplits: 1).map(String.init)
+      return NamespacedName(namespace: parts[0], name: parts.count > 1 ? parts[1] : "")
+    }
+    let seen = Gate()
+    let task = Task {
+      await source.run(
+        onUpdates: { batch in
+          updates.append(batch)
+          for update in batch {
+            guard case .state(let objects) = update.event else { continue }
+            if let expected, objects.services[expected] != nil { seen.open() }
+          }
+        },
+        onState: { states.append($0) })
+    }
+    await updates.wait(for: 1)
+    #expect(updates.values[0].last?.event == .synced)
+    if let marker = environment["SEXTANT_TEST_SYNCED_MARKER"] {
+      _ = FileManager.default.createFile(atPath: marker, contents: Data())
+    }
+    if expected != nil { await seen.wait() }
+    task.cancel()
+    await task.value
+    #expect(states.values.prefix(2) == [.syncing, .synced])
+    let arrivedLate = updates.values.count > 1
+    Logger(label: "live").info(
+      "source updates: \(updates.values.count) (expected service via watch: \(arrivedLate)); states: \(states.values)")
+  }
+
+  @Test(
+    "the secret watcher reports labelled secrets",
+    .enabled(if: ProcessInfo.processInfo.environment["SEXTANT_TEST_EXPECT_SECRET"] != nil))
+  func secrets() async throws {
+    let parts = try #require(environment["SEXTANT_TEST_EXPECT_SECRET"]).split(separator: "/").map(String.init)
+    let expected = NamespacedName(namespace: parts[0], name: parts[1])
+    try await withClient(try config()) { client in
+      let watcher = SecretWatcher(client: client, namespace: expected.namespace, logger: logger)
+      let sets = Collector<[NamespacedName: Secret]>()
+      let task = Task { await watcher.run(onChange: { sets.append($0) }, onState: { _ in }) }
+      await sets.wait(for: 1)
+      task.cancel()
+      await task.value
+      let secret = try #require(sets.values.first?[expected])
+      #expect(try secret.decodedData().isEmpty == false)
+      #expect(sets.values.first?.values.allSatisfy { $0.metadata.labels?["istio/multiCluster"] == "true" } == true)
+    }
+  }
+}
