@@ -170,11 +170,13 @@ actor RemoteClusterCoordinator {
     }
   }
 
-  /// The runner's kubeconfig cannot be used at all.
+  /// The runner's kubeconfig cannot be used at all: the cluster is shown in `error`, and readiness does not wait for
+  /// it (only a changed secret can fix it), as istiod does not.
   func failed(_ runner: RemoteClusterRunner, reason: String) async {
     logger.error("remote cluster unusable", metadata: ["cluster": "\(runner.clusterID)", "secret": "\(runner.secret)", "reason": "\(reason)"])
     if active[runner.clusterID] === runner {
       await registry.report(cluster: runner.clusterID, state: .error, reason: reason)
+      await registry.expireInitialWait(cluster: runner.clusterID)
     }
   }
 

@@ -124,9 +124,10 @@ struct Server {
         // Judged on the pushed snapshot: ready means a proxy connecting now is given every cluster's initial state.
         let snapshot = pushed.snapshot
         if registry.allSynced(in: snapshot) { return AdminState.Readiness(ready: true) }
-        let waiting = registry.current.sortedClusterIDs.compactMap { id -> String? in
-          let state = registry.current.clusters[id]?.state
-          return state == .synced ? nil : "cluster \(id): \(state?.rawValue ?? "unknown")"
+        let current = registry.current
+        let waiting = current.sortedClusterIDs.compactMap { id -> String? in
+          guard let info = current.clusters[id], !info.isSettled else { return nil }
+          return "cluster \(id): \(info.state.rawValue)" + (info.reason.isEmpty ? "" : " (\(info.reason))")
         }
         return AdminState.Readiness(ready: false, waitingFor: waiting.isEmpty ? ["first push of the initial load"] : waiting)
       },

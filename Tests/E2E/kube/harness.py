@@ -216,6 +216,8 @@ _owned_dirs: set[Path] = set()
 
 
 def _set_pdeathsig() -> None:  # runs in the child between fork and exec
+    # The signal fires when the *thread* that started the child exits, not the whole process: start servers from a
+    # long-lived thread (the main thread in pytest), never from a short-lived worker thread.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - best effort
