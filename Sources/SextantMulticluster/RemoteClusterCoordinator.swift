@@ -192,8 +192,12 @@ actor RemoteClusterCoordinator {
     )
   }
 
-  func stopAll() {
-    for runner in active.values { runner.stop() }
+  /// Stops every source at shutdown; the clusters stay known, in state `closed`.
+  func stopAll() async {
+    for (clusterID, runner) in active {
+      runner.stop()
+      await registry.report(cluster: clusterID, state: .closed)
+    }
     for replacement in pending.values { replacement.runner.stop() }
   }
 

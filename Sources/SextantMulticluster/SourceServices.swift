@@ -49,6 +49,8 @@ public struct KubeSourceService: ServiceLifecycle.Service {
         await registry.report(cluster: clusterID, connection: state)
       }
     }
+    // The watches stopped (graceful shutdown): the last known objects stay, the state says they are no longer followed.
+    await registry.report(cluster: clusterID, state: .closed)
   }
 }
 
