@@ -54,20 +54,20 @@ final class RemoteClusterRunner: Sendable {
 
   /// Parses the kubeconfig (as untrusted input), then runs the cluster's source until `stop()` or cancellation.
   func run(coordinator: RemoteClusterCoordinator) async {
-    let client: KubeClient
+    let source: KubeClusterSource
     do {
       let config = try Kubeconfig.parse(
         yaml: kubeconfig,
         source: "secret \(secret), key \(clusterID)",
         policy: .untrusted(allowing: options.allowedKubeconfigOptions)
       ).clientConfig()
-      client = KubeClient(config: config, logger: logger)
+      // The source owns its client: created when it runs, shut down when it returns.
+      source = try KubeClusterSource(clusterID: clusterID, config: config, options: options.source, logger: logger)
     } catch {
       await coordinator.failed(self, reason: "\(error)")
       for await _ in stopSignal { break }
       return
     }
-    let source = KubeClusterSource(clusterID: clusterID, client: client, options: options.source, logger: logger)
     let stopSignal = stopSignal
     let clock = clock
     let timeout = options.syncTimeout
@@ -100,6 +100,5 @@ final class RemoteClusterRunner: Sendable {
       }
       group.cancelAll()
     }
-    await client.shutdown()
   }
 }

@@ -14,23 +14,30 @@ import ServiceLifecycle
 /// is ignored with a warning. A bad kubeconfig or an unreachable server affects that cluster alone: it is shown in
 /// `error` with the reason, and readiness stops waiting for it after `RemoteClusterOptions.syncTimeout`.
 public final class RemoteSecretController: ServiceLifecycle.Service {
-  private let primaryClient: KubeClient
+  private let watcher: SecretWatcher
   private let coordinator: RemoteClusterCoordinator
-  private let systemNamespace: String
   private let options: RemoteClusterOptions
   private let logger: Logger
 
+  /// - Throws: `KubeClientError` when the primary cluster's configuration cannot give a working TLS setup.
   public init(
-    primaryClient: KubeClient,
+    primaryConfig: KubeClientConfig,
     primaryClusterID: ClusterID,
     systemNamespace: String,
     registry: MeshRegistry,
     options: RemoteClusterOptions = .defaults,
     clock: any Clock<Duration> = ContinuousClock(),
     logger: Logger
-  ) {
-    self.primaryClient = primaryClient
-    self.systemNamespace = systemNamespace
+  ) throws(KubeClientError) {
+    // The watcher owns its client: created when it runs, shut down when it returns.
+    self.watcher = try SecretWatcher(
+      clusterID: primaryClusterID,
+      config: primaryConfig,
+      namespace: systemNamespace,
+      labelSelector: options.secretLabelSelector,
+      options: options.source,
+      logger: logger
+    )
     self.options = options
     self.logger = logger
     self.coordinator = RemoteClusterCoordinator(
@@ -50,12 +57,7 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
       of: [NamespacedName: Secret].self,
       bufferingPolicy: .bufferingNewest(1)
     )
-    let watcher = SecretWatcher(
-      client: primaryClient,
-      namespace: systemNamespace,
-      labelSelector: options.secretLabelSelector,
-      logger: logger
-    )
+    let watcher = watcher
     let coordinator = coordinator
     let logger = logger
     await withDiscardingTaskGroup { group in

@@ -72,17 +72,16 @@ struct Server {
     }
     if let primary = settings.primary {
       let sourceOptions = KubeSourceOptions(watchTimeout: settings.watchTimeout, systemNamespace: settings.systemNamespace)
-      let client = KubeClient(config: primary.config, logger: Logger(label: "sextant.kube"))
-      let source = KubeClusterSource(
+      // Each source owns (creates and shuts down) the client it runs on.
+      let source = try KubeClusterSource(
         clusterID: settings.clusterID,
-        client: client,
+        config: primary.config,
         options: sourceOptions,
         logger: Logger(label: "sextant.kube")
       )
       services.append(KubeSourceService(clusterID: settings.clusterID, source: source, registry: registry))
-      // The secret watch gets its own client: each source owns (and shuts down) the client it runs on.
-      services.append(RemoteSecretController(
-        primaryClient: KubeClient(config: primary.config, logger: Logger(label: "sextant.multicluster")),
+      services.append(try RemoteSecretController(
+        primaryConfig: primary.config,
         primaryClusterID: settings.clusterID,
         systemNamespace: settings.systemNamespace,
         registry: registry,

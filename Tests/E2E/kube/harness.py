@@ -306,7 +306,40 @@ def _make_workdir(workdir: str | os.PathLike | None, prefix: str) -> tuple[Path,
 # etcd
 
 
-class Etcd:
+class _ManagedServer:
+    """What Etcd and ApiServer share: closing (stop, then remove an owned workdir), use as a context manager that
+    starts the server, and the tail of its log. Subclasses set dir, log_path, _owns_dir, _closed and define start,
+    stop and alive."""
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.stop()
+        self._closed = True
+        if self._owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            _owned_dirs.discard(self.dir)
+
+    def __enter__(self):
+        if not self.alive():
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return _tail(self.log_path, lines)
+
+    def _describe(self) -> str:
+        return f"--- {self.log_path} (tail) ---\n{self.tail()}"
+
+
+class Etcd(_ManagedServer):
     """Debian's etcd 3.4 on 127.0.0.1 (free client and peer ports), data in a temporary directory.
 
     `stop()` then `start()` keeps the ports and the data. `compact()` compacts the whole keyspace through etcd's v3
@@ -376,32 +409,6 @@ class Etcd:
         if self._process is not None:
             self._process.stop(timeout)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self.stop()
-        self._closed = True
-        if self._owns_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            _owned_dirs.discard(self.dir)
-
-    def __enter__(self) -> "Etcd":
-        if not self.alive():
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
-
-    def _describe(self) -> str:
-        return f"--- {self.log_path} (tail) ---\n{self.tail()}"
 
     # v3 HTTP gateway (JSON; keys and values are base64)
 
@@ -586,7 +593,7 @@ def _default_service_cidr(name: str) -> str:
     return f"10.{128 + n % 128}.0.0/16"
 
 
-class ApiServer:
+class ApiServer(_ManagedServer):
     """kube-apiserver 1.20.2 on https://127.0.0.1:<free port>, storing under `prefix` in the shared `etcd`.
 
     Authentication: static tokens (`admin_token`: user admin in system:masters; `limited_token`: user `limited`, no
@@ -727,32 +734,6 @@ class ApiServer:
         self.stop()
         return self.start(timeout)
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self.stop()
-        self._closed = True
-        if self._owns_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            _owned_dirs.discard(self.dir)
-
-    def __enter__(self) -> "ApiServer":
-        if not self.alive():
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def tail(self, lines: int = 40) -> str:
-        return _tail(self.log_path, lines)
-
-    def _describe(self) -> str:
-        return f"--- {self.log_path} (tail) ---\n{self.tail()}"
 
     # kubeconfig
 
