@@ -67,11 +67,29 @@ let package = Package(
     .target(
       name: "SextantSecurity",
       dependencies: [
+        "EnvoyAPI",
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "SwiftASN1", package: "swift-asn1"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Metrics", package: "swift-metrics"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "SextantKubeSecurity",
+      dependencies: [
+        "SextantSecurity",
+        "SextantKubeClient",
+        "SextantMulticluster",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .target(
@@ -96,6 +114,7 @@ let package = Package(
       dependencies: [
         "EnvoyAPI",
         "SextantRegistry",
+        "SextantSecurity",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
@@ -123,6 +142,8 @@ let package = Package(
         "SextantRegistry",
         "SextantXDS",
         "SextantAdmin",
+        "SextantSecurity",
+        "SextantKubeSecurity",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -155,10 +176,22 @@ let package = Package(
       name: "SextantSecurityTests",
       dependencies: [
         "SextantSecurity",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "SwiftASN1", package: "swift-asn1"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantKubeSecurityTests",
+      dependencies: [
+        "SextantKubeSecurity", "SextantSecurity", "SextantKubeClient",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the hand-written Envoy API subset in Protos/ against Envoy's real descriptors.
 
-Protos/ holds a subset of Envoy's v3 API (plus google/rpc/status.proto): the same file paths, packages and
+Protos/ holds a subset of Envoy's v3 API (plus google/rpc/status.proto, and Istio's security/v1alpha1/ca.proto,
+checked against the reference in istio_reference.py): the same file paths, packages and
 full names, but only the fields Sextant uses. This module compiles Protos/ with protoc into a
 FileDescriptorSet and compares every message (nested ones too), enum and service in it with the descriptor
 of the same full name that the xds-protos package (generated *_pb2 modules of Envoy's API) registers:
@@ -36,6 +37,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from google.protobuf import descriptor_pb2, descriptor_pool
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import istio_reference  # noqa: E402  (Istio's files, which xds-protos does not hold)
 
 FDP = descriptor_pb2.FieldDescriptorProto
 DescriptorProto = descriptor_pb2.DescriptorProto
@@ -190,6 +194,9 @@ class EnvoyDescriptors:
 
     def import_file(self, proto_path: str) -> tuple[Optional[FileDescriptorProto], Optional[str]]:
         """Imports the module generated from proto_path; returns its FileDescriptorProto or an error."""
+        if proto_path in istio_reference.FILES:
+            istio_reference.register()
+            return self._file_proto(proto_path), None
         name = module_name(proto_path)
         try:
             module = importlib.import_module(name)
