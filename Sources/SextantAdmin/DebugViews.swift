@@ -33,10 +33,13 @@ enum DebugViews {
     var clusterId: String
     var network: String
     var namespace: String
+    /// The authenticated caller, when the stream came over the secure port.
+    var identity: String?
     var cds: TypeSync
     var eds: TypeSync
     var lds: TypeSync
     var rds: TypeSync
+    var sds: TypeSync
   }
 
   static func syncz(_ connections: ConnectionRegistry) -> [ProxySync] {
@@ -62,10 +65,12 @@ enum DebugViews {
         clusterId: proxy.clusterID,
         network: proxy.network,
         namespace: proxy.namespace,
+        identity: info.identity,
         cds: sync(.cluster),
         eds: sync(.endpoint),
         lds: sync(.listener),
-        rds: sync(.route)
+        rds: sync(.route),
+        sds: sync(.secret)
       )
     }
   }

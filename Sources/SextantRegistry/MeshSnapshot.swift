@@ -22,6 +22,8 @@ public struct MeshSnapshot: Sendable {
   public let endpointVersions: [String: UInt64]
   /// Every known cluster.
   public let clusters: [ClusterID: ClusterInfo]
+  /// Endpoints by address, built on first use and shared by every reader of this snapshot.
+  private let addressIndex = EndpointAddressIndex()
 
   public init(
     version: UInt64,
@@ -60,6 +62,36 @@ public struct MeshSnapshot: Sendable {
     endpoints[hostname]?.endpoints(servicePort: servicePort) ?? []
   }
 
+  /// Every endpoint whose address is `address`, with its hostname, sorted by hostname then endpoint.
+  ///
+  /// The index behind it is built once per snapshot (O(endpoints)) on the first call.
+  public func endpoints(atAddress address: String) -> [(hostname: String, endpoint: MeshEndpoint)] {
+    addressIndex.lookup(address, endpoints: endpoints)
+  }
+
   /// The known clusters, sorted.
   public var sortedClusterIDs: [ClusterID] { clusters.keys.sorted() }
+}
+
+import Synchronization
+
+/// A lazily built map from endpoint address to the endpoints there; one per snapshot.
+final class EndpointAddressIndex: Sendable {
+  typealias Entry = (hostname: String, endpoint: MeshEndpoint)
+  private let built = Mutex<[String: [Entry]]?>(nil)
+
+  func lookup(_ address: String, endpoints: [String: EndpointShards]) -> [Entry] {
+    built.withLock { index in
+      if index == nil {
+        var byAddress: [String: [Entry]] = [:]
+        for hostname in endpoints.keys.sorted() {
+          for endpoint in endpoints[hostname]!.all {
+            byAddress[endpoint.address, default: []].append((hostname, endpoint))
+          }
+        }
+        index = byAddress
+      }
+      return index![address] ?? []
+    }
+  }
 }

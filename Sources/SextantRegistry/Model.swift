@@ -65,6 +65,9 @@ public struct MeshService: Sendable, Hashable {
   public var clusters: [ClusterID]
   /// The Service's labels, from the first cluster (sorted order) that defines it.
   public var labels: [String: String]
+  /// The service accounts of the pods behind the service's endpoints in every cluster, sorted, without duplicates
+  /// (the identities a client accepts from the server side of mutual TLS).
+  public var serviceAccounts: [String]
 
   public init(
     hostname: String,
@@ -73,8 +76,10 @@ public struct MeshService: Sendable, Hashable {
     ports: [MeshPort],
     addresses: [ClusterID: [String]] = [:],
     clusters: [ClusterID] = [],
-    labels: [String: String] = [:]
+    labels: [String: String] = [:],
+    serviceAccounts: [String] = []
   ) {
+    self.serviceAccounts = serviceAccounts
     self.hostname = hostname
     self.name = name
     self.namespace = namespace

@@ -7,7 +7,9 @@
 /// Merge rules for a hostname defined in several clusters (clusters taken in sorted `ClusterID` order):
 /// - name, namespace and labels come from the first cluster;
 /// - ports are the union by port number, the first cluster's definition winning for a number several define;
-/// - `addresses` is the union of the clusters' VIP maps; `clusters` lists the defining clusters, sorted.
+/// - `addresses` is the union of the clusters' VIP maps; `clusters` lists the defining clusters, sorted;
+/// - `serviceAccounts` is the union of the service accounts of its endpoints in every cluster (a change of that set
+///   is a change of services, since clusters' mTLS settings name them).
 enum SnapshotMerge {
   /// The snapshot after `cluster`'s view went from `old` to `new` (nil: absent), and what changed.
   ///
@@ -30,18 +32,6 @@ enum SnapshotMerge {
     let newEndpoints = new?.endpoints ?? [:]
     let order = views.keys.sorted()
 
-    var services = previous.services
-    var servicesChanged = false
-    var hostnameSetChanged = false
-    for hostname in Set(oldServices.keys).union(newServices.keys) where oldServices[hostname] != newServices[hostname] {
-      let merged = mergeService(hostname: hostname, views: views, order: order)
-      let before = services[hostname]
-      guard merged != before else { continue }
-      servicesChanged = true
-      if (merged == nil) != (before == nil) { hostnameSetChanged = true }
-      services[hostname] = merged
-    }
-
     var endpoints = previous.endpoints
     var endpointVersions = previous.endpointVersions
     var endpointHostnames: Set<String> = []
@@ -58,6 +48,29 @@ enum SnapshotMerge {
       }
     }
 
+    var services = previous.services
+    var servicesChanged = false
+    var hostnameSetChanged = false
+    for hostname in Set(oldServices.keys).union(newServices.keys) where oldServices[hostname] != newServices[hostname] {
+      var merged = mergeService(hostname: hostname, views: views, order: order)
+      merged?.serviceAccounts = serviceAccounts(endpoints[hostname])
+      let before = services[hostname]
+      guard merged != before else { continue }
+      servicesChanged = true
+      if (merged == nil) != (before == nil) { hostnameSetChanged = true }
+      services[hostname] = merged
+    }
+
+    // Service accounts come from endpoints: recompute them where only the endpoints changed.
+    for hostname in endpointHostnames {
+      guard var service = services[hostname] else { continue }
+      let accounts = serviceAccounts(endpoints[hostname])
+      guard accounts != service.serviceAccounts else { continue }
+      service.serviceAccounts = accounts
+      services[hostname] = service
+      servicesChanged = true
+    }
+
     let snapshot = MeshSnapshot(
       version: version,
       services: services,
@@ -68,6 +81,16 @@ enum SnapshotMerge {
       clusters: clusters
     )
     return (snapshot, SnapshotChange(services: servicesChanged, endpointHostnames: endpointHostnames))
+  }
+
+  /// The distinct, sorted non-empty service accounts of every endpoint in `shards`.
+  static func serviceAccounts(_ shards: EndpointShards?) -> [String] {
+    guard let shards else { return [] }
+    var accounts = Set<String>()
+    for shard in shards.shards.values {
+      for endpoint in shard where !endpoint.serviceAccount.isEmpty { accounts.insert(endpoint.serviceAccount) }
+    }
+    return accounts.sorted()
   }
 
   /// The merged service `hostname` across `views` taken in `order`; nil when no view defines it.

@@ -8,6 +8,8 @@ public final class AdsConnection: Sendable {
   enum Event: Sendable {
     case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
     case push
+    /// The mesh CA changed or a renewal check is due: resend secrets that are out of date.
+    case secrets
     case closed((any Error)?)
   }
 
@@ -16,6 +18,8 @@ public final class AdsConnection: Sendable {
     public var id: String
     public var peer: String
     public var proxy: Proxy?
+    /// The authenticated caller (secure port only).
+    public var identity: String?
     public var connectedAt: ContinuousClock.Instant
     public var watches: [XDSType: WatchState]
   }
@@ -25,10 +29,10 @@ public final class AdsConnection: Sendable {
   private let pending = Mutex<PushRequest?>(nil)
   private let info: Mutex<Info>
 
-  init(id: String, peer: String, events: AsyncStream<Event>.Continuation) {
+  init(id: String, peer: String, identity: String? = nil, events: AsyncStream<Event>.Continuation) {
     self.id = id
     self.events = events
-    self.info = Mutex(Info(id: id, peer: peer, proxy: nil, connectedAt: .now, watches: [:]))
+    self.info = Mutex(Info(id: id, peer: peer, proxy: nil, identity: identity, connectedAt: .now, watches: [:]))
   }
 
   /// Queues a push; if one is already waiting, the two become one (newest snapshot, union of changes).

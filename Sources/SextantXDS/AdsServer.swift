@@ -1,21 +1,49 @@
 import EnvoyAPI
+import Foundation
 import GRPCCore
 import Logging
 import Metrics
 import SextantRegistry
+import SextantSecurity
 import Synchronization
 
-/// Envoy's AggregatedDiscoveryService, state of the world: CDS, EDS, LDS and RDS on one stream per proxy.
+/// How an ADS server authenticates its streams and answers SDS.
+public struct StreamSecurity: Sendable {
+  /// Authenticates a new stream from its remote peer and request metadata; throws an `RPCError` (UNAUTHENTICATED,
+  /// UNAVAILABLE) to refuse it. Nil: streams are not authenticated (the plaintext port).
+  public var authenticate: (@Sendable (_ remotePeer: String, _ metadata: Metadata) async throws -> CallerIdentity)?
+  /// The mesh CA for SDS; nil: SDS requests are ignored.
+  public var secrets: WorkloadSecrets?
+
+  public init(
+    authenticate: (@Sendable (_ remotePeer: String, _ metadata: Metadata) async throws -> CallerIdentity)? = nil,
+    secrets: WorkloadSecrets? = nil
+  ) {
+    self.authenticate = authenticate
+    self.secrets = secrets
+  }
+
+  /// No authentication, no SDS.
+  public static let none = StreamSecurity()
+}
+
+/// Envoy's AggregatedDiscoveryService, state of the world: CDS, EDS, LDS, RDS and SDS on one stream per proxy.
 ///
-/// The first request must carry the node; its id is parsed as istiod does and a malformed one ends the stream with
-/// INVALID_ARGUMENT. Each request is classified by ``WatchState``; pushes come from ``PushPipeline`` through the
-/// connection's mailbox. Delta xDS is not served (UNIMPLEMENTED), so clients fall back to state of the world.
+/// With `StreamSecurity.authenticate` set (the secure port), a stream is authenticated before its first request is
+/// read and a refused caller gets the authenticator's error; an authenticated caller whose identity's namespace is not
+/// the node's NAMESPACE ends with PERMISSION_DENIED. The first request must carry the node; its id is parsed as
+/// istiod does and a malformed one ends the stream with INVALID_ARGUMENT. Each request is classified by
+/// ``WatchState``; pushes come from ``PushPipeline`` through the connection's mailbox. SDS answers `ROOTCA` (the mesh
+/// roots) to anyone and `default` (a certificate Sextant issues, with a key it generates) only to an authenticated
+/// caller, for its own identity; both are pushed again when the mesh CA changes, and `default` when two thirds of its
+/// lifetime passed. Delta xDS is not served (UNIMPLEMENTED), so clients fall back to state of the world.
 public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.ServiceProtocol {
   let connections: ConnectionRegistry
   let pushed: PushedSnapshot
   let generator: ConfigGenerator
   let logger: Logger
   let identifier: String
+  let security: StreamSecurity
   private let counter = Counter()
 
   /// Sequence numbers for connection ids and nonces.
@@ -29,12 +57,14 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     pushed: PushedSnapshot,
     generator: ConfigGenerator,
     identifier: String = "sextant",
+    security: StreamSecurity = .none,
     logger: Logger
   ) {
     self.connections = connections
     self.pushed = pushed
     self.generator = generator
     self.identifier = identifier
+    self.security = security
     self.logger = logger
   }
 
@@ -42,8 +72,18 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DiscoveryResponse> {
-    StreamingServerResponse { writer in
-      try await serve(requests: request.messages, writer: writer, peer: context.remotePeer)
+    var identity: CallerIdentity?
+    if let authenticate = security.authenticate {
+      do {
+        identity = try await authenticate(context.remotePeer, request.metadata)
+      } catch {
+        XDSMetrics.authenticationFailed()
+        logger.warning("refused an ADS stream", metadata: ["peer": "\(context.remotePeer)", "error": "\(error)"])
+        return StreamingServerResponse(error: (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)"))
+      }
+    }
+    return StreamingServerResponse { [identity] writer in
+      try await serve(requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity)
       return [:]
     }
   }
@@ -61,10 +101,12 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
   func serve(
     requests: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
-    peer: String
+    peer: String,
+    identity: CallerIdentity? = nil
   ) async throws {
     let (events, continuation) = AsyncStream.makeStream(of: AdsConnection.Event.self)
-    let connection = AdsConnection(id: "\(peer)-\(counter.next())", peer: peer, events: continuation)
+    let connection = AdsConnection(
+      id: "\(peer)-\(counter.next())", peer: peer, identity: identity?.description, events: continuation)
     connections.add(connection)
     defer {
       connections.remove(connection)
@@ -82,6 +124,17 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
         }
         continuation.finish()
       }
+      if let secrets = security.secrets {
+        group.addTask {
+          for await _ in secrets.meshCA.changes() { continuation.yield(.secrets) }
+        }
+        group.addTask {
+          while !Task.isCancelled {
+            try await Task.sleep(for: secrets.renewalCheckInterval)
+            continuation.yield(.secrets)
+          }
+        }
+      }
       var session = AdsSession(
         connection: connection,
         connections: connections,
@@ -89,6 +142,8 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
         generator: generator,
         identifier: identifier,
         nonces: counter,
+        identity: identity,
+        secrets: security.secrets,
         logger: logger
       )
       defer { group.cancelAll() }
@@ -100,6 +155,8 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
           if let push = connection.takePending() {
             try await session.push(push, writer: writer)
           }
+        case .secrets:
+          try await session.refreshSecrets(writer: writer)
         case .closed(let error):
           if let error { session.logger.debug("stream ended", metadata: ["error": "\(error)"]) }
           return
@@ -118,9 +175,19 @@ struct AdsSession {
   let identifier: String
   let nonces: AdsServer.Counter
   var logger: Logger
+  /// The authenticated caller; nil on an unauthenticated (plaintext) stream.
+  let identity: CallerIdentity?
+  let secrets: WorkloadSecrets?
   var proxy: Proxy?
   var watches: [XDSType: WatchState] = [:]
   var ignoredTypes: Set<String> = []
+  /// The inbound plan the last CDS/LDS were generated with; a change of it needs both sent again.
+  var sentInbound: InboundPlan?
+  /// The `default` certificate last sent, if any.
+  var certificate: StreamCertificate?
+  /// The CA generation the last `ROOTCA` was built from.
+  var sentRootGeneration: UInt64?
+  var warnedUnauthenticatedSDS = false
 
   init(
     connection: AdsConnection,
@@ -129,6 +196,8 @@ struct AdsSession {
     generator: ConfigGenerator,
     identifier: String,
     nonces: AdsServer.Counter,
+    identity: CallerIdentity? = nil,
+    secrets: WorkloadSecrets? = nil,
     logger: Logger
   ) {
     self.connection = connection
@@ -137,8 +206,11 @@ struct AdsSession {
     self.generator = generator
     self.identifier = identifier
     self.nonces = nonces
+    self.identity = identity
+    self.secrets = secrets
     self.logger = logger
     self.logger[metadataKey: "connection"] = "\(connection.id)"
+    if let identity { self.logger[metadataKey: "identity"] = "\(identity.spiffe.uri)" }
   }
 
   mutating func handle(
@@ -156,6 +228,14 @@ struct AdsSession {
         throw RPCError(code: .invalidArgument, message: error.description)
       }
       logger[metadataKey: "proxy"] = "\(proxy!.nodeID)"
+      if let identity, identity.namespace != proxy!.namespace {
+        XDSMetrics.authenticationFailed()
+        let message =
+          "identity \(identity.spiffe.uri) (namespace \(identity.namespace)) may not act for a proxy in namespace "
+          + "\(proxy!.namespace) (node \(proxy!.nodeID))"
+        logger.warning("refused an ADS stream", metadata: ["error": "\(message)"])
+        throw RPCError(code: .permissionDenied, message: message)
+      }
       connection.update(proxy: proxy, watches: watches)
       XDSMetrics.connected(count: connections.count)
       logger.info("proxy connected", metadata: ["cluster": "\(proxy!.clusterID)", "network": "\(proxy!.network)"])
@@ -199,8 +279,9 @@ struct AdsSession {
     _ request: PushRequest,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
-    guard proxy != nil else { return }
-    if request.change.services {
+    guard let proxy else { return }
+    let inboundChanged = sentInbound != nil && InboundPlan(snapshot: request.snapshot, view: proxy.view) != sentInbound
+    if request.change.services || inboundChanged {
       for type in XDSType.pushOrder where watches[type] != nil {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }
@@ -224,12 +305,19 @@ struct AdsSession {
     guard let proxy, var watch = watches[type] else { return }
     let resources: [SerializedResource]
     do {
-      resources = try generator.resources(
-        type,
-        names: type.isWildcard ? [] : watch.requestedNames,
-        snapshot: snapshot,
-        view: proxy.view
-      )
+      if type == .secret {
+        resources = try secretResources(names: watch.requestedNames)
+      } else {
+        let inbound = InboundPlan(snapshot: snapshot, view: proxy.view)
+        if type == .cluster || type == .listener { sentInbound = inbound }
+        resources = try generator.resources(
+          type,
+          names: type.isWildcard ? [] : watch.requestedNames,
+          snapshot: snapshot,
+          view: proxy.view,
+          inbound: inbound
+        )
+      }
     } catch {
       logger.error("cannot generate config", metadata: ["type": "\(type.shortName)", "error": "\(error)"])
       return
@@ -255,6 +343,60 @@ struct AdsSession {
   }
 }
 
+extension AdsSession {
+  /// The requested secrets this stream may have: `ROOTCA` always, `default` for an authenticated caller only.
+  mutating func secretResources(names: [String]) throws(XDSError) -> [SerializedResource] {
+    guard let secrets else { return [] }
+    var result: [SerializedResource] = []
+    for name in names {
+      switch name {
+      case MutualTLS.rootSecret:
+        let generation = secrets.meshCA.generation
+        let roots = secrets.meshCA.authority.material.rootCertificatesPEM
+        result.append(SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.root(roots))))
+        sentRootGeneration = generation
+      case MutualTLS.workloadSecret:
+        guard let identity else {
+          if !warnedUnauthenticatedSDS {
+            warnedUnauthenticatedSDS = true
+            logger.warning(
+              "SDS 'default' needs an authenticated stream (the secure gRPC port with a client certificate or token); not sent")
+          }
+          continue
+        }
+        let now = Date()
+        if certificate == nil || certificate!.isDue(now: now, generation: secrets.meshCA.generation) {
+          certificate = try StreamCertificate.issue(for: identity, secrets: secrets, now: now)
+          logger.info(
+            "issued workload certificate over SDS",
+            metadata: [
+              "identity": "\(identity.spiffe.uri)",
+              "notAfter": "\(certificate!.issued.certificate.notValidAfter)",
+            ])
+        }
+        result.append(
+          SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.workload(certificate!.issued))))
+      default:
+        logger.debug("ignoring a request for an unknown secret", metadata: ["secret": "\(name)"])
+      }
+    }
+    return result
+  }
+
+  /// Resends SDS when the CA changed since it was sent or the workload certificate is due for renewal.
+  mutating func refreshSecrets(writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>) async throws {
+    guard let secrets, let watch = watches[.secret], !watch.requestedNames.isEmpty else { return }
+    let generation = secrets.meshCA.generation
+    let names = Set(watch.requestedNames)
+    let rootStale = names.contains(MutualTLS.rootSecret) && sentRootGeneration != generation
+    let certificateDue = names.contains(MutualTLS.workloadSecret) && identity != nil
+      && (certificate?.isDue(now: Date(), generation: generation) ?? true)
+    if rootStale || certificateDue {
+      try await send(.secret, snapshot: pushed.snapshot, writer: writer)
+    }
+  }
+}
+
 /// The xDS metrics, under istiod's names.
 enum XDSMetrics {
   static func rejected(_ type: XDSType) {
@@ -263,6 +405,10 @@ enum XDSMetrics {
 
   static func pushed(_ type: XDSType) {
     Counter(label: "pilot_xds_pushes", dimensions: [("type", type.shortName.lowercased())]).increment()
+  }
+
+  static func authenticationFailed() {
+    Counter(label: "pilot_xds_auth_failures_total").increment()
   }
 
   static func connected(count: Int) {

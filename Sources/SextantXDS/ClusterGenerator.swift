@@ -2,10 +2,13 @@ import EnvoyAPI
 import SextantRegistry
 import SwiftProtobuf
 
-/// Generates a sidecar's clusters (CDS): one EDS cluster per service port plus istiod's fixed clusters.
+/// Generates a sidecar's clusters (CDS): one EDS cluster per service port, istiod's fixed clusters, and one
+/// `inbound|PORT||` cluster per port of the proxy's own workload.
 ///
-/// A pure function of the snapshot's services, the proxy's node type and the mesh config (fixed for the process):
-/// the cache key is `(servicesVersion, view.type)`.
+/// Outbound clusters use auto mTLS: endpoints marked `tlsMode: istio` are reached with ISTIO_MUTUAL (SAN match on
+/// the service's service accounts in the mesh trust domain), the others in plaintext. A pure function of the
+/// snapshot's services, the proxy's node type, its inbound plan and the mesh config (fixed for the process): the
+/// cache key is `(servicesVersion, view.type, inbound)`.
 public enum ClusterGenerator {
   /// Circuit-breaker limits istiod sets: effectively unlimited, with remaining capacity tracked.
   public static let unlimited: UInt32 = 4_294_967_295
@@ -13,6 +16,7 @@ public enum ClusterGenerator {
   public static func generate(
     snapshot: MeshSnapshot,
     view: ProxyView,
+    inbound: InboundPlan = .none,
     mesh: MeshConfig = .defaults
   ) throws(XDSError) -> [Envoy_Config_Cluster_V3_Cluster] {
     let timeout = EnvoyBuild.duration(mesh.connectTimeout)
@@ -20,19 +24,24 @@ public enum ClusterGenerator {
     for hostname in snapshot.sortedHostnames {
       guard let service = snapshot.services[hostname] else { continue }
       for port in service.ports {
-        clusters.append(try outbound(service: service, port: port, connectTimeout: timeout))
+        clusters.append(try outbound(service: service, port: port, connectTimeout: timeout, trustDomain: mesh.trustDomain))
       }
+    }
+    for port in inbound.ports {
+      clusters.append(inboundCluster(port: port.port, connectTimeout: timeout))
     }
     clusters.append(passthrough(connectTimeout: timeout))
     clusters.append(blackHole(connectTimeout: timeout))
     return clusters
   }
 
-  /// `outbound|PORT||HOST`: EDS over ADS, LEAST_REQUEST, 10 s connect timeout, HTTP/2 for grpc and http2 ports.
+  /// `outbound|PORT||HOST`: EDS over ADS, LEAST_REQUEST, 10 s connect timeout, HTTP/2 for grpc and http2 ports,
+  /// auto mTLS.
   static func outbound(
     service: MeshService,
     port: MeshPort,
-    connectTimeout: Google_Protobuf_Duration
+    connectTimeout: Google_Protobuf_Duration,
+    trustDomain: String
   ) throws(XDSError) -> Envoy_Config_Cluster_V3_Cluster {
     let name = ResourceNames.outboundCluster(port: port.port, host: service.hostname)
     var cluster = Envoy_Config_Cluster_V3_Cluster()
@@ -60,6 +69,35 @@ public enum ClusterGenerator {
     )
     istio.fields["default_original_port"] = Google_Protobuf_Value(numberValue: Double(port.port))
     cluster.metadata.filterMetadata["istio"] = istio
+    cluster.transportSocketMatches = try MutualTLS.transportSocketMatches(
+      sni: ResourceNames.outboundSNI(port: port.port, host: service.hostname),
+      subjectAltNames: service.serviceAccounts.map {
+        "spiffe://\(trustDomain)/ns/\(service.namespace)/sa/\($0)"
+      },
+      http2: port.protocol.isHTTP2
+    )
+    return cluster
+  }
+
+  /// `inbound|PORT||`: STATIC, the local app at 127.0.0.1:PORT (the workload listens on loopback; its sidecar binds
+  /// the workload address).
+  static func inboundCluster(port: Int, connectTimeout: Google_Protobuf_Duration) -> Envoy_Config_Cluster_V3_Cluster {
+    let name = ResourceNames.inboundCluster(port: port)
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = name
+    cluster.type = .static
+    cluster.connectTimeout = connectTimeout
+    cluster.circuitBreakers = circuitBreakers()
+    var endpoint = Envoy_Config_Endpoint_V3_Endpoint()
+    endpoint.address = EnvoyBuild.address(ResourceNames.inboundAppAddress, port)
+    var lbEndpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+    lbEndpoint.endpoint = endpoint
+    var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+    group.lbEndpoints = [lbEndpoint]
+    var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+    assignment.clusterName = name
+    assignment.endpoints = [group]
+    cluster.loadAssignment = assignment
     return cluster
   }
 

@@ -17,17 +17,24 @@ public struct ConfigGenerator: Sendable {
 
   /// The resources of `type` for a proxy: every resource for wildcard types, the requested `names` otherwise (in the
   /// order given, each answered even when unknown so the proxy does not wait for it).
+  ///
+  /// `inbound` is the proxy's `InboundPlan` in `snapshot` (computed by the caller once per send, so the caller can
+  /// tell when it changes). Secrets are not generated here: they belong to the stream (see `AdsSession`), and asking
+  /// for them returns nothing.
   public func resources(
     _ type: XDSType,
     names: [String],
     snapshot: MeshSnapshot,
-    view: ProxyView
+    view: ProxyView,
+    inbound: InboundPlan = .none
   ) throws(XDSError) -> [SerializedResource] {
     switch type {
+    case .secret:
+      return []
     case .cluster:
-      let key = ResourceCacheKey.clusters(servicesVersion: snapshot.servicesVersion, type: view.type)
+      let key = ResourceCacheKey.clusters(servicesVersion: snapshot.servicesVersion, type: view.type, inbound: inbound)
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ClusterGenerator.generate(snapshot: snapshot, view: view, mesh: mesh).map { cluster throws(XDSError) in
+        try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { cluster throws(XDSError) in
           SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
         }
       }
@@ -35,10 +42,12 @@ public struct ConfigGenerator: Sendable {
       let key = ResourceCacheKey.listeners(
         servicesVersion: snapshot.servicesVersion,
         type: view.type,
-        interceptionMode: view.interceptionMode
+        interceptionMode: view.interceptionMode,
+        bindAddress: view.interceptionMode == .none ? view.ipAddress : "",
+        inbound: inbound
       )
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ListenerGenerator.generate(snapshot: snapshot, view: view, mesh: mesh).map { listener throws(XDSError) in
+        try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { listener throws(XDSError) in
           SerializedResource(name: listener.name, resource: try EnvoyBuild.any(listener))
         }
       }

@@ -2,32 +2,41 @@ import EnvoyAPI
 import SextantRegistry
 import SwiftProtobuf
 
-/// Generates a sidecar's outbound listeners (LDS) in istiod's layout.
+/// Generates a sidecar's listeners (LDS) in istiod's layout.
 ///
 /// With traffic capture (REDIRECT, TPROXY) there is `virtualOutbound` on 15001 (use_original_dst) plus per-port
 /// listeners that do not bind: `0.0.0.0_PORT` for HTTP ports and `VIP_PORT` for TCP ports. Without capture (NONE)
-/// every listener binds 127.0.0.1 on the service port. A pure function of the services and the proxy's interception
-/// mode: the cache key is `(servicesVersion, view.type, view.interceptionMode)`.
+/// every outbound listener binds the proxy's own IP (the node id's) on the service port, so several proxies can
+/// share a host; the proxy's inbound ports (`InboundPlan`) get inbound listeners `IP_PORT` on that IP, which win over
+/// an outbound listener on the same port. Inbound listeners are PERMISSIVE: TLS connections must present a mesh
+/// client certificate (mutual TLS with SDS `default`/`ROOTCA`), plaintext ones are passed through; both go to
+/// `inbound|PORT||`. Inbound listeners for capture modes (`virtualInbound`) are not generated.
+/// A pure function of the services, the proxy's interception mode, bind address and inbound plan: the cache key is
+/// `(servicesVersion, view.type, view.interceptionMode, bind address (NONE only), inbound)`.
 public enum ListenerGenerator {
-  /// The address listeners bind when the proxy captures no traffic.
-  public static let localBindAddress = "127.0.0.1"
-
   public static func generate(
     snapshot: MeshSnapshot,
     view: ProxyView,
+    inbound: InboundPlan = .none,
     mesh: MeshConfig = .defaults
   ) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
     let plan = OutboundPortPlan(snapshot: snapshot)
     switch view.interceptionMode {
     case .none:
-      return try plan.ports.map { entry throws(XDSError) in
+      let address = view.ipAddress
+      let inboundPorts = inbound.portNumbers
+      var listeners = try plan.ports.filter { !inboundPorts.contains($0.port) }.map { entry throws(XDSError) in
         try listener(
-          name: ResourceNames.listenerName(address: localBindAddress, port: entry.port),
-          address: localBindAddress,
+          name: ResourceNames.listenerName(address: address, port: entry.port),
+          address: address,
           entry: entry,
           bind: true
         )
       }
+      for port in inbound.ports {
+        listeners.append(try inboundListener(address: address, port: port))
+      }
+      return listeners
     case .redirect, .tproxy:
       var listeners = [try virtualOutbound(mesh: mesh)]
       for entry in plan.ports {
@@ -77,6 +86,34 @@ public enum ListenerGenerator {
       chain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
     }
     listener.filterChains = [chain]
+    return listener
+  }
+
+  /// `IP_PORT` for the workload's port: tls_inspector, a mutual-TLS chain and a plaintext chain, both forwarding to
+  /// `inbound|PORT||`.
+  static func inboundListener(address: String, port: InboundPlan.Port) throws(XDSError) -> Envoy_Config_Listener_V3_Listener {
+    let cluster = ResourceNames.inboundCluster(port: port.port)
+    var listener = Envoy_Config_Listener_V3_Listener()
+    listener.name = ResourceNames.listenerName(address: address, port: port.port)
+    listener.address = EnvoyBuild.address(address, port.port)
+    listener.trafficDirection = .inbound
+    var inspector = Envoy_Config_Listener_V3_ListenerFilter()
+    inspector.name = "envoy.filters.listener.tls_inspector"
+    inspector.typedConfig = try EnvoyBuild.any(Envoy_Extensions_Filters_Listener_TlsInspector_V3_TlsInspector())
+    listener.listenerFilters = [inspector]
+    var tls = Envoy_Config_Listener_V3_FilterChain()
+    tls.name = "\(cluster)-mtls"
+    tls.filterChainMatch.transportProtocol = "tls"
+    tls.transportSocket = try MutualTLS.downstream()
+    tls.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
+    var plain = Envoy_Config_Listener_V3_FilterChain()
+    plain.name = "\(cluster)-plaintext"
+    plain.filterChainMatch.transportProtocol = "raw_buffer"
+    plain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
+    listener.filterChains = [tls, plain]
+    var metadata = Envoy_Config_Core_V3_Metadata()
+    metadata.filterMetadata["istio"] = EnvoyBuild.structValue(["services": port.services.joined(separator: ",")])
+    listener.metadata = metadata
     return listener
   }
 

@@ -28,6 +28,12 @@ public enum ResourceNames {
     return (port, String(parts[2]), String(parts[3]))
   }
 
+  /// `inbound|PORT||`, the cluster that delivers inbound traffic on `port` to the local app.
+  public static func inboundCluster(port: Int) -> String { "inbound|\(port)||" }
+
+  /// Where a sidecar's workload listens for traffic its sidecar delivers (istiod's default without a Sidecar resource).
+  public static let inboundAppAddress = "127.0.0.1"
+
   /// The RDS route name a sidecar's outbound HTTP listener on `port` uses: the port number.
   public static func routeName(port: Int) -> String { String(port) }
 

@@ -71,22 +71,48 @@ public struct Proxy: Sendable, Hashable {
 
   /// What generators may read of this proxy; anything else about the proxy must not change generated config.
   public var view: ProxyView {
-    ProxyView(type: type, namespace: namespace, interceptionMode: interceptionMode, network: network)
+    ProxyView(
+      type: type,
+      namespace: namespace,
+      interceptionMode: interceptionMode,
+      network: network,
+      ipAddress: ipAddress,
+      instanceIPs: instanceIPs,
+      clusterID: clusterID
+    )
   }
 }
 
-/// The inputs of a proxy that config generation reads. Cache keys are built from these fields.
+/// The inputs of a proxy that config generation reads. Cache keys are built from these fields (or from what is
+/// derived from them, such as the `InboundPlan`).
 public struct ProxyView: Sendable, Hashable {
   public var type: NodeType
   public var namespace: String
   public var interceptionMode: InterceptionMode
   public var network: String
+  /// The node id's IP: what listeners bind without traffic capture.
+  public var ipAddress: String
+  /// The proxy's workload addresses (INSTANCE_IPS, else the node id's IP): where its inbound endpoints are found.
+  public var instanceIPs: [String]
+  /// CLUSTER_ID; when set, only endpoints of that cluster count as the proxy's own.
+  public var clusterID: String
 
-  public init(type: NodeType, namespace: String, interceptionMode: InterceptionMode = .redirect, network: String = "") {
+  public init(
+    type: NodeType,
+    namespace: String,
+    interceptionMode: InterceptionMode = .redirect,
+    network: String = "",
+    ipAddress: String = "127.0.0.1",
+    instanceIPs: [String] = [],
+    clusterID: String = ""
+  ) {
     self.type = type
     self.namespace = namespace
     self.interceptionMode = interceptionMode
     self.network = network
+    self.ipAddress = ipAddress
+    self.instanceIPs = instanceIPs.isEmpty ? [ipAddress] : instanceIPs
+    self.clusterID = clusterID
   }
 }
 

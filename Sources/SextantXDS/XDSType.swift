@@ -4,17 +4,23 @@ public enum XDSType: String, Sendable, Hashable, CaseIterable, Comparable {
   case endpoint = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
   case listener = "type.googleapis.com/envoy.config.listener.v3.Listener"
   case route = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+  /// SDS on the ADS stream: the proxy's workload certificate (`default`) and the mesh root (`ROOTCA`).
+  case secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 
   /// The order istiod pushes in, so Envoy never sees a reference before its target: CDS, EDS, LDS, RDS.
+  ///
+  /// Secrets are not in it: they do not depend on the registry, and are pushed when the CA or the certificate
+  /// changes (see `AdsServer`).
   public static let pushOrder: [XDSType] = [.cluster, .endpoint, .listener, .route]
 
-  /// CDS, EDS, LDS or RDS.
+  /// CDS, EDS, LDS, RDS or SDS.
   public var shortName: String {
     switch self {
     case .cluster: "CDS"
     case .endpoint: "EDS"
     case .listener: "LDS"
     case .route: "RDS"
+    case .secret: "SDS"
     }
   }
 
@@ -23,11 +29,19 @@ public enum XDSType: String, Sendable, Hashable, CaseIterable, Comparable {
   public var isWildcard: Bool {
     switch self {
     case .cluster, .listener: true
-    case .endpoint, .route: false
+    case .endpoint, .route, .secret: false
     }
   }
 
-  public static func < (lhs: XDSType, rhs: XDSType) -> Bool {
-    pushOrder.firstIndex(of: lhs)! < pushOrder.firstIndex(of: rhs)!
+  private var rank: Int {
+    switch self {
+    case .cluster: 0
+    case .endpoint: 1
+    case .listener: 2
+    case .route: 3
+    case .secret: 4
+    }
   }
+
+  public static func < (lhs: XDSType, rhs: XDSType) -> Bool { lhs.rank < rhs.rank }
 }

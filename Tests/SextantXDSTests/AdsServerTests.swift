@@ -101,6 +101,8 @@ import Testing
   /// Runs `body` against a live server and one open ADS stream.
   func withHarness(
     nodeID: String = "sidecar~127.0.0.10~client.sample~sample.svc.cluster.local",
+    security: StreamSecurity = .none,
+    metadata: Metadata = [:],
     _ body: (inout Harness) async throws -> Void
   ) async throws {
     let registry = MeshRegistry()
@@ -120,7 +122,8 @@ import Testing
       config: DebounceConfig(after: .milliseconds(1), max: .milliseconds(50)),
       logger: logger
     )
-    let ads = AdsServer(connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), logger: logger)
+    let ads = AdsServer(
+      connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), security: security, logger: logger)
     let transport = InProcessTransport()
     let (requestStream, requests) = AsyncStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryRequest.self)
     let (responseStream, responses) = AsyncThrowingStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryResponse.self)
@@ -132,7 +135,7 @@ import Testing
           try await withGRPCClient(transport: transport.client) { client in
             let stub = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client(wrapping: client)
             do {
-              try await stub.streamAggregatedResources { writer in
+              try await stub.streamAggregatedResources(metadata: metadata) { writer in
                 for await request in requestStream { try await writer.write(request) }
               } onResponse: { response in
                 for try await message in response.messages { responses.yield(message) }
@@ -178,7 +181,7 @@ import Testing
       let lds = try await h.next("LDS response")
       #expect(lds.typeURL == XDSType.listener.rawValue)
       let listener = try Envoy_Config_Listener_V3_Listener(unpackingAny: lds.resources[0])
-      #expect(listener.name == "127.0.0.1_5000")
+      #expect(listener.name == "127.0.0.10_5000")
 
       let sync = h.connections.all.first!.snapshot.watches
       #expect(sync[.cluster]?.syncStatus == .synced)

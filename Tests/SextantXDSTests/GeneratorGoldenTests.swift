@@ -40,10 +40,23 @@ import Testing
       service("db", "10.96.0.12", [Service.Port(name: "tcp", port: 3306, targetPort: .int(3306))]),
       slice("db-abc", service: "db", ports: [.init(name: "tcp", port: 3306)], addresses: ["10.1.0.3"]),
     ])
+    func meshPod(_ name: String, _ ip: String) -> KubeObject {
+      .pod(
+        Pod(
+          metadata: ObjectMeta(
+            name: name, namespace: "sample",
+            labels: ["app": "helloworld", "security.istio.io/tlsMode": "istio"]),
+          spec: Pod.Spec(serviceAccountName: "helloworld"),
+          status: Pod.Status(podIP: ip, phase: "Running")
+        )
+      )
+    }
     let cluster2 = ClusterObjects([
       .namespace(Namespace(metadata: ObjectMeta(name: "sample"))),
       service("helloworld", "10.97.0.10", helloPorts),
       slice("helloworld-xyz", service: "helloworld", ports: [.init(name: "http", port: 8081)], addresses: ["10.2.0.1", "10.2.0.2"]),
+      meshPod("helloworld-v2-a", "10.2.0.1"),
+      meshPod("helloworld-v2-b", "10.2.0.2"),
     ])
     let registry = MeshRegistry()
     _ = await registry.apply(cluster: "cluster1", objects: cluster1)
@@ -51,7 +64,10 @@ import Testing
     return registry.current
   }
 
-  static let none = ProxyView(type: .sidecar, namespace: "sample", interceptionMode: .none)
+  static let none = ProxyView(type: .sidecar, namespace: "sample", interceptionMode: .none, ipAddress: "127.0.0.10")
+  /// The sidecar of helloworld-v2-a (cluster2): it has an inbound port.
+  static let workload = ProxyView(
+    type: .sidecar, namespace: "sample", interceptionMode: .none, ipAddress: "10.2.0.1", clusterID: "cluster2")
   static let redirect = ProxyView(type: .sidecar, namespace: "other", interceptionMode: .redirect)
 
   @Test func clusters() async throws {
@@ -80,6 +96,45 @@ import Testing
   @Test func listenersWithCapture() async throws {
     let snapshot = await Self.fixture()
     try assertGolden("lds-redirect.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.redirect))
+  }
+
+  @Test func inboundPlanFindsTheProxysOwnMeshEndpoints() async throws {
+    let snapshot = await Self.fixture()
+    let plan = InboundPlan(snapshot: snapshot, view: Self.workload)
+    #expect(plan.ports == [.init(port: 8081, services: ["helloworld.sample.svc.cluster.local:5000"])])
+    // Same address in another cluster, or a proxy without a mesh endpoint: nothing inbound.
+    var elsewhere = Self.workload
+    elsewhere.clusterID = "cluster1"
+    #expect(InboundPlan(snapshot: snapshot, view: elsewhere) == .none)
+    #expect(InboundPlan(snapshot: snapshot, view: Self.none) == .none)
+    // cluster1's helloworld endpoint has no pod, so no tlsMode: not a mesh workload.
+    let plain = ProxyView(type: .sidecar, namespace: "sample", interceptionMode: .none, ipAddress: "10.1.0.1")
+    #expect(InboundPlan(snapshot: snapshot, view: plain) == .none)
+  }
+
+  @Test func workloadSidecarGetsInboundClusterAndMutualTLSListener() async throws {
+    let snapshot = await Self.fixture()
+    let plan = InboundPlan(snapshot: snapshot, view: Self.workload)
+    let clusters = try ClusterGenerator.generate(snapshot: snapshot, view: Self.workload, inbound: plan)
+    try assertGolden("cds-inbound.json", clusters.filter { $0.name.hasPrefix("inbound|") })
+    try assertGolden("lds-inbound.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.workload, inbound: plan))
+  }
+
+  @Test func outboundClustersMatchTheServiceAccountsOfTheService() async throws {
+    let snapshot = await Self.fixture()
+    #expect(snapshot.services["helloworld.sample.svc.cluster.local"]?.serviceAccounts == ["helloworld"])
+    #expect(snapshot.services["db.sample.svc.cluster.local"]?.serviceAccounts == [])
+    var mesh = MeshConfig()
+    mesh.trustDomain = "example.org"
+    let clusters = try ClusterGenerator.generate(snapshot: snapshot, view: Self.none, mesh: mesh)
+    let hello = try #require(clusters.first { $0.name == "outbound|5000||helloworld.sample.svc.cluster.local" })
+    #expect(hello.transportSocketMatches.map(\.name) == [MutualTLS.matchIstio, MutualTLS.matchDisabled])
+    let context = try Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext(
+      unpackingAny: hello.transportSocketMatches[0].transportSocket.typedConfig)
+    #expect(context.sni == "outbound_.5000_._.helloworld.sample.svc.cluster.local")
+    #expect(
+      context.commonTlsContext.combinedValidationContext.defaultValidationContext.matchTypedSubjectAltNames.map(\.matcher.exact)
+        == ["spiffe://example.org/ns/sample/sa/helloworld"])
   }
 
   @Test func routesFromTheProxysNamespace() async throws {

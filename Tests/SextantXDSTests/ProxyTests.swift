@@ -37,7 +37,11 @@ import Testing
     #expect(proxy.labels == ["app": "client"])
     #expect(proxy.interceptionMode == .none)
     #expect(proxy.instanceIPs == ["10.0.0.7", "fd00::7"])
-    #expect(proxy.view == ProxyView(type: .sidecar, namespace: "sample", interceptionMode: .none, network: "network1"))
+    #expect(
+      proxy.view
+        == ProxyView(
+          type: .sidecar, namespace: "sample", interceptionMode: .none, network: "network1", ipAddress: "10.0.0.7",
+          instanceIPs: ["10.0.0.7", "fd00::7"], clusterID: "cluster1"))
   }
 
   @Test func defaultsToRedirectAndNamespaceFromID() throws {

@@ -1,0 +1,47 @@
+import SextantRegistry
+
+/// The ports on which a sidecar's own workload receives mesh traffic: what its inbound listeners and clusters are.
+///
+/// A sidecar's workload is found by address: endpoints at one of the proxy's instance IPs (and, when the proxy
+/// sends CLUSTER_ID, in that cluster) whose pod carries `security.istio.io/tlsMode: istio`. Each distinct endpoint
+/// (target) port becomes one inbound port. A value derived from the snapshot and the proxy view, so it is part of the
+/// cache keys of every resource built from it.
+public struct InboundPlan: Sendable, Hashable {
+  /// One port the workload listens on, with the services that reach it there.
+  public struct Port: Sendable, Hashable, Comparable {
+    /// The endpoint (target) port: what the inbound listener binds and the app listens on locally.
+    public var port: Int
+    /// `HOST:SERVICE_PORT` of each service port that targets it, sorted (for metadata and debugging).
+    public var services: [String]
+
+    public static func < (lhs: Port, rhs: Port) -> Bool { lhs.port < rhs.port }
+  }
+
+  /// Sorted by port; empty for routers and for sidecars with no mTLS-capable endpoint of their own.
+  public var ports: [Port]
+
+  public static let none = InboundPlan(ports: [])
+
+  public init(ports: [Port]) {
+    self.ports = ports.sorted()
+  }
+
+  /// The plan of `view` in `snapshot`.
+  public init(snapshot: MeshSnapshot, view: ProxyView) {
+    guard view.type == .sidecar else {
+      self = .none
+      return
+    }
+    var services: [Int: Set<String>] = [:]
+    for address in Set(view.instanceIPs) {
+      for (hostname, endpoint) in snapshot.endpoints(atAddress: address) {
+        guard endpoint.tlsMode == "istio" else { continue }
+        guard view.clusterID.isEmpty || endpoint.cluster == view.clusterID else { continue }
+        services[endpoint.port, default: []].insert("\(hostname):\(endpoint.servicePort)")
+      }
+    }
+    self.init(ports: services.map { Port(port: $0.key, services: $0.value.sorted()) })
+  }
+
+  public var portNumbers: Set<Int> { Set(ports.map(\.port)) }
+}
