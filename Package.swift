@@ -58,6 +58,7 @@ let package = Package(
         "SextantKube",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "NIOSSL", package: "swift-nio-ssl"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
@@ -162,7 +163,7 @@ let package = Package(
     .testTarget(
       name: "SextantXDSTests",
       dependencies: [
-        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI",
+        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantSecurity",
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
       exclude: ["Golden"]

@@ -2,9 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOSSL
 
-/// An HTTPS client for one Kubernetes API server: GET, paginated list, watch and API discovery, with JSON bodies.
+/// An HTTPS client for one Kubernetes API server: GET, POST, paginated list, watch and API discovery, with JSON
+/// bodies.
 ///
 /// Owns an `HTTPClient` (connect timeout from `KubeClientOptions`, no redirects, no automatic connection retries:
 /// failures surface at once and the caller's backoff decides). Call `shutdown()` once done; a client is Sendable and
@@ -161,6 +163,30 @@ public final class KubeClient: Sendable {
     do {
       return try await Self.withTimeout(options.requestTimeout) {
         let response = try await self.send(target, headTimeout: self.options.requestTimeout)
+        try await self.checkStatus(response, target)
+        let body = try await response.body.collect(upTo: self.options.maximumResponseSize)
+        return (Int(response.status.code), body)
+      }
+    } catch {
+      throw classify(error, target)
+    }
+  }
+
+  /// POSTs `body` (JSON) to `path` and returns the whole body of a 2xx response (typically 201 Created).
+  ///
+  /// Not retried: creating is not idempotent, so the caller decides. The request body is never logged or put in
+  /// errors (it may hold a token).
+  ///
+  /// - Throws: `KubeClientError` as `get`; a conflict (an object that already exists) is `unexpectedStatus` with
+  ///   `status` 409.
+  public func post(_ path: String, body: ByteBuffer, query: [(String, String)] = []) async throws(KubeClientError)
+    -> (status: Int, body: ByteBuffer)
+  {
+    let target = self.target(path, query)
+    do {
+      return try await Self.withTimeout(options.requestTimeout) {
+        let response = try await self.send(
+          target, headTimeout: self.options.requestTimeout, method: .POST, body: body)
         try await self.checkStatus(response, target)
         let body = try await response.body.collect(upTo: self.options.maximumResponseSize)
         return (Int(response.status.code), body)
@@ -339,13 +365,19 @@ public final class KubeClient: Sendable {
     return Target(request: requestBase + suffix, display: server + suffix)
   }
 
-  private func send(_ target: Target, headTimeout: Duration) async throws -> HTTPClientResponse {
+  private func send(
+    _ target: Target, headTimeout: Duration, method: HTTPMethod = .GET, body: ByteBuffer? = nil
+  ) async throws -> HTTPClientResponse {
     if var configurationError {
       configurationError.url = target.display
       throw configurationError
     }
     var request = HTTPClientRequest(url: target.request)
-    request.method = .GET
+    request.method = method
+    if let body {
+      request.headers.add(name: "Content-Type", value: "application/json")
+      request.body = .bytes(body)
+    }
     request.headers.add(name: "Accept", value: "application/json")
     request.headers.add(name: "User-Agent", value: options.userAgent)
     if let token = token.current(logger: logger) {

@@ -201,6 +201,13 @@ actor RemoteClusterCoordinator {
     for replacement in pending.values { replacement.runner.stop() }
   }
 
+  /// The API client of the remote cluster `clusterID` while its serving source runs (for TokenReviews); nil for a
+  /// cluster no remote secret names, one whose kubeconfig is unusable, and after shutdown. Do not shut it down: it
+  /// belongs to the cluster's runner (requests in flight when the cluster is removed fail with `cancelled`).
+  func client(for clusterID: ClusterID) -> KubeClient? {
+    active[clusterID]?.client
+  }
+
   func status() -> [RemoteClusterStatus] {
     active.keys.sorted().map { clusterID in
       let runner = active[clusterID]!

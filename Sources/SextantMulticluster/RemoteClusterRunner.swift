@@ -16,6 +16,7 @@ final class RemoteClusterRunner: Sendable {
   private let logger: Logger
   private let stopSignal: AsyncStream<Void>
   private let stopContinuation: AsyncStream<Void>.Continuation
+  private let currentClient = Mutex<KubeClient?>(nil)
 
   init(
     clusterID: ClusterID,
@@ -40,6 +41,10 @@ final class RemoteClusterRunner: Sendable {
     (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
 
+  /// The cluster's API client while `run` runs its source (for TokenReviews); nil before, after, and when the
+  /// kubeconfig is unusable. Shut down by `run` when the source stops.
+  var client: KubeClient? { currentClient.withLock { $0 } }
+
   /// Asks the runner to stop; `run` returns soon after.
   func stop() {
     stopContinuation.yield()
@@ -55,19 +60,24 @@ final class RemoteClusterRunner: Sendable {
   /// Parses the kubeconfig (as untrusted input), then runs the cluster's source until `stop()` or cancellation.
   func run(coordinator: RemoteClusterCoordinator) async {
     let source: KubeClusterSource
+    let client: KubeClient
     do {
       let config = try Kubeconfig.parse(
         yaml: kubeconfig,
         source: "secret \(secret), key \(clusterID)",
         policy: .untrusted(allowing: options.allowedKubeconfigOptions)
       ).clientConfig()
-      // The source owns its client: created when it runs, shut down when it returns.
-      source = try KubeClusterSource(clusterID: clusterID, config: config, options: options.source, logger: logger)
+      // Checks the configuration as an owning source would, so a bad one fails here.
+      _ = try KubeClusterSource(clusterID: clusterID, config: config, options: options.source, logger: logger)
+      // The runner owns the client (shared with TokenReviews): created here, shut down when the source returns.
+      client = KubeClient(clusterID: clusterID, config: config, options: options.source.client, logger: logger)
+      source = KubeClusterSource(clusterID: clusterID, client: client, options: options.source, logger: logger)
     } catch {
       await coordinator.failed(self, reason: "\(error)")
       for await _ in stopSignal { break }
       return
     }
+    currentClient.withLock { $0 = client }
     let stopSignal = stopSignal
     let clock = clock
     let timeout = options.syncTimeout
@@ -100,5 +110,7 @@ final class RemoteClusterRunner: Sendable {
       }
       group.cancelAll()
     }
+    currentClient.withLock { $0 = nil }
+    await client.shutdown()
   }
 }

@@ -52,6 +52,10 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
   /// The remote clusters as the controller sees them, for debug endpoints.
   public func status() async -> [RemoteClusterStatus] { await coordinator.status() }
 
+  /// The API client of the running remote cluster `clusterID` (for TokenReviews); nil when no remote secret names a
+  /// usable cluster of that ID. The client belongs to the cluster: do not shut it down.
+  public func client(for clusterID: ClusterID) async -> KubeClient? { await coordinator.client(for: clusterID) }
+
   public func run() async throws {
     let (secrets, secretsContinuation) = AsyncStream.makeStream(
       of: [NamespacedName: Secret].self,

@@ -74,6 +74,30 @@ public enum SelfSignedCA {
     return try PluggedCA.load(directory: directory, now: now, logger: logger)
   }
 
+  /// A new root as `loadOrCreate` makes one, without touching the disk: the four files' text (ca-cert.pem,
+  /// cert-chain.pem and root-cert.pem hold the root, ca-key.pem its PKCS#8 key), for storing elsewhere (a Secret).
+  /// Pass the result to `CAMaterial(pem:source:now:)` to use it.
+  ///
+  /// - Throws: `CAError` `invalidTrustDomain` (file `source`) when `trustDomain` is not a SPIFFE trust domain,
+  ///   `writeFailed` when the root cannot be made or encoded.
+  public static func makeMaterialPEM(
+    trustDomain: String, now: Date = Date(), source: String = "self-signed root"
+  ) throws(CAError) -> CAMaterial.PEMFiles {
+    do {
+      try SpiffeID.validateTrustDomain(trustDomain, input: trustDomain)
+    } catch {
+      throw CAError(.invalidTrustDomain, file: source, "cannot create a root: \(error.message)")
+    }
+    let (root, key) = try makeRoot(trustDomain: trustDomain, now: now, file: source)
+    do {
+      let rootPEM = try root.pemString()
+      let keyPEM = try key.serializeAsPEM().pemString + "\n"
+      return CAMaterial.PEMFiles(caCert: rootPEM, caKey: keyPEM, certChain: rootPEM, rootCert: rootPEM)
+    } catch {
+      throw CAError(.writeFailed, file: source, "cannot encode the new root as PEM: \(error)")
+    }
+  }
+
   /// A new self-signed ECDSA P-256 root for `trustDomain` and its key.
   static func makeRoot(
     trustDomain: String, now: Date, file: String

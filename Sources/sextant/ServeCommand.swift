@@ -14,7 +14,9 @@ struct ServeCommand: AsyncParsableCommand {
       PILOT_ENABLE_EDS_DEBOUNCE (default true) tune push batching as in istiod; PILOT_REMOTE_CLUSTER_TIMEOUT \
       (default 30s, 0 waits forever) bounds how long readiness waits for a remote cluster; \
       PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS lists kubeconfig features remote secrets may use; CLUSTER_ID is \
-      the default of --cluster-id.
+      the default of --cluster-id. ISTIOD_CUSTOM_HOST adds comma-separated names (IPs become IP SANs) to the \
+      secure port's certificate; DEFAULT_WORKLOAD_CERT_TTL (24h) and MAX_WORKLOAD_CERT_TTL (90 days, 2160h) bound \
+      workload certificates.
       """
   )
 
@@ -36,6 +38,15 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Plaintext gRPC xDS port (0 disables it).")
   var grpcPort: Int = 15010
 
+  @Option(help: "TLS gRPC port for authenticated xDS, SDS and the certificate service (0 disables it).")
+  var secureGrpcPort: Int = 15012
+
+  @Option(help: "Directory with Istio's plug-in CA files: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem.")
+  var caDir: String?
+
+  @Option(help: "Directory where the self-signed root is kept when there is no plug-in CA and no Kubernetes.")
+  var selfSignedCaDir: String?
+
   @Option(help: "HTTP port for /ready and debug endpoints (0 disables it).")
   var httpPort: Int = 8080
 
@@ -55,7 +66,10 @@ struct ServeCommand: AsyncParsableCommand {
   var logLevel: String = "info"
 
   func validate() throws {
-    for (name, port) in [("--grpc-port", grpcPort), ("--http-port", httpPort), ("--monitoring-port", monitoringPort)]
+    for (name, port) in [
+      ("--grpc-port", grpcPort), ("--secure-grpc-port", secureGrpcPort), ("--http-port", httpPort),
+      ("--monitoring-port", monitoringPort),
+    ]
     where !(0...65535).contains(port) {
       throw ValidationError("\(name) \(port) is not a port number (0 to 65535; 0 disables the listener)")
     }
@@ -69,7 +83,13 @@ struct ServeCommand: AsyncParsableCommand {
 
   func run() async throws {
     let settings = try settings(environment: ProcessInfo.processInfo.environment)
-    try await Server(settings: settings).run()
+    do {
+      try await Server(settings: settings).run()
+    } catch let error as StartupError {
+      // One line naming what is wrong (a CA file and the failed check, say); no usage text: the flags were fine.
+      FileHandle.standardError.write(Data("sextant: error: \(error)\n".utf8))
+      throw ExitCode.failure
+    }
   }
 
   /// Resolves flags, environment and files into the server's settings; every error names its source.
@@ -122,6 +142,12 @@ struct ServeCommand: AsyncParsableCommand {
       grpcPort: grpcPort,
       httpPort: httpPort,
       monitoringPort: monitoringPort,
+      security: try PilotEnvironment.security(
+        environment,
+        securePort: secureGrpcPort,
+        caDirectory: caDir,
+        selfSignedDirectory: selfSignedCaDir
+      ),
       domainSuffix: domainSuffix,
       systemNamespace: systemNamespace,
       mesh: mesh,
@@ -164,6 +190,39 @@ enum PilotEnvironment {
       .map { $0.trimmingCharacters(in: .whitespaces) }
       .filter { !$0.isEmpty }
     return (timeout, Set(options))
+  }
+
+  /// ISTIOD_CUSTOM_HOST, DEFAULT_WORKLOAD_CERT_TTL and MAX_WORKLOAD_CERT_TTL with the CA and secure-port flags.
+  static func security(
+    _ environment: [String: String],
+    securePort: Int,
+    caDirectory: String?,
+    selfSignedDirectory: String?
+  ) throws -> ServerSettings.Security {
+    var settings = ServerSettings.Security(
+      securePort: securePort,
+      caDirectory: caDirectory,
+      selfSignedDirectory: selfSignedDirectory
+    )
+    settings.customHosts = (environment["ISTIOD_CUSTOM_HOST"] ?? "")
+      .split(separator: ",")
+      .map { $0.trimmingCharacters(in: .whitespaces) }
+      .filter { !$0.isEmpty }
+    if let text = environment["DEFAULT_WORKLOAD_CERT_TTL"] {
+      settings.workloadTTL = try duration("DEFAULT_WORKLOAD_CERT_TTL", text)
+    }
+    if let text = environment["MAX_WORKLOAD_CERT_TTL"] {
+      settings.maximumWorkloadTTL = try duration("MAX_WORKLOAD_CERT_TTL", text)
+    }
+    guard settings.workloadTTL > .zero, settings.workloadTTL <= settings.maximumWorkloadTTL else {
+      throw ValidationError(
+        "DEFAULT_WORKLOAD_CERT_TTL (\(settings.workloadTTL)) must be positive and at most MAX_WORKLOAD_CERT_TTL "
+          + "(\(settings.maximumWorkloadTTL))")
+    }
+    if caDirectory != nil, selfSignedDirectory != nil {
+      throw ValidationError("--ca-dir and --self-signed-ca-dir exclude each other: plug-in material or a self-signed root")
+    }
+    return settings
   }
 
   static func duration(_ name: String, _ text: String) throws -> Duration {

@@ -8,7 +8,9 @@ import SextantAdmin
 import SextantKube
 import SextantKubeClient
 import SextantMulticluster
+import SextantKubeSecurity
 import SextantRegistry
+import SextantSecurity
 import SextantXDS
 import ServiceLifecycle
 
@@ -30,11 +32,35 @@ struct ServerSettings: Sendable {
   var grpcPort: Int
   var httpPort: Int
   var monitoringPort: Int
+  var security: Security
   var domainSuffix: String
   var systemNamespace: String
   var mesh: MeshConfig
   var debounce: DebounceConfig
   var logLevel: Logger.Level
+}
+
+extension ServerSettings {
+  /// The CA, the secure port and workload certificate lifetimes.
+  struct Security: Sendable {
+    /// TLS gRPC port (0: disabled).
+    var securePort: Int
+    /// Istio plug-in CA files (`--ca-dir`).
+    var caDirectory: String?
+    /// Where the self-signed root is kept without plug-in material and without Kubernetes.
+    var selfSignedDirectory: String?
+    /// ISTIOD_CUSTOM_HOST: extra names (and IPs) of the serving certificate.
+    var customHosts: [String] = []
+    /// DEFAULT_WORKLOAD_CERT_TTL.
+    var workloadTTL: Duration = .seconds(86_400)
+    /// MAX_WORKLOAD_CERT_TTL.
+    var maximumWorkloadTTL: Duration = .seconds(90 * 86_400)
+  }
+}
+
+/// A reason the server cannot start (broken CA material, say): printed as one line, exit status 1.
+struct StartupError: Error, CustomStringConvertible {
+  var description: String
 }
 
 /// Wires sources, registry, push pipeline and servers together and runs them in one ServiceGroup until SIGTERM or
@@ -64,12 +90,29 @@ struct Server {
     let generator = ConfigGenerator(cache: cache, mesh: settings.mesh)
 
     var services: [any ServiceLifecycle.Service] = []
+    // The client the trust pieces use for the primary: CA Secrets and TokenReviews (sources own their own clients).
+    let primaryClient = settings.primary.map {
+      KubeClient(clusterID: settings.clusterID, config: $0.config, logger: Logger(label: "sextant.trust.kube"))
+    }
+    if let primaryClient { services.append(KubeClientOwner(client: primaryClient)) }
+    let trustLogger = Logger(label: "sextant.trust")
+    let trust: MeshTrust
+    do {
+      trust = try await MeshTrust.resolve(settings: settings, primaryClient: primaryClient, logger: trustLogger)
+    } catch {
+      await primaryClient?.shutdown()
+      throw error
+    }
+    services += trust.services
+    let workloadSecrets = WorkloadSecrets(meshCA: trust.meshCA, ttl: settings.security.workloadTTL)
+
     let fileSource = settings.clustersDirectory.map {
       FileClusterSource(directory: $0, logger: Logger(label: "sextant.files"))
     }
     if let fileSource {
       services.append(FileSourceService(source: fileSource, registry: registry))
     }
+    var remoteSecrets: RemoteSecretController?
     if let primary = settings.primary {
       let sourceOptions = KubeSourceOptions(watchTimeout: settings.watchTimeout, systemNamespace: settings.systemNamespace)
       // Each source owns (creates and shuts down) the client it runs on.
@@ -80,7 +123,7 @@ struct Server {
         logger: Logger(label: "sextant.kube")
       )
       services.append(KubeSourceService(clusterID: settings.clusterID, source: source, registry: registry))
-      services.append(try RemoteSecretController(
+      let controller = try RemoteSecretController(
         primaryConfig: primary.config,
         primaryClusterID: settings.clusterID,
         systemNamespace: settings.systemNamespace,
@@ -91,7 +134,9 @@ struct Server {
           source: sourceOptions
         ),
         logger: Logger(label: "sextant.multicluster")
-      ))
+      )
+      remoteSecrets = controller
+      services.append(controller)
     }
     services.append(
       PushPipeline(
@@ -104,12 +149,15 @@ struct Server {
         logger: Logger(label: "sextant.push")
       )
     )
+    let identifier = "sextant-\(ProcessInfo.processInfo.hostName)"
     if settings.grpcPort != 0 {
+      // Plaintext: no authentication, so SDS answers ROOTCA only.
       let ads = AdsServer(
         connections: connections,
         pushed: pushed,
         generator: generator,
-        identifier: "sextant-\(ProcessInfo.processInfo.hostName)",
+        identifier: identifier,
+        security: StreamSecurity(secrets: workloadSecrets),
         logger: Logger(label: "sextant.ads")
       )
       let transport = HTTP2ServerTransport.Posix(
@@ -117,6 +165,75 @@ struct Server {
         transportSecurity: .plaintext
       )
       services.append(GRPCService(server: GRPCServer(transport: transport, services: [ads]), connections: connections))
+    }
+    if settings.security.securePort != 0 {
+      let serving: ServingCertificate
+      do {
+        serving = try ServingCertificate(
+          meshCA: trust.meshCA,
+          names: .istiod(
+            namespace: settings.systemNamespace,
+            domainSuffix: settings.domainSuffix,
+            customHosts: settings.security.customHosts
+          ),
+          logger: trustLogger
+        )
+      } catch {
+        throw StartupError(description: "the secure port's certificate: \(error)")
+      }
+      services.append(ServingCertificateRotator(certificate: serving, meshCA: trust.meshCA, logger: trustLogger))
+      let peers = PeerIdentities()
+      let reviewer = primaryClient.map { primaryClient in
+        ClusterTokenReviewer(
+          reviewer: KubeTokenReviewer(
+            clients: { [clusterID = settings.clusterID, remoteSecrets] cluster in
+              if cluster == clusterID { return primaryClient }
+              return await remoteSecrets?.client(for: cluster)
+            },
+            logger: trustLogger
+          ))
+      }
+      let authenticator = Authenticator(
+        peerIdentities: peers,
+        tokenReviewer: reviewer,
+        meshTrustDomain: settings.mesh.trustDomain,
+        primaryClusterID: settings.clusterID
+      )
+      let ads = AdsServer(
+        connections: connections,
+        pushed: pushed,
+        generator: generator,
+        identifier: identifier,
+        security: StreamSecurity(
+          authenticate: { remotePeer, metadata in
+            do throws(AuthenticationError) {
+              return try await authenticator.authenticate(remotePeer: remotePeer, metadata: metadata)
+            } catch {
+              throw error.rpcError
+            }
+          },
+          secrets: workloadSecrets
+        ),
+        logger: Logger(label: "sextant.ads")
+      )
+      let certificates = IstioCertificateServer(
+        meshCA: trust.meshCA,
+        authenticator: authenticator,
+        defaultTTL: settings.security.workloadTTL,
+        maximumTTL: settings.security.maximumWorkloadTTL,
+        logger: Logger(label: "sextant.ca")
+      )
+      let listener = SecureGRPCListener(
+        host: settings.listenAddress,
+        port: settings.security.securePort,
+        servingCertificate: serving,
+        meshCA: trust.meshCA,
+        peerIdentities: peers,
+        logger: Logger(label: "sextant.secure-grpc")
+      )
+      let transport = HTTP2ServerTransport.Custom(listenerFactory: listener)
+      services.append(
+        GRPCService(server: GRPCServer(transport: transport, services: [ads, certificates]), connections: connections))
     }
     let state = AdminState(
       readiness: {
@@ -165,6 +282,8 @@ struct Server {
       metadata: [
         "version": "\(SextantVersion.current)",
         "grpc": "\(settings.listenAddress):\(settings.grpcPort)",
+        "secure-grpc": "\(settings.listenAddress):\(settings.security.securePort)",
+        "ca": "\(trust.origin)",
         "http": "\(settings.listenAddress):\(settings.httpPort)",
         "monitoring": "\(settings.listenAddress):\(settings.monitoringPort)",
         "clusters-dir": "\(settings.clustersDirectory ?? "-")",

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import SextantKube
 import Testing
 
@@ -10,7 +11,8 @@ import Testing
 /// `SEXTANT_TEST_EXPECT_SERVICE=NAMESPACE/NAME` the source test also waits until that Service shows up; with
 /// `SEXTANT_TEST_SYNCED_MARKER=PATH` it creates that file once synced, so a driver can create the Service then and see
 /// it arrive through the watch. With `SEXTANT_TEST_EXPECT_SECRET=NAMESPACE/NAME` the secret watcher test waits for
-/// that Secret (labelled `istio/multiCluster=true`).
+/// that Secret (labelled `istio/multiCluster=true`). The TokenReview and Secret tests make their own namespace,
+/// service account and Secrets.
 @Suite(
   "Live API server",
   .enabled(if: ProcessInfo.processInfo.environment["SEXTANT_TEST_KUBECONFIG"] != nil),
@@ -156,6 +158,79 @@ struct LiveAPIServerTests {
       let secret = try #require(sets.values.first?[expected])
       #expect(try secret.decodedData().isEmpty == false)
       #expect(sets.values.first?.values.allSatisfy { $0.metadata.labels?["istio/multiCluster"] == "true" } == true)
+    }
+  }
+  // MARK: - TokenReview and Secrets
+
+  /// POSTs a JSON object; a 409 (already exists) is fine.
+  private func create(_ client: KubeClient, _ path: String, _ object: [String: Any]) async throws {
+    let body = try JSONSerialization.data(withJSONObject: object)
+    do throws(KubeClientError) {
+      _ = try await client.post(path, body: ByteBuffer(bytes: body))
+    } catch {
+      guard error.isConflict else { throw error }
+    }
+  }
+
+  /// A bound token of `namespace/name` for `audiences`, from the TokenRequest API.
+  private func serviceAccountToken(
+    _ client: KubeClient, namespace: String, name: String, audiences: [String]
+  ) async throws -> String {
+    let request: [String: Any] = [
+      "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+      "spec": ["audiences": audiences, "expirationSeconds": 3600],
+    ]
+    let answer = try await client.post(
+      "/api/v1/namespaces/\(namespace)/serviceaccounts/\(name)/token",
+      body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: request))
+    ).body
+    let json = try JSONSerialization.jsonObject(with: Data(answer.readableBytesView)) as? [String: Any]
+    return try #require((json?["status"] as? [String: Any])?["token"] as? String)
+  }
+
+  @Test("TokenReview: a token for istio-ca names its service account; one for another audience is refused")
+  func tokenReview() async throws {
+    try await withClient(try config()) { client in
+      let namespace = "sextant-live-tokenreview"
+      try await create(client, "/api/v1/namespaces", ["metadata": ["name": namespace]])
+      try await create(
+        client, "/api/v1/namespaces/\(namespace)/serviceaccounts", ["metadata": ["name": "reviewed"]])
+
+      let good = try await serviceAccountToken(client, namespace: namespace, name: "reviewed", audiences: ["istio-ca"])
+      let status = try await client.reviewToken(good, audiences: ["istio-ca"])
+      #expect(status.authenticated)
+      #expect(status.user?.username == "system:serviceaccount:\(namespace):reviewed")
+      #expect(status.user?.groups?.contains("system:serviceaccounts") == true)
+      #expect(status.audiences == ["istio-ca"])
+      #expect(status.error == nil)
+
+      let other = try await serviceAccountToken(client, namespace: namespace, name: "reviewed", audiences: ["other"])
+      let refused = try await client.reviewToken(other, audiences: ["istio-ca"])
+      #expect(!refused.authenticated)
+      #expect(refused.error?.contains("invalid for the target audiences") == true)
+
+      let garbage = try await client.reviewToken("not-a-token", audiences: ["istio-ca"])
+      #expect(!garbage.authenticated)
+      #expect(garbage.error == "invalid bearer token")
+    }
+  }
+
+  @Test("Secrets: create, read back, a second create conflicts, a missing one is nil")
+  func secretRequests() async throws {
+    try await withClient(try config()) { client in
+      let namespace = "sextant-live-secrets"
+      try await create(client, "/api/v1/namespaces", ["metadata": ["name": namespace]])
+      let name = "sextant-live-\(UInt32.random(in: 0...UInt32.max))"
+      let secret = Secret(
+        namespace: namespace, name: name, type: "istio.io/ca-root", values: ["ca-cert.pem": Array("pem".utf8)])
+      let created = try await client.createSecret(secret)
+      #expect(created.metadata.resourceVersion?.isEmpty == false)
+      let read = try #require(try await client.secret(namespace: namespace, name: name))
+      #expect(try read.decodedData() == ["ca-cert.pem": Array("pem".utf8)])
+      #expect(read.type == "istio.io/ca-root")
+      let conflict = await #expect(throws: KubeClientError.self) { try await client.createSecret(secret) }
+      #expect(conflict?.isConflict == true)
+      #expect(try await client.secret(namespace: namespace, name: name + "-missing") == nil)
     }
   }
 }

@@ -1,0 +1,175 @@
+import Foundation
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import Metrics
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A TLS listener for gRPC's `HTTP2ServerTransport.Custom`: the secure port (15012), with optional client certificates.
+///
+/// Use it as `HTTP2ServerTransport.Custom(listenerFactory: SecureGRPCListener(...))`. It binds `host:port` (port 0
+/// picks a free port; `boundPort` tells which) and puts a `NIOSSLServerHandler` in front of gRPC on every accepted
+/// connection: TLS 1.2 or later, ALPN `h2` and `grpc-exp` (not required), and
+/// - the serving certificate `ServingCertificate.current` at each handshake, so renewals reach new connections
+///   without a restart;
+/// - client certificates are optional (a client may authenticate with a token instead), but one that is presented
+///   must verify with `PeerCertificateVerifier` against the mesh roots of `MeshCA.authority` at handshake time.
+///   Success records the SPIFFE identity in `PeerIdentities` under the connection's gRPC remote-peer string (removed
+///   when the connection closes); failure fails the handshake, logs a warning with the peer and the verifier's reason
+///   and counts `sextant_xds_auth_failures_total{reason=CODE}` (a `PeerVerificationError.Code`).
+///
+/// Verification runs on the connection's event loop (a few signature checks per handshake).
+public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
+  /// ALPN protocols offered, in order of preference.
+  public static let applicationProtocols = ["h2", "grpc-exp"]
+
+  /// The event loops the listener and its connections run on.
+  public let eventLoopGroup: any EventLoopGroup
+  /// The host (address) to bind.
+  public let host: String
+  /// The port to bind; 0 picks a free one.
+  public let port: Int
+
+  private let servingCertificate: ServingCertificate
+  private let meshCA: MeshCA
+  private let peerIdentities: PeerIdentities
+  private let now: @Sendable () -> Date
+  private let logger: Logger
+  private let bound = BoundAddress()
+
+  /// A listener on `host:port` serving `servingCertificate` and verifying client certificates with `meshCA`'s roots.
+  ///
+  /// - Parameters:
+  ///   - peerIdentities: Receives the identity of each connection whose client certificate verified.
+  ///   - now: The time client certificates are checked at.
+  ///   - logger: Receives refused client certificates (warning).
+  public init(
+    host: String, port: Int, servingCertificate: ServingCertificate, meshCA: MeshCA, peerIdentities: PeerIdentities,
+    logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    now: @escaping @Sendable () -> Date = { Date() }
+  ) {
+    self.host = host
+    self.port = port
+    self.servingCertificate = servingCertificate
+    self.meshCA = meshCA
+    self.peerIdentities = peerIdentities
+    self.logger = logger
+    self.eventLoopGroup = eventLoopGroup
+    self.now = now
+  }
+
+  /// The address the listener is bound to, once it is listening.
+  public var boundAddress: NIOCore.SocketAddress? { bound.address.withLock { $0 } }
+
+  /// The port the listener is bound to, once it is listening (the chosen one when `port` was 0).
+  public var boundPort: Int? { boundAddress?.port }
+
+  /// The TLS configuration every connection starts from: the current serving certificate, replaced per handshake.
+  public func tlsConfiguration() -> TLSConfiguration {
+    let current = servingCertificate.current
+    var configuration = TLSConfiguration.makeServerConfiguration(
+      certificateChain: current.certificateSources, privateKey: .privateKey(current.privateKey))
+    configuration.minimumTLSVersion = .tlsv12
+    configuration.applicationProtocols = Self.applicationProtocols
+    configuration.certificateVerification = .optionalVerification
+    // Client chains are verified by the custom callback only; BoringSSL's own store stays empty.
+    configuration.trustRoots = .certificates([])
+    let servingCertificate = self.servingCertificate
+    configuration.sslContextCallback = { _, promise in
+      let current = servingCertificate.current
+      var override = NIOSSLContextConfigurationOverride()
+      override.certificateChain = current.certificateSources
+      override.privateKey = .privateKey(current.privateKey)
+      promise.succeed(override)
+    }
+    return configuration
+  }
+
+  public func makeListeningChannel(
+    listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
+    connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
+  ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
+    let address = "\(host):\(port)"
+    let sslContext: NIOSSLContext
+    do {
+      sslContext = try NIOSSLContext(configuration: tlsConfiguration())
+    } catch {
+      throw SecureGRPCListenerError(.tlsContextFailed, address: address, "cannot create the TLS context: \(error)")
+    }
+    let verifier = ClientCertificateVerifier(
+      meshCA: meshCA, peerIdentities: peerIdentities, now: now, logger: logger)
+    let peerIdentities = self.peerIdentities
+    let channel: NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never>
+    do {
+      channel = try await ServerBootstrap(group: eventLoopGroup)
+        .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        .serverChannelInitializer { channel in listenerConfigurator.configure(channel: channel) }
+        .bind(host: host, port: port) { channel in
+          channel.eventLoop.makeCompletedFuture {
+            peerIdentities.connectionAccepted(channel)
+            let handler = NIOSSLServerHandler(
+              context: sslContext,
+              customVerificationCallbackWithMetadata: { certificates, promise in
+                verifier.verify(certificates, channel: channel, promise: promise)
+              })
+            try channel.pipeline.syncOperations.addHandler(handler)
+          }.flatMap {
+            connectionConfigurator.configure(channel: channel, tls: .configured(requireALPN: false))
+          }
+        }
+    } catch {
+      throw SecureGRPCListenerError(.bindFailed, address: address, "cannot listen: \(error)")
+    }
+    bound.address.withLock { $0 = channel.channel.localAddress }
+    logger.info(
+      "secure gRPC listener is listening",
+      metadata: ["address": "\(channel.channel.localAddress.map { "\($0)" } ?? address)"])
+    return channel
+  }
+}
+
+/// Where a `SecureGRPCListener` is bound; shared by its copies (the transport keeps one, the caller another).
+private final class BoundAddress: Sendable {
+  let address = Mutex<NIOCore.SocketAddress?>(nil)
+}
+
+/// The client-certificate check of `SecureGRPCListener`, called by NIOSSL once per handshake with a client chain.
+struct ClientCertificateVerifier: Sendable {
+  let meshCA: MeshCA
+  let peerIdentities: PeerIdentities
+  let now: @Sendable () -> Date
+  let logger: Logger
+
+  func verify(
+    _ certificates: [NIOSSLCertificate], channel: any Channel,
+    promise: EventLoopPromise<NIOSSLVerificationResultWithMetadata>
+  ) {
+    let peer =
+      PeerIdentities.remotePeer(of: channel.remoteAddress) ?? channel.remoteAddress.map { "\($0)" } ?? "unknown"
+    let result: Result<SpiffeID, PeerVerificationError>
+    do {
+      let chainDER = try certificates.map { try $0.toDERBytes() }
+      result = Result { () throws(PeerVerificationError) -> SpiffeID in
+        try PeerCertificateVerifier.verify(
+          chainDER: chainDER, roots: meshCA.authority.material.rootCertificates, now: now())
+      }
+    } catch {
+      result = .failure(
+        PeerVerificationError(.invalidCertificate, certificate: "", "cannot serialize the presented chain: \(error)"))
+    }
+    switch result {
+    case .success(let identity):
+      peerIdentities.record(identity, for: channel)
+      logger.debug("verified a client certificate", metadata: ["peer": "\(peer)", "identity": "\(identity.uri)"])
+      promise.succeed(.certificateVerified(VerificationMetadata(nil)))
+    case .failure(let error):
+      Counter(label: "sextant_xds_auth_failures_total", dimensions: [("reason", error.code.rawValue)]).increment()
+      logger.warning(
+        "refused a client certificate; the TLS handshake fails",
+        metadata: ["peer": "\(peer)", "reason": "\(error.description)", "code": "\(error.code.rawValue)"])
+      promise.succeed(.failed)
+    }
+  }
+}

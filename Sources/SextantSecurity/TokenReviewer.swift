@@ -1,0 +1,25 @@
+/// Checks a Kubernetes service-account token (a TokenReview against a cluster's API server).
+///
+/// Implementations live with the Kubernetes client; `Authenticator` calls one for callers without a client
+/// certificate. They throw `AuthenticationError` with code `unauthenticated` for a token the API server rejects (or
+/// one without the audience), `unavailable` when the API server cannot be asked, and `unauthenticated` for an unknown
+/// `clusterID`.
+public protocol TokenReviewer: Sendable {
+  /// The service account `token` belongs to, as the API server of `clusterID` says; `audiences` must include one of
+  /// the token's audiences (Istio's CA uses `istio-ca`).
+  func review(token: String, audiences: [String], clusterID: String) async throws(AuthenticationError)
+    -> ReviewedServiceAccount
+}
+
+/// A service account a `TokenReviewer` vouched for.
+public struct ReviewedServiceAccount: Sendable, Hashable {
+  /// The service account's namespace.
+  public var namespace: String
+  /// The service account's name.
+  public var serviceAccount: String
+
+  public init(namespace: String, serviceAccount: String) {
+    self.namespace = namespace
+    self.serviceAccount = serviceAccount
+  }
+}
