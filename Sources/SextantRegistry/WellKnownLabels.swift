@@ -6,8 +6,12 @@ public enum WellKnownLabels {
   public static let network = "topology.istio.io/network"
   /// `istio` on pods whose sidecar accepts Istio mTLS.
   public static let tlsMode = "security.istio.io/tlsMode"
-  /// The value of `tlsMode` when the label is absent.
+  /// The value of `tlsMode` when the label is absent (and the pod has no injected sidecar).
   public static let tlsModeDisabled = "disabled"
+  /// The value of `tlsMode` for mTLS-capable workloads.
+  public static let tlsModeIstio = "istio"
+  /// The annotation the sidecar injector writes on a pod; its presence means the pod has a sidecar.
+  public static let sidecarStatus = "sidecar.istio.io/status"
   /// Pod locality override (current name); `/` is written as `.` because label values cannot hold `/`.
   public static let locality = "topology.istio.io/locality"
   /// Pod locality override (legacy name), same format as `locality`.

@@ -63,12 +63,20 @@ struct WorkloadIndex {
       health: .healthy,
       locality: locality,
       network: nonEmpty(labels[WellKnownLabels.network]) ?? clusterNetwork,
-      tlsMode: nonEmpty(labels[WellKnownLabels.tlsMode]) ?? WellKnownLabels.tlsModeDisabled,
+      tlsMode: Self.tlsMode(pod),
       labels: labels,
       serviceAccount: pod?.spec?.serviceAccountName ?? "",
       cluster: cluster,
       workload: pod.map { NamespacedName($0.metadata).description } ?? ""
     )
+  }
+
+  /// The pod's `security.istio.io/tlsMode` label; without it, `istio` when the pod has an injected sidecar
+  /// (annotation `sidecar.istio.io/status`), else `disabled`.
+  static func tlsMode(_ pod: Pod?) -> String {
+    if let label = pod?.metadata.labels?[WellKnownLabels.tlsMode], !label.isEmpty { return label }
+    if pod?.metadata.annotations?[WellKnownLabels.sidecarStatus] != nil { return WellKnownLabels.tlsModeIstio }
+    return WellKnownLabels.tlsModeDisabled
   }
 
   private func pod(for source: Source) -> Pod? {

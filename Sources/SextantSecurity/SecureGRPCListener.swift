@@ -92,12 +92,13 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
     connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
   ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
     let address = "\(host):\(port)"
-    let sslContext: NIOSSLContext
+    // Fail at start-up, not at the first connection, when the configuration cannot make a context.
     do {
-      sslContext = try NIOSSLContext(configuration: tlsConfiguration())
+      _ = try NIOSSLContext(configuration: tlsConfiguration())
     } catch {
       throw SecureGRPCListenerError(.tlsContextFailed, address: address, "cannot create the TLS context: \(error)")
     }
+    let listener = self
     let verifier = ClientCertificateVerifier(
       meshCA: meshCA, peerIdentities: peerIdentities, now: now, logger: logger)
     let peerIdentities = self.peerIdentities
@@ -109,6 +110,10 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
         .bind(host: host, port: port) { channel in
           channel.eventLoop.makeCompletedFuture {
             peerIdentities.connectionAccepted(channel)
+            // A fresh context per connection: its session cache and ticket keys are new, so a client can never
+            // resume a TLS session. A resumed handshake would skip the verification callback, which is where the
+            // caller's identity is recorded; every connection must present (and have verified) its certificate.
+            let sslContext = try NIOSSLContext(configuration: listener.tlsConfiguration())
             let handler = NIOSSLServerHandler(
               context: sslContext,
               customVerificationCallbackWithMetadata: { certificates, promise in

@@ -25,12 +25,18 @@ public final class AdsConnection: Sendable {
   }
 
   public let id: String
+  /// Which server accepted the stream (`AdsServer.listener`), so one server's shutdown ends only its streams.
+  public let listener: String
   private let events: AsyncStream<Event>.Continuation
   private let pending = Mutex<PushRequest?>(nil)
   private let info: Mutex<Info>
 
-  init(id: String, peer: String, identity: String? = nil, events: AsyncStream<Event>.Continuation) {
+  init(
+    id: String, peer: String, listener: String = "", identity: String? = nil,
+    events: AsyncStream<Event>.Continuation
+  ) {
     self.id = id
+    self.listener = listener
     self.events = events
     self.info = Mutex(Info(id: id, peer: peer, proxy: nil, identity: identity, connectedAt: .now, watches: [:]))
   }
@@ -93,8 +99,9 @@ public final class ConnectionRegistry: Sendable {
 
   public var count: Int { connections.withLock { $0.count } }
 
-  /// Ends every stream; used at graceful shutdown, after the server stopped accepting new ones.
-  public func closeAll() {
-    for connection in all { connection.close() }
+  /// Ends every stream (of `listener`'s server when given); used at graceful shutdown, after that server stopped
+  /// accepting new ones.
+  public func closeAll(listener: String? = nil) {
+    for connection in all where listener == nil || connection.listener == listener { connection.close() }
   }
 }

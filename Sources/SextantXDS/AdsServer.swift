@@ -44,6 +44,8 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
   let logger: Logger
   let identifier: String
   let security: StreamSecurity
+  /// Names this server's streams in the connection registry (e.g. `plaintext`, `secure`).
+  public let listener: String
   private let counter = Counter()
 
   /// Sequence numbers for connection ids and nonces.
@@ -58,8 +60,10 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     generator: ConfigGenerator,
     identifier: String = "sextant",
     security: StreamSecurity = .none,
+    listener: String = "",
     logger: Logger
   ) {
+    self.listener = listener
     self.connections = connections
     self.pushed = pushed
     self.generator = generator
@@ -82,8 +86,18 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
         return StreamingServerResponse(error: (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)"))
       }
     }
-    return StreamingServerResponse { [identity] writer in
-      try await serve(requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity)
+    // Before a stream's certificate is reissued, its credential is checked again: a token may have expired or its
+    // pod been deleted since the stream opened.
+    var reauthenticate: (@Sendable () async throws -> CallerIdentity)?
+    if let authenticate = security.authenticate {
+      let peer = context.remotePeer
+      let metadata = request.metadata
+      reauthenticate = { try await authenticate(peer, metadata) }
+    }
+    return StreamingServerResponse { [identity, reauthenticate] writer in
+      try await serve(
+        requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity,
+        reauthenticate: reauthenticate)
       return [:]
     }
   }
@@ -102,11 +116,13 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     requests: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
     peer: String,
-    identity: CallerIdentity? = nil
+    identity: CallerIdentity? = nil,
+    reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil
   ) async throws {
     let (events, continuation) = AsyncStream.makeStream(of: AdsConnection.Event.self)
     let connection = AdsConnection(
-      id: "\(peer)-\(counter.next())", peer: peer, identity: identity?.description, events: continuation)
+      id: "\(peer)-\(counter.next())", peer: peer, listener: listener, identity: identity?.description,
+      events: continuation)
     connections.add(connection)
     defer {
       connections.remove(connection)
@@ -143,6 +159,7 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
         identifier: identifier,
         nonces: counter,
         identity: identity,
+        reauthenticate: reauthenticate,
         secrets: security.secrets,
         logger: logger
       )
@@ -177,12 +194,14 @@ struct AdsSession {
   var logger: Logger
   /// The authenticated caller; nil on an unauthenticated (plaintext) stream.
   let identity: CallerIdentity?
+  /// Checks the stream's credential again (before a certificate is reissued).
+  let reauthenticate: (@Sendable () async throws -> CallerIdentity)?
   let secrets: WorkloadSecrets?
   var proxy: Proxy?
   var watches: [XDSType: WatchState] = [:]
   var ignoredTypes: Set<String> = []
-  /// The inbound plan the last CDS/LDS were generated with; a change of it needs both sent again.
-  var sentInbound: InboundPlan?
+  /// The inbound plan the last CDS and the last LDS were generated with; a change needs that type sent again.
+  var sentInbound: [XDSType: InboundPlan] = [:]
   /// The `default` certificate last sent, if any.
   var certificate: StreamCertificate?
   /// The CA generation the last `ROOTCA` was built from.
@@ -197,9 +216,11 @@ struct AdsSession {
     identifier: String,
     nonces: AdsServer.Counter,
     identity: CallerIdentity? = nil,
+    reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil,
     secrets: WorkloadSecrets? = nil,
     logger: Logger
   ) {
+    self.reauthenticate = reauthenticate
     self.connection = connection
     self.connections = connections
     self.pushed = pushed
@@ -211,6 +232,15 @@ struct AdsSession {
     self.logger = logger
     self.logger[metadataKey: "connection"] = "\(connection.id)"
     if let identity { self.logger[metadataKey: "identity"] = "\(identity.spiffe.uri)" }
+  }
+
+  /// What generators see of this stream's proxy: the node's claims plus what the stream proved (whether it gets a
+  /// certificate, and the caller's service account).
+  var view: ProxyView {
+    var view = proxy!.view
+    view.mutualTLS = identity != nil && secrets != nil
+    view.serviceAccount = identity?.serviceAccount
+    return view
   }
 
   mutating func handle(
@@ -279,13 +309,19 @@ struct AdsSession {
     _ request: PushRequest,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
-    guard let proxy else { return }
-    let inboundChanged = sentInbound != nil && InboundPlan(snapshot: request.snapshot, view: proxy.view) != sentInbound
-    if request.change.services || inboundChanged {
+    guard proxy != nil else { return }
+    if request.change.services {
       for type in XDSType.pushOrder where watches[type] != nil {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }
       return
+    }
+    // The proxy's own endpoints moved: its inbound clusters and listeners follow.
+    let inbound = InboundPlan(snapshot: request.snapshot, view: view)
+    for type in [XDSType.cluster, .listener] where watches[type] != nil {
+      if let sent = sentInbound[type], sent != inbound {
+        try await send(type, snapshot: request.snapshot, writer: writer)
+      }
     }
     guard let endpoints = watches[.endpoint] else { return }
     let touched = endpoints.names.contains { name in
@@ -302,21 +338,23 @@ struct AdsSession {
     snapshot: MeshSnapshot,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
-    guard let proxy, var watch = watches[type] else { return }
+    guard proxy != nil, var watch = watches[type] else { return }
+    if type == .secret { try await recheckCredentialBeforeReissue(names: watch.requestedNames) }
     let resources: [SerializedResource]
     do {
       if type == .secret {
         resources = try secretResources(names: watch.requestedNames)
       } else {
-        let inbound = InboundPlan(snapshot: snapshot, view: proxy.view)
-        if type == .cluster || type == .listener { sentInbound = inbound }
+        let view = self.view
+        let inbound = InboundPlan(snapshot: snapshot, view: view)
         resources = try generator.resources(
           type,
           names: type.isWildcard ? [] : watch.requestedNames,
           snapshot: snapshot,
-          view: proxy.view,
+          view: view,
           inbound: inbound
         )
+        if type == .cluster || type == .listener { sentInbound[type] = inbound }
       }
     } catch {
       logger.error("cannot generate config", metadata: ["type": "\(type.shortName)", "error": "\(error)"])
@@ -381,6 +419,27 @@ extension AdsSession {
       }
     }
     return result
+  }
+
+  /// Ends the stream (UNAUTHENTICATED) when a certificate is about to be reissued and the credential the stream
+  /// opened with no longer proves the same identity.
+  func recheckCredentialBeforeReissue(names: [String]) async throws {
+    guard let secrets, let identity, let certificate, let reauthenticate, names.contains(MutualTLS.workloadSecret),
+      certificate.isDue(now: Date(), generation: secrets.meshCA.generation)
+    else { return }
+    let current: CallerIdentity
+    do {
+      current = try await reauthenticate()
+    } catch {
+      XDSMetrics.authenticationFailed()
+      logger.warning("the stream's credential no longer authenticates; ending it", metadata: ["error": "\(error)"])
+      throw (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)")
+    }
+    guard current.spiffe == identity.spiffe else {
+      throw RPCError(
+        code: .unauthenticated,
+        message: "the stream's credential now proves \(current.spiffe.uri), not \(identity.spiffe.uri); reconnect")
+    }
   }
 
   /// Resends SDS when the CA changed since it was sent or the workload certificate is due for renewal.

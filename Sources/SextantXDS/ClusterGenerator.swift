@@ -6,7 +6,8 @@ import SwiftProtobuf
 /// `inbound|PORT||` cluster per port of the proxy's own workload.
 ///
 /// Outbound clusters use auto mTLS: endpoints marked `tlsMode: istio` are reached with ISTIO_MUTUAL (SAN match on
-/// the service's service accounts in the mesh trust domain), the others in plaintext. A pure function of the
+/// the service's service accounts in the mesh trust domain), the others in plaintext. A proxy whose stream gets no
+/// certificate (`view.mutualTLS` false: the plaintext port) gets plaintext clusters, as it could not present one. A pure function of the
 /// snapshot's services, the proxy's node type, its inbound plan and the mesh config (fixed for the process): the
 /// cache key is `(servicesVersion, view.type, inbound)`.
 public enum ClusterGenerator {
@@ -24,7 +25,10 @@ public enum ClusterGenerator {
     for hostname in snapshot.sortedHostnames {
       guard let service = snapshot.services[hostname] else { continue }
       for port in service.ports {
-        clusters.append(try outbound(service: service, port: port, connectTimeout: timeout, trustDomain: mesh.trustDomain))
+        clusters.append(
+          try outbound(
+            service: service, port: port, connectTimeout: timeout,
+            trustDomain: view.mutualTLS ? mesh.trustDomain : nil))
       }
     }
     for port in inbound.ports {
@@ -36,12 +40,12 @@ public enum ClusterGenerator {
   }
 
   /// `outbound|PORT||HOST`: EDS over ADS, LEAST_REQUEST, 10 s connect timeout, HTTP/2 for grpc and http2 ports,
-  /// auto mTLS.
+  /// auto mTLS in `trustDomain` (nil: plaintext to every endpoint, for streams that get no certificate).
   static func outbound(
     service: MeshService,
     port: MeshPort,
     connectTimeout: Google_Protobuf_Duration,
-    trustDomain: String
+    trustDomain: String?
   ) throws(XDSError) -> Envoy_Config_Cluster_V3_Cluster {
     let name = ResourceNames.outboundCluster(port: port.port, host: service.hostname)
     var cluster = Envoy_Config_Cluster_V3_Cluster()
@@ -69,6 +73,7 @@ public enum ClusterGenerator {
     )
     istio.fields["default_original_port"] = Google_Protobuf_Value(numberValue: Double(port.port))
     cluster.metadata.filterMetadata["istio"] = istio
+    guard let trustDomain else { return cluster }
     cluster.transportSocketMatches = try MutualTLS.transportSocketMatches(
       sni: ResourceNames.outboundSNI(port: port.port, host: service.hostname),
       subjectAltNames: service.serviceAccounts.map {

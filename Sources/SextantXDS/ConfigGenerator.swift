@@ -32,7 +32,8 @@ public struct ConfigGenerator: Sendable {
     case .secret:
       return []
     case .cluster:
-      let key = ResourceCacheKey.clusters(servicesVersion: snapshot.servicesVersion, type: view.type, inbound: inbound)
+      let key = ResourceCacheKey.clusters(
+        servicesVersion: snapshot.servicesVersion, type: view.type, inbound: inbound, mutualTLS: view.mutualTLS)
       return try cache.resources(for: key) { () throws(XDSError) in
         try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { cluster throws(XDSError) in
           SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
@@ -44,7 +45,8 @@ public struct ConfigGenerator: Sendable {
         type: view.type,
         interceptionMode: view.interceptionMode,
         bindAddress: view.interceptionMode == .none ? view.ipAddress : "",
-        inbound: inbound
+        inbound: inbound,
+        mutualTLS: view.mutualTLS
       )
       return try cache.resources(for: key) { () throws(XDSError) in
         try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { listener throws(XDSError) in

@@ -2,10 +2,12 @@ import SextantRegistry
 
 /// The ports on which a sidecar's own workload receives mesh traffic: what its inbound listeners and clusters are.
 ///
-/// A sidecar's workload is found by address: endpoints at one of the proxy's instance IPs (and, when the proxy
-/// sends CLUSTER_ID, in that cluster) whose pod carries `security.istio.io/tlsMode: istio`. Each distinct endpoint
-/// (target) port becomes one inbound port. A value derived from the snapshot and the proxy view, so it is part of the
-/// cache keys of every resource built from it.
+/// Only sidecars without traffic capture (NONE) have a plan: capture modes get no inbound listeners yet. A sidecar's
+/// workload is found by address: endpoints at one of the proxy's instance IPs whose pod carries
+/// `security.istio.io/tlsMode: istio`, of a service in the proxy's namespace, in its CLUSTER_ID when it sends one, and
+/// of the authenticated caller's service account when the stream has one (a node cannot claim another workload's
+/// address to get its inbound listeners). Each distinct endpoint (target) port becomes one inbound port. A value
+/// derived from the snapshot and the proxy view, so it is part of the cache keys of every resource built from it.
 public struct InboundPlan: Sendable, Hashable {
   /// One port the workload listens on, with the services that reach it there.
   public struct Port: Sendable, Hashable, Comparable {
@@ -28,7 +30,7 @@ public struct InboundPlan: Sendable, Hashable {
 
   /// The plan of `view` in `snapshot`.
   public init(snapshot: MeshSnapshot, view: ProxyView) {
-    guard view.type == .sidecar else {
+    guard view.type == .sidecar, view.interceptionMode == .none else {
       self = .none
       return
     }
@@ -37,6 +39,8 @@ public struct InboundPlan: Sendable, Hashable {
       for (hostname, endpoint) in snapshot.endpoints(atAddress: address) {
         guard endpoint.tlsMode == "istio" else { continue }
         guard view.clusterID.isEmpty || endpoint.cluster == view.clusterID else { continue }
+        guard snapshot.services[hostname]?.namespace == view.namespace else { continue }
+        if let account = view.serviceAccount, endpoint.serviceAccount != account { continue }
         services[endpoint.port, default: []].insert("\(hostname):\(endpoint.servicePort)")
       }
     }

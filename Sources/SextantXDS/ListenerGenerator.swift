@@ -34,7 +34,7 @@ public enum ListenerGenerator {
         )
       }
       for port in inbound.ports {
-        listeners.append(try inboundListener(address: address, port: port))
+        listeners.append(try inboundListener(address: address, port: port, mutualTLS: view.mutualTLS))
       }
       return listeners
     case .redirect, .tproxy:
@@ -91,7 +91,10 @@ public enum ListenerGenerator {
 
   /// `IP_PORT` for the workload's port: tls_inspector, a mutual-TLS chain and a plaintext chain, both forwarding to
   /// `inbound|PORT||`.
-  static func inboundListener(address: String, port: InboundPlan.Port) throws(XDSError) -> Envoy_Config_Listener_V3_Listener {
+  /// Without `mutualTLS` (a stream that gets no certificate) only the plaintext chain is generated.
+  static func inboundListener(address: String, port: InboundPlan.Port, mutualTLS: Bool) throws(XDSError)
+    -> Envoy_Config_Listener_V3_Listener
+  {
     let cluster = ResourceNames.inboundCluster(port: port.port)
     var listener = Envoy_Config_Listener_V3_Listener()
     listener.name = ResourceNames.listenerName(address: address, port: port.port)
@@ -110,7 +113,7 @@ public enum ListenerGenerator {
     plain.name = "\(cluster)-plaintext"
     plain.filterChainMatch.transportProtocol = "raw_buffer"
     plain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
-    listener.filterChains = [tls, plain]
+    listener.filterChains = mutualTLS ? [tls, plain] : [plain]
     var metadata = Envoy_Config_Core_V3_Metadata()
     metadata.filterMetadata["istio"] = EnvoyBuild.structValue(["services": port.services.joined(separator: ",")])
     listener.metadata = metadata

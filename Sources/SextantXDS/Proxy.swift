@@ -70,6 +70,8 @@ public struct Proxy: Sendable, Hashable {
   }
 
   /// What generators may read of this proxy; anything else about the proxy must not change generated config.
+  ///
+  /// `mutualTLS` and `serviceAccount` come from the stream, not the node: see `AdsSession.view`.
   public var view: ProxyView {
     ProxyView(
       type: type,
@@ -96,6 +98,11 @@ public struct ProxyView: Sendable, Hashable {
   public var instanceIPs: [String]
   /// CLUSTER_ID; when set, only endpoints of that cluster count as the proxy's own.
   public var clusterID: String
+  /// Whether the stream can get the SDS `default` certificate (authenticated on the secure port): only then do
+  /// clusters and inbound listeners use mutual TLS. The stream sets it; a node cannot claim it.
+  public var mutualTLS: Bool
+  /// The authenticated caller's service account; when set, only the caller's own endpoints count as inbound.
+  public var serviceAccount: String?
 
   public init(
     type: NodeType,
@@ -104,8 +111,12 @@ public struct ProxyView: Sendable, Hashable {
     network: String = "",
     ipAddress: String = "127.0.0.1",
     instanceIPs: [String] = [],
-    clusterID: String = ""
+    clusterID: String = "",
+    mutualTLS: Bool = true,
+    serviceAccount: String? = nil
   ) {
+    self.mutualTLS = mutualTLS
+    self.serviceAccount = serviceAccount
     self.type = type
     self.namespace = namespace
     self.interceptionMode = interceptionMode

@@ -8,12 +8,13 @@ import Synchronization
 /// Versions come from the snapshot (`servicesVersion`, `endpointVersions[host]`): they change whenever the content
 /// they stand for changes and never repeat for different content.
 public enum ResourceCacheKey: Sendable, Hashable {
-  /// All clusters: services, node type and the proxy's inbound ports.
-  case clusters(servicesVersion: UInt64, type: NodeType, inbound: InboundPlan)
+  /// All clusters: services, node type, the proxy's inbound ports and whether its stream gets certificates.
+  case clusters(servicesVersion: UInt64, type: NodeType, inbound: InboundPlan, mutualTLS: Bool)
   /// All listeners: services, node type, interception mode, the address listeners bind (NONE mode only, else
-  /// empty) and the proxy's inbound ports.
+  /// empty), the proxy's inbound ports and whether its stream gets certificates.
   case listeners(
-    servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, bindAddress: String, inbound: InboundPlan)
+    servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, bindAddress: String,
+    inbound: InboundPlan, mutualTLS: Bool)
   /// One route configuration: services, its name and the proxy's namespace (short names depend on it).
   case route(name: String, servicesVersion: UInt64, namespace: String)
   /// One cluster's endpoints: that hostname's endpoint version and the proxy's network.
@@ -71,7 +72,7 @@ public final class ResourceCache: Sendable {
     state.withLock { state in
       state.entries = state.entries.filter { key, _ in
         switch key {
-        case .clusters(let version, _, _), .listeners(let version, _, _, _, _), .route(_, let version, _):
+        case .clusters(let version, _, _, _), .listeners(let version, _, _, _, _, _), .route(_, let version, _):
           return version == snapshot.servicesVersion
         case .endpoints(let cluster, let version, _):
           guard let host = ResourceNames.parseOutboundCluster(cluster)?.host else { return false }

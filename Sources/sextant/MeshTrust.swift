@@ -54,31 +54,32 @@ struct MeshTrust {
       }
       return MeshTrust(meshCA: meshCA, services: services, origin: "secret \(loaded.secret)")
     }
-    let directory: String
-    let persisted: Bool
-    if let given = settings.security.selfSignedDirectory {
-      directory = given
-      persisted = true
-    } else {
-      directory = FileManager.default.temporaryDirectory
-        .appendingPathComponent("sextant-ca-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString)").path
-      persisted = false
-    }
     let material: CAMaterial
+    if let directory = settings.security.selfSignedDirectory {
+      do {
+        material = try SelfSignedCA.loadOrCreate(directory: directory, trustDomain: trustDomain, logger: logger)
+      } catch {
+        throw StartupError(description: "--self-signed-ca-dir \(error)")
+      }
+      return MeshTrust(
+        meshCA: MeshCA(CertificateAuthority(material: material, logger: logger)),
+        services: [],
+        origin: "self-signed root in \(directory)"
+      )
+    }
     do {
-      material = try SelfSignedCA.loadOrCreate(directory: directory, trustDomain: trustDomain, logger: logger)
+      let source = "in-memory self-signed root"
+      material = try CAMaterial(
+        pem: SelfSignedCA.makeMaterialPEM(trustDomain: trustDomain, source: source), source: source, now: Date())
     } catch {
-      throw StartupError(description: "--self-signed-ca-dir \(error)")
+      throw StartupError(description: "\(error)")
     }
-    if !persisted {
-      try? FileManager.default.removeItem(atPath: directory)
-      logger.warning(
-        "no --ca-dir, no Kubernetes and no --self-signed-ca-dir: using a self-signed root that lives only as long as this process")
-    }
+    logger.warning(
+      "no --ca-dir, no Kubernetes and no --self-signed-ca-dir: using a self-signed root that lives only as long as this process")
     return MeshTrust(
       meshCA: MeshCA(CertificateAuthority(material: material, logger: logger)),
       services: [],
-      origin: persisted ? "self-signed root in \(directory)" : "in-memory self-signed root"
+      origin: "in-memory self-signed root"
     )
   }
 }

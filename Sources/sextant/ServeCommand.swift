@@ -129,6 +129,11 @@ struct ServeCommand: AsyncParsableCommand {
         throw ValidationError("in-cluster Kubernetes credentials: \(error)")
       }
     }
+    if primary != nil, selfSignedCaDir != nil {
+      throw ValidationError(
+        "--self-signed-ca-dir is for meshes without Kubernetes: with Kubernetes the self-signed root is kept in the "
+          + "Secret istio-ca-secret of --system-namespace (or give --ca-dir)")
+    }
     guard clustersDir != nil || primary != nil else {
       throw ValidationError("nothing to watch: give --clusters-dir, --kubeconfig, or run inside a Kubernetes pod")
     }

@@ -95,13 +95,19 @@ struct Server {
       KubeClient(clusterID: settings.clusterID, config: $0.config, logger: Logger(label: "sextant.trust.kube"))
     }
     if let primaryClient { services.append(KubeClientOwner(client: primaryClient)) }
+    /// Runs a start-up step; when it throws, the client above is shut down first (the ServiceGroup that would shut
+    /// it down never runs, and an HTTP client must not be dropped while open).
+    func startupStep<T>(_ step: () async throws -> T) async throws -> T {
+      do {
+        return try await step()
+      } catch {
+        await primaryClient?.shutdown()
+        throw error
+      }
+    }
     let trustLogger = Logger(label: "sextant.trust")
-    let trust: MeshTrust
-    do {
-      trust = try await MeshTrust.resolve(settings: settings, primaryClient: primaryClient, logger: trustLogger)
-    } catch {
-      await primaryClient?.shutdown()
-      throw error
+    let trust = try await startupStep {
+      try await MeshTrust.resolve(settings: settings, primaryClient: primaryClient, logger: trustLogger)
     }
     services += trust.services
     let workloadSecrets = WorkloadSecrets(meshCA: trust.meshCA, ttl: settings.security.workloadTTL)
@@ -116,25 +122,29 @@ struct Server {
     if let primary = settings.primary {
       let sourceOptions = KubeSourceOptions(watchTimeout: settings.watchTimeout, systemNamespace: settings.systemNamespace)
       // Each source owns (creates and shuts down) the client it runs on.
-      let source = try KubeClusterSource(
-        clusterID: settings.clusterID,
-        config: primary.config,
-        options: sourceOptions,
-        logger: Logger(label: "sextant.kube")
-      )
+      let source = try await startupStep {
+        try KubeClusterSource(
+          clusterID: settings.clusterID,
+          config: primary.config,
+          options: sourceOptions,
+          logger: Logger(label: "sextant.kube")
+        )
+      }
       services.append(KubeSourceService(clusterID: settings.clusterID, source: source, registry: registry))
-      let controller = try RemoteSecretController(
-        primaryConfig: primary.config,
-        primaryClusterID: settings.clusterID,
-        systemNamespace: settings.systemNamespace,
-        registry: registry,
-        options: RemoteClusterOptions(
-          syncTimeout: settings.remote.timeout,
-          allowedKubeconfigOptions: settings.remote.insecureOptions,
-          source: sourceOptions
-        ),
-        logger: Logger(label: "sextant.multicluster")
-      )
+      let controller = try await startupStep {
+        try RemoteSecretController(
+          primaryConfig: primary.config,
+          primaryClusterID: settings.clusterID,
+          systemNamespace: settings.systemNamespace,
+          registry: registry,
+          options: RemoteClusterOptions(
+            syncTimeout: settings.remote.timeout,
+            allowedKubeconfigOptions: settings.remote.insecureOptions,
+            source: sourceOptions
+          ),
+          logger: Logger(label: "sextant.multicluster")
+        )
+      }
       remoteSecrets = controller
       services.append(controller)
     }
@@ -158,28 +168,32 @@ struct Server {
         generator: generator,
         identifier: identifier,
         security: StreamSecurity(secrets: workloadSecrets),
+        listener: "plaintext",
         logger: Logger(label: "sextant.ads")
       )
       let transport = HTTP2ServerTransport.Posix(
         address: socketAddress(settings.listenAddress, settings.grpcPort),
         transportSecurity: .plaintext
       )
-      services.append(GRPCService(server: GRPCServer(transport: transport, services: [ads]), connections: connections))
+      services.append(
+        GRPCService(
+          server: GRPCServer(transport: transport, services: [ads]), connections: connections, listener: "plaintext"))
     }
     if settings.security.securePort != 0 {
-      let serving: ServingCertificate
-      do {
-        serving = try ServingCertificate(
-          meshCA: trust.meshCA,
-          names: .istiod(
-            namespace: settings.systemNamespace,
-            domainSuffix: settings.domainSuffix,
-            customHosts: settings.security.customHosts
-          ),
-          logger: trustLogger
-        )
-      } catch {
-        throw StartupError(description: "the secure port's certificate: \(error)")
+      let serving = try await startupStep {
+        do {
+          return try ServingCertificate(
+            meshCA: trust.meshCA,
+            names: .istiod(
+              namespace: settings.systemNamespace,
+              domainSuffix: settings.domainSuffix,
+              customHosts: settings.security.customHosts
+            ),
+            logger: trustLogger
+          )
+        } catch {
+          throw StartupError(description: "the secure port's certificate (ISTIOD_CUSTOM_HOST?): \(error)")
+        }
       }
       services.append(ServingCertificateRotator(certificate: serving, meshCA: trust.meshCA, logger: trustLogger))
       let peers = PeerIdentities()
@@ -214,6 +228,7 @@ struct Server {
           },
           secrets: workloadSecrets
         ),
+        listener: "secure",
         logger: Logger(label: "sextant.ads")
       )
       let certificates = IstioCertificateServer(
@@ -233,7 +248,9 @@ struct Server {
       )
       let transport = HTTP2ServerTransport.Custom(listenerFactory: listener)
       services.append(
-        GRPCService(server: GRPCServer(transport: transport, services: [ads, certificates]), connections: connections))
+        GRPCService(
+          server: GRPCServer(transport: transport, services: [ads, certificates]), connections: connections,
+          listener: "secure"))
     }
     let state = AdminState(
       readiness: {
@@ -310,13 +327,15 @@ struct Server {
 struct GRPCService<Transport: ServerTransport>: ServiceLifecycle.Service {
   let server: GRPCServer<Transport>
   let connections: ConnectionRegistry
+  /// The `AdsServer.listener` of this server's ADS service: only its streams are ended.
+  let listener: String
 
   func run() async throws {
     try await withGracefulShutdownHandler {
       try await server.serve()
     } onGracefulShutdown: {
       server.beginGracefulShutdown()
-      connections.closeAll()
+      connections.closeAll(listener: listener)
     }
   }
 }

@@ -345,3 +345,15 @@ struct ClusterRegistryTests {
     #expect(a.objectCounts[.service] == 20 && a.objectCounts[.endpointSlice] == 40 && a.objectCounts[.node] == 1)
   }
 }
+
+@Suite struct TLSModeTests {
+  @Test func labelWinsThenInjectedSidecarAnnotationThenDisabled() {
+    func pod(labels: [String: String] = [:], annotations: [String: String]? = nil) -> Pod {
+      Pod(metadata: ObjectMeta(name: "p", namespace: "ns", labels: labels, annotations: annotations))
+    }
+    #expect(WorkloadIndex.tlsMode(pod(labels: ["security.istio.io/tlsMode": "disabled"], annotations: ["sidecar.istio.io/status": "{}"])) == "disabled")
+    #expect(WorkloadIndex.tlsMode(pod(annotations: ["sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"])) == "istio")
+    #expect(WorkloadIndex.tlsMode(pod()) == "disabled")
+    #expect(WorkloadIndex.tlsMode(nil) == "disabled")
+  }
+}

@@ -40,7 +40,7 @@ import Testing
 
     /// The next response, or a failure naming what was awaited after `seconds`.
     mutating func next(_ what: String, seconds: Int = 5) async throws -> Envoy_Service_Discovery_V3_DiscoveryResponse {
-      var iterator = responses
+      let iterator = responses
       defer { responses = iterator }
       let result = try await withThrowingTaskGroup(of: Envoy_Service_Discovery_V3_DiscoveryResponse?.self) { group in
         let it = UnsafeTransfer(iterator)

@@ -112,6 +112,39 @@ import Testing
     #expect(InboundPlan(snapshot: snapshot, view: plain) == .none)
   }
 
+  @Test func inboundPlanOnlyCountsTheCallersOwnWorkload() async throws {
+    let snapshot = await Self.fixture()
+    var otherNamespace = Self.workload
+    otherNamespace.namespace = "other"
+    #expect(InboundPlan(snapshot: snapshot, view: otherNamespace) == .none)
+    var otherAccount = Self.workload
+    otherAccount.serviceAccount = "someone-else"
+    #expect(InboundPlan(snapshot: snapshot, view: otherAccount) == .none)
+    var ownAccount = Self.workload
+    ownAccount.serviceAccount = "helloworld"
+    #expect(InboundPlan(snapshot: snapshot, view: ownAccount).portNumbers == [8081])
+    var captured = Self.workload
+    captured.interceptionMode = .redirect
+    #expect(InboundPlan(snapshot: snapshot, view: captured) == .none)
+  }
+
+  @Test func streamsWithoutCertificatesGetPlaintextConfig() async throws {
+    let snapshot = await Self.fixture()
+    var view = Self.workload
+    view.mutualTLS = false
+    let plan = InboundPlan(snapshot: snapshot, view: view)
+    let clusters = try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: plan)
+    #expect(clusters.allSatisfy { $0.transportSocketMatches.isEmpty })
+    let listeners = try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: plan)
+    let inbound = try #require(listeners.first { $0.trafficDirection == .inbound })
+    #expect(inbound.filterChains.map(\.filterChainMatch.transportProtocol) == ["raw_buffer"])
+    // The cache tells the two apart.
+    let generator = ConfigGenerator()
+    let plain = try generator.resources(.cluster, names: [], snapshot: snapshot, view: view, inbound: plan)
+    let mutual = try generator.resources(.cluster, names: [], snapshot: snapshot, view: Self.workload, inbound: plan)
+    #expect(plain != mutual)
+  }
+
   @Test func workloadSidecarGetsInboundClusterAndMutualTLSListener() async throws {
     let snapshot = await Self.fixture()
     let plan = InboundPlan(snapshot: snapshot, view: Self.workload)
