@@ -155,6 +155,16 @@ let package = Package(
         .product(name: "Yams", package: "Yams"),
       ]
     ),
+    .executableTarget(
+      name: "sextant-bench",
+      dependencies: [
+        "SextantKube",
+        "SextantRegistry",
+        "SextantSecurity",
+        "SextantXDS",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
     .testTarget(
       name: "SextantKubeTests",
       dependencies: ["SextantKube", .product(name: "Logging", package: "swift-log")],
