@@ -45,6 +45,8 @@ NAMESPACE = "sample"
 SERVICE = "helloworld"
 FQDN = f"{SERVICE}.{NAMESPACE}.svc.cluster.local"
 CLIENT_NODE_ID = "sidecar~127.0.0.10~client.sample~sample.svc.cluster.local"
+# With INTERCEPTION_MODE NONE a sidecar's outbound listeners bind the IP of its node id (`IP_PORT`), not 127.0.0.1.
+CLIENT_IP = "127.0.0.10"
 BACKEND_IPS = {"v1": "127.0.0.2", "v2": "127.0.0.3", "v3": "127.0.0.4"}
 VIPS = {"cluster1": "10.96.0.10", "cluster2": "10.97.0.10"}
 TARGET_PORT = 8080  # the Service's targetPort; the slices carry the backends' real port (never 8080)
@@ -103,6 +105,11 @@ def wait_until(
 
 
 _handed_out_ports: set[int] = set()
+
+
+def node_ip(node_id: str) -> str:
+    """The IP part of a node id `TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local`."""
+    return node_id.split("~")[1]
 
 
 def free_port(hosts: Iterable[str] = ("127.0.0.1",)) -> int:
@@ -350,16 +357,39 @@ SYNC_FIELDS = ("status", "sent_version", "acked_version", "last_nack")
 
 
 class Sextant:
-    def __init__(self, process: ManagedProcess, clusters_dir: Path, grpc_port: int, http_port: int, monitoring_port: int):
+    def __init__(self, process: ManagedProcess, clusters_dir: Path, grpc_port: int, http_port: int, monitoring_port: int,
+                 secure_grpc_port: int | None = None, root_pem: str | None = None):
         self.process = process
         self.clusters_dir = clusters_dir
         self.grpc_port = grpc_port
         self.http_port = http_port
         self.monitoring_port = monitoring_port
+        # --secure-grpc-port (None: disabled or not supported by the binary) and the mesh root clients validate the
+        # serving certificate with (root-cert.pem of --ca-dir; for a self-signed root, read it once it exists).
+        self.secure_grpc_port = secure_grpc_port
+        self.root_pem = root_pem
 
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def secure_grpc_target(self) -> str:
+        assert self.secure_grpc_port, "this sextant was started without a secure gRPC port"
+        return f"127.0.0.1:{self.secure_grpc_port}"
+
+    def log_text(self) -> str:
+        parts = []
+        for path in (self.process.stderr_path, self.process.stdout_path):
+            try:
+                parts.append(path.read_text(errors="replace"))
+            except OSError:
+                pass
+        return "\n".join(parts)
+
+    def log_lines(self, *needles: str, since: int = 0) -> list[str]:
+        """Log lines (from character offset `since` of log_text()) that contain every one of `needles`."""
+        return [line for line in self.log_text()[since:].splitlines() if all(n in line for n in needles)]
 
     def ready_status(self) -> int:
         return http_get("127.0.0.1", self.http_port, "/ready", timeout=1.0)[0]
@@ -436,31 +466,61 @@ def clusters_dir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def start_sextant(processes: ProcessGroup, sextant_bin: Path, clusters_dir: Path):
-    """Starts `sextant serve` on fresh loopback ports over `clusters_dir` and waits for /ready 200."""
+def default_security_args(tmp_path: Path) -> list[str]:
+    """For tests that do not test mesh trust: no secure port (a fixed 15012 would clash between Sextants) and a
+    self-signed root in the test's directory."""
+    return ["--secure-grpc-port", "0", "--self-signed-ca-dir", str(tmp_path / "self-signed-ca")]
 
-    def start(extra_env: dict[str, str] | None = None, wait_ready: bool = True) -> Sextant:
-        grpc_port, http_port, monitoring_port = free_port(), free_port(), free_port()
+
+@pytest.fixture
+def start_sextant(processes: ProcessGroup, sextant_bin: Path, clusters_dir: Path, tmp_path: Path):
+    """Starts `sextant serve` on fresh loopback ports over `clusters_dir` and waits for /ready 200.
+
+    Mesh trust: `ca_dir` (istio plug-in files) or `self_signed_ca_dir`, with `secure=True` a free
+    --secure-grpc-port. Without any of them the secure port is disabled (see default_security_args)."""
+
+    def start(extra_env: dict[str, str] | None = None, wait_ready: bool = True, *, secure: bool = False,
+              ca_dir: Path | None = None, self_signed_ca_dir: Path | None = None, extra_args: Iterable[str] = (),
+              name: str = "sextant", grpc_port: int | None = None) -> Sextant:
+        if grpc_port is None:
+            grpc_port = free_port()
+        http_port, monitoring_port = free_port(), free_port()
         env = dict(os.environ)
         env.update({"PILOT_DEBOUNCE_AFTER": "100ms", "PILOT_DEBOUNCE_MAX": "1s"})
         env.update(extra_env or {})
-        process = processes.start("sextant", [
+        secure_port = None
+        if secure or ca_dir is not None or self_signed_ca_dir is not None:
+            security_args: list[str] = []
+            if ca_dir is not None:
+                security_args += ["--ca-dir", str(ca_dir)]
+            if self_signed_ca_dir is not None:
+                security_args += ["--self-signed-ca-dir", str(self_signed_ca_dir)]
+            if secure:
+                secure_port = free_port()
+                security_args += ["--secure-grpc-port", str(secure_port)]
+            else:
+                security_args += ["--secure-grpc-port", "0"]
+        else:
+            security_args = default_security_args(tmp_path / name)
+        process = processes.start(name, [
             sextant_bin, "serve",
             "--clusters-dir", clusters_dir,
             "--listen-address", "127.0.0.1",
             "--grpc-port", grpc_port,
             "--http-port", http_port,
             "--monitoring-port", monitoring_port,
+            *security_args,
+            *extra_args,
         ], env=env, cwd=REPO_ROOT)
-        sextant = Sextant(process, clusters_dir, grpc_port, http_port, monitoring_port)
+        root_pem = (ca_dir / "root-cert.pem").read_text() if ca_dir is not None else None
+        sextant = Sextant(process, clusters_dir, grpc_port, http_port, monitoring_port, secure_port, root_pem)
 
         def debug_view(path: str) -> Callable[[], str]:
             return lambda: sextant.monitoring_get(path)[:8000]
 
-        processes.add_diagnostic("sextant /debug/syncz", debug_view("/debug/syncz"))
-        processes.add_diagnostic("sextant /debug/sourcez", debug_view("/debug/sourcez"))
-        processes.add_diagnostic("sextant /debug/endpointz", debug_view("/debug/endpointz"))
+        processes.add_diagnostic(f"{process.name} /debug/syncz", debug_view("/debug/syncz"))
+        processes.add_diagnostic(f"{process.name} /debug/sourcez", debug_view("/debug/sourcez"))
+        processes.add_diagnostic(f"{process.name} /debug/endpointz", debug_view("/debug/endpointz"))
         if wait_ready:
             sextant.wait_ready()
         return sextant
@@ -588,7 +648,60 @@ def start_backend(processes: ProcessGroup):
 # Envoy
 
 
-def sidecar_bootstrap(node_id: str, node_cluster: str, metadata: dict, grpc_port: int) -> dict:
+@dataclass
+class XdsTls:
+    """How an Envoy reaches Sextant's secure port: its client certificate (chain and key files; None for none), the
+    mesh root it validates the server with, the SNI/SAN it expects, and optional gRPC initial metadata (e.g. an
+    `authorization: Bearer TOKEN` header)."""
+
+    root_path: Path
+    chain_path: Path | None = None
+    key_path: Path | None = None
+    sni: str = "istiod.istio-system.svc"
+    initial_metadata: dict[str, str] = field(default_factory=dict)
+
+
+def xds_tls_transport_socket(tls: XdsTls) -> dict:
+    """The UpstreamTlsContext of the static `xds-grpc` cluster: ALPN h2, SNI istiod.istio-system.svc, the server's
+    chain validated against the mesh root with a DNS SAN match, and the client certificate when given."""
+    common: dict[str, Any] = {
+        "alpn_protocols": ["h2"],
+        "validation_context": {
+            "trusted_ca": {"filename": str(tls.root_path)},
+            "match_typed_subject_alt_names": [{"san_type": "DNS", "matcher": {"exact": tls.sni}}],
+        },
+    }
+    if tls.chain_path is not None:
+        common["tls_certificates"] = [{
+            "certificate_chain": {"filename": str(tls.chain_path)},
+            "private_key": {"filename": str(tls.key_path)},
+        }]
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": tls.sni,
+            "common_tls_context": common,
+        },
+    }
+
+
+def sidecar_bootstrap(node_id: str, node_cluster: str, metadata: dict, grpc_port: int,
+                      tls: XdsTls | None = None) -> dict:
+    """A sidecar bootstrap: ADS (CDS and LDS; EDS, RDS and SDS follow from what they reference) to one static
+    cluster `xds-grpc` at 127.0.0.1:grpc_port, over TLS when `tls` is given. SDS needs nothing here: the clusters
+    and listeners Sextant sends reference secrets `default` and `ROOTCA` with `sds_config: {ads: {}}`."""
+    bootstrap = _plain_sidecar_bootstrap(node_id, node_cluster, metadata, grpc_port)
+    if tls is not None:
+        bootstrap["static_resources"]["clusters"][0]["transport_socket"] = xds_tls_transport_socket(tls)
+        if tls.initial_metadata:
+            bootstrap["dynamic_resources"]["ads_config"]["grpc_services"][0]["initial_metadata"] = [
+                {"key": key, "value": value} for key, value in tls.initial_metadata.items()
+            ]
+    return bootstrap
+
+
+def _plain_sidecar_bootstrap(node_id: str, node_cluster: str, metadata: dict, grpc_port: int) -> dict:
     return {
         "node": {"id": node_id, "cluster": node_cluster, "metadata": metadata},
         # Port 0: Envoy picks a free port and writes it to --admin-address-path (no race with other processes).
@@ -665,6 +778,27 @@ class Envoy:
         assert name in stats, f"envoy has no stat {name}"
         return int(stats[name])
 
+    def stat(self, name: str, default: int | None = None) -> int | None:
+        """A counter or gauge by exact name; `default` when Envoy has no such stat (yet)."""
+        value = self.stats().get(name)
+        return default if value is None else int(value)
+
+    def stats_matching(self, prefix: str = "", suffix: str = "") -> dict[str, int]:
+        return {name: int(value) for name, value in self.stats().items()
+                if name.startswith(prefix) and name.endswith(suffix) and value.lstrip("-").isdigit()}
+
+    def certs(self) -> list[dict]:
+        """Admin /certs: per TLS context, `ca_cert` and `cert_chain` with subject_alt_names, serial, expiry."""
+        return json.loads(self.admin_get("/certs")).get("certificates", [])
+
+    def active_secrets(self) -> dict[str, dict]:
+        """SDS secrets Envoy holds (config_dump dynamic_active_secrets), by name."""
+        data = json.loads(self.admin_get("/config_dump?resource=dynamic_active_secrets"))
+        result = {}
+        for entry in data.get("configs", []):
+            result[entry.get("name")] = entry
+        return result
+
     def listener_names(self) -> list[str]:
         data = json.loads(self.admin_get("/listeners?format=json"))
         return [listener["name"] for listener in data.get("listener_statuses", [])]
@@ -697,12 +831,18 @@ class Envoy:
 
 @pytest.fixture
 def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
-    def start(sextant: Sextant, node_id: str, node_cluster: str, metadata: dict) -> Envoy:
+    def start(sextant: Sextant, node_id: str, node_cluster: str, metadata: dict, xds_tls: XdsTls | None = None,
+              name: str = "envoy") -> Envoy:
         index = sum(1 for p in processes.processes if p.name.startswith("envoy"))
         bootstrap_path = tmp_path / f"envoy-{index}-bootstrap.json"
         admin_address_path = tmp_path / f"envoy-{index}-admin-address"
-        bootstrap_path.write_text(json.dumps(sidecar_bootstrap(node_id, node_cluster, metadata, sextant.grpc_port), indent=2))
-        process = processes.start("envoy", [
+        if xds_tls is not None:
+            assert sextant.secure_grpc_port, f"{sextant.process.name} has no secure gRPC port for a TLS bootstrap"
+            port = sextant.secure_grpc_port
+        else:
+            port = sextant.grpc_port
+        bootstrap_path.write_text(json.dumps(sidecar_bootstrap(node_id, node_cluster, metadata, port, xds_tls), indent=2))
+        process = processes.start(name if name.startswith("envoy") else f"envoy-{name}", [
             envoy_bin,
             "-c", bootstrap_path,
             "--admin-address-path", admin_address_path,
@@ -727,11 +867,12 @@ def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
                 parts.append(f"cluster {cluster['name']}: {hosts}")
             parts.append("xDS stats:")
             parts.extend(f"  {k}: {v}" for k, v in sorted(envoy.stats().items())
-                         if k.startswith(("cluster_manager.cds.", "listener_manager.lds.", "control_plane."))
-                         or k.endswith(("update_rejected", "update_success")))
+                         if k.startswith(("cluster_manager.cds.", "listener_manager.lds.", "control_plane.", "sds."))
+                         or k.endswith(("update_rejected", "update_success"))
+                         or (".ssl." in k and v != "0"))
             return "\n".join(parts)
 
-        processes.add_diagnostic(f"envoy-{index} admin summary", summary)
+        processes.add_diagnostic(f"{process.name} (envoy-{index}) admin summary", summary)
         return envoy
 
     return start
@@ -746,9 +887,11 @@ def client_metadata(cluster_id: str = "cluster1") -> dict:
     }
 
 
-def send_request(port: int, host_header: str, path: str = "/", timeout: float = 2.0) -> tuple[int, str]:
-    """One HTTP/1.1 request through Envoy's listener 127.0.0.1:port with the given Host header."""
-    return http_get("127.0.0.1", port, path, headers={"Host": host_header}, timeout=timeout)
+def send_request(port: int, host_header: str, path: str = "/", timeout: float = 2.0,
+                 address: str = CLIENT_IP) -> tuple[int, str]:
+    """One HTTP/1.1 request through the client sidecar's outbound listener address:port (the node id's IP, since
+    INTERCEPTION_MODE NONE listeners bind it) with the given Host header."""
+    return http_get(address, port, path, headers={"Host": host_header}, timeout=timeout)
 
 
 @dataclass
@@ -768,7 +911,7 @@ class HelloworldMesh:
 
     @property
     def listener_name(self) -> str:
-        return f"127.0.0.1_{self.service_port}"
+        return f"{CLIENT_IP}_{self.service_port}"
 
     def endpoint(self, version: str) -> str:
         return f"{BACKEND_IPS[version]}:{self.backend_port}"
@@ -784,9 +927,24 @@ class HelloworldMesh:
         return counts
 
 
+def wait_for_listener(envoy: Envoy, name: str, processes: Iterable[ManagedProcess],
+                      timeout: float = ENVOY_CONFIG_TIMEOUT) -> None:
+    """Waits until Envoy lists listener `name`; on timeout the message shows the listeners Envoy has."""
+    try:
+        wait_until(lambda: name in envoy.listener_names(), timeout, f"envoy /listeners to show {name}",
+                   processes=processes)
+    except WaitTimeout as error:
+        try:
+            listed = envoy.listener_names()
+        except Exception as listing_error:  # noqa: BLE001
+            listed = repr(listing_error)
+        raise WaitTimeout(f"{error}; envoy lists {listed} (INTERCEPTION_MODE NONE listeners must bind the node "
+                          f"id's IP: {envoy.node_id})") from None
+
+
 @pytest.fixture
 def helloworld_mesh(clusters_dir: Path, start_sextant, start_backend, start_envoy) -> HelloworldMesh:
-    service_port = free_port(["127.0.0.1"])
+    service_port = free_port([CLIENT_IP])  # the sidecar's outbound listener binds CLIENT_IP:service_port
     backend_port = free_port(list(BACKEND_IPS.values()))
     backends = {
         version: start_backend(BACKEND_IPS[version], backend_port, f"helloworld {version}")
@@ -796,8 +954,7 @@ def helloworld_mesh(clusters_dir: Path, start_sextant, start_backend, start_envo
     sextant = start_sextant()
     envoy = start_envoy(sextant, CLIENT_NODE_ID, "client.sample", client_metadata("cluster1"))
     mesh = HelloworldMesh(clusters_dir, service_port, backend_port, sextant, envoy, backends)
-    wait_until(lambda: mesh.listener_name in envoy.listener_names(), ENVOY_CONFIG_TIMEOUT,
-               f"envoy /listeners to show {mesh.listener_name}", processes=[envoy.process, sextant.process])
+    wait_for_listener(envoy, mesh.listener_name, [envoy.process, sextant.process])
     expected = sorted([mesh.endpoint("v1"), mesh.endpoint("v2")])
     wait_until(lambda: envoy.healthy_host_addresses(mesh.cluster_name) == expected, ENVOY_CONFIG_TIMEOUT,
                f"envoy /clusters to show {mesh.cluster_name} with 2 healthy hosts {expected}",
@@ -807,7 +964,7 @@ def helloworld_mesh(clusters_dir: Path, start_sextant, start_backend, start_envo
     wait_until(lambda: http_get(*envoy.admin(), "/ready", timeout=1.0)[0] == 200, ENVOY_CONFIG_TIMEOUT,
                "envoy admin /ready to answer 200 (LIVE)", processes=[envoy.process, sextant.process])
     wait_until(lambda: mesh.request()[0] == 200, ENVOY_CONFIG_TIMEOUT,
-               f"a first request through 127.0.0.1:{service_port} to answer 200",
+               f"a first request through {CLIENT_IP}:{service_port} to answer 200",
                processes=[envoy.process, sextant.process])
     return mesh
 
@@ -848,14 +1005,18 @@ class StreamEnded:
 class AdsStream:
     """One StreamAggregatedResources call; a reader thread queues responses so receiving can have a deadline."""
 
-    def __init__(self, target: str, description: str):
+    def __init__(self, target: str, description: str, credentials: grpc.ChannelCredentials | None = None,
+                 options: Iterable[tuple[str, Any]] = (), metadata: Iterable[tuple[str, str]] = ()):
         self.description = description
-        self.channel = grpc.insecure_channel(target)
+        if credentials is None:
+            self.channel = grpc.insecure_channel(target, options=list(options))
+        else:
+            self.channel = grpc.secure_channel(target, credentials, options=list(options))
         self._requests: queue.Queue = queue.Queue()
         self._responses: queue.Queue = queue.Queue()
         self.ended: StreamEnded | None = None
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
-        self.call = stub.StreamAggregatedResources(self._request_iterator())
+        self.call = stub.StreamAggregatedResources(self._request_iterator(), metadata=list(metadata) or None)
         self._reader = threading.Thread(target=self._read, name=f"ads-reader {description}", daemon=True)
         self._reader.start()
 
@@ -936,3 +1097,46 @@ def ads_stream():
     yield open_stream
     for stream in streams:
         stream.close()
+
+
+@pytest.fixture
+def secure_ads_stream():
+    """Opens ADS streams to a Sextant's secure port (closed at teardown)."""
+    streams: list[AdsStream] = []
+
+    def open_stream(sextant: Sextant, description: str, credentials: grpc.ChannelCredentials,
+                    metadata: Iterable[tuple[str, str]] = (), sni: str = "istiod.istio-system.svc") -> AdsStream:
+        """`credentials` from grpc.ssl_channel_credentials (mesh root, optional client key and chain); `sni` is
+        the name the server certificate must carry (SNI and authority)."""
+        stream = AdsStream(sextant.secure_grpc_target, description, credentials,
+                           options=[("grpc.ssl_target_name_override", sni), ("grpc.default_authority", sni)],
+                           metadata=metadata)
+        streams.append(stream)
+        return stream
+
+    yield open_stream
+    for stream in streams:
+        stream.close()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Mesh trust: the session's certificates (pki.py)
+
+
+@pytest.fixture(scope="session")
+def pki():
+    """One mesh root with intermediates for cluster1 (ECDSA) and cluster2 (RSA), and an unrelated root + CA."""
+    from pki import MeshPKI
+
+    return MeshPKI.make()
+
+
+@pytest.fixture
+def cacerts(pki, tmp_path: Path):
+    """Writes a CA's istio plug-in files (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem) to
+    tmp_path/cacerts/NAME and returns the directory; keyword overrides replace a file's text."""
+
+    def write(name: str, ca=None, **overrides: str) -> Path:
+        return (ca or pki.cluster1).write_cacerts(tmp_path / "cacerts" / name, **overrides)
+
+    return write

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from conftest import (
+    CLIENT_IP,
     ENVOY_CONFIG_TIMEOUT,
     REPO_ROOT,
     ContractViolation,
@@ -29,6 +30,7 @@ from conftest import (
     outbound_cluster,
     parse_prometheus,
     send_request,
+    wait_for_listener,
     wait_until,
 )
 from kube.harness import ApiServer, Etcd, kube_apiserver_binary
@@ -229,7 +231,7 @@ class Helloworld:
 
     @property
     def listener_name(self) -> str:
-        return f"127.0.0.1_{self.service_port}"
+        return f"{CLIENT_IP}_{self.service_port}"  # INTERCEPTION_MODE NONE: the sidecar's node id IP
 
     def endpoint(self, version: str) -> str:
         return f"{BACKEND_IPS[version]}:{self.backend_port}"
@@ -317,20 +319,7 @@ def delete_remote_secrets(server: ApiServer) -> list[str]:
 
 
 class KubeSextant(Sextant):
-    """`sextant serve --kubeconfig`, with the multicluster debug views."""
-
-    def log_text(self) -> str:
-        parts = []
-        for path in (self.process.stderr_path, self.process.stdout_path):
-            try:
-                parts.append(path.read_text(errors="replace"))
-            except OSError:
-                pass
-        return "\n".join(parts)
-
-    def log_lines(self, *needles: str, since: int = 0) -> list[str]:
-        """Log lines (from character offset `since` of log_text()) that contain every one of `needles`."""
-        return [line for line in self.log_text()[since:].splitlines() if all(n in line for n in needles)]
+    """`sextant serve --kubeconfig`, with the multicluster debug views (log_text/log_lines are Sextant's)."""
 
     def clusterz(self) -> list[dict]:
         body = self.monitoring_get("/debug/clusterz")
@@ -384,8 +373,12 @@ def start_kube_sextant(
     cluster_id: str = PRIMARY,
     extra_args: Iterable[str] = (),
     env: dict[str, str] | None = None,
+    secure_grpc_port: int | None = None,
 ) -> KubeSextant:
+    """Without `secure_grpc_port` the secure port is disabled (a fixed 15012 would clash between Sextants); with
+    Kubernetes the self-signed root lives in Secret istio-ca-secret, so no --self-signed-ca-dir is given."""
     grpc_port, http_port, monitoring_port = free_port(), free_port(), free_port()
+    security_args = ["--secure-grpc-port", str(secure_grpc_port if secure_grpc_port is not None else 0)]
     full_env = dict(os.environ)
     full_env.update({"PILOT_DEBOUNCE_AFTER": "50ms", "PILOT_DEBOUNCE_MAX": "1s"})
     full_env.update(env or {})
@@ -397,9 +390,11 @@ def start_kube_sextant(
         "--grpc-port", grpc_port,
         "--http-port", http_port,
         "--monitoring-port", monitoring_port,
+        *security_args,
         *extra_args,
     ], env=full_env, cwd=REPO_ROOT)
-    sextant = KubeSextant(process, None, grpc_port, http_port, monitoring_port)  # type: ignore[arg-type]
+    sextant = KubeSextant(process, None, grpc_port, http_port, monitoring_port,  # type: ignore[arg-type]
+                          secure_grpc_port=secure_grpc_port or None)
     for path in ("/debug/clusterz", "/debug/endpointz", "/debug/registryz", "/debug/syncz"):
         processes.add_diagnostic(f"sextant {path}", lambda path=path: sextant.monitoring_get(path)[:8000])
     processes.add_diagnostic("sextant GET /ready", lambda: repr(http_get("127.0.0.1", http_port, "/ready")))
@@ -410,14 +405,13 @@ def wait_envoy_serving(envoy: Envoy, sextant: Sextant, app: Helloworld, versions
     """Waits until Envoy has helloworld's listener, exactly the hosts of `versions`, is LIVE and a request answers."""
     expected = app.endpoints(versions)
     watched = [envoy.process, sextant.process]
-    wait_until(lambda: app.listener_name in envoy.listener_names(), ENVOY_CONFIG_TIMEOUT,
-               f"envoy /listeners to show {app.listener_name}", processes=watched)
+    wait_for_listener(envoy, app.listener_name, watched)
     wait_until(lambda: envoy.healthy_host_addresses(app.cluster_name) == expected, ENVOY_CONFIG_TIMEOUT,
                f"envoy /clusters to show {app.cluster_name} with healthy hosts {expected}", processes=watched)
     wait_until(lambda: http_get(*envoy.admin(), "/ready", timeout=1.0)[0] == 200, ENVOY_CONFIG_TIMEOUT,
                "envoy admin /ready to answer 200 (LIVE)", processes=watched)
     wait_until(lambda: send_request(app.service_port, app.hostname)[0] == 200, ENVOY_CONFIG_TIMEOUT,
-               f"a first request through 127.0.0.1:{app.service_port} to answer 200", processes=watched)
+               f"a first request through {CLIENT_IP}:{app.service_port} to answer 200", processes=watched)
 
 
 def version_of(body: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLIENT_NODE_ID, WaitTimeout, client_metadata, free_port, wait_until
+from conftest import CLIENT_IP, CLIENT_NODE_ID, WaitTimeout, client_metadata, free_port, wait_until
 from multicluster_support import (
     BACKEND_IPS,
     MALFORMED_KUBECONFIG,
@@ -80,7 +80,8 @@ class Multicluster:
     def deploy(self, namespace: str, cluster1: dict[str, list[str]], cluster2: dict[str, list[str]],
                backends: list[str]) -> Helloworld:
         """helloworld in `namespace` of both clusters with the given slices, and a backend per version."""
-        app = Helloworld(namespace, free_port(), free_port([BACKEND_IPS[v] for v in backends]))
+        # The sidecar's outbound listener binds CLIENT_IP:service_port (INTERCEPTION_MODE NONE).
+        app = Helloworld(namespace, free_port([CLIENT_IP]), free_port([BACKEND_IPS[v] for v in backends]))
         self.apps.append(app)
         for version in backends:
             self._start_backend(BACKEND_IPS[version], app.backend_port, f"helloworld {version}")

@@ -7,6 +7,7 @@ import grpc
 
 from conftest import (
     CDS,
+    CLIENT_IP,
     CLIENT_NODE_ID,
     FQDN,
     LDS,
@@ -17,6 +18,7 @@ from conftest import (
     free_port,
     make_node,
     multi_doc,
+    node_ip,
     outbound_cluster,
     service_yaml,
     wait_until,
@@ -27,6 +29,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 
 RAW_NODE_ID = "sidecar~127.0.0.11~raw.sample~sample.svc.cluster.local"
+RAW_IP = node_ip(RAW_NODE_ID)  # INTERCEPTION_MODE NONE: outbound listeners bind the node id's IP
 OTHER_NODE_ID = "sidecar~127.0.0.12~other.sample~sample.svc.cluster.local"
 
 
@@ -64,7 +67,9 @@ def test_forced_nack_is_recorded_and_serving_continues(clusters_dir, start_sexta
     stream.send(discovery_request(LDS))
     lds = stream.recv(LDS)
     assert lds.nonce, "LDS response without a nonce"
-    assert f"127.0.0.1_{service_port}" in resource_names(lds, listener_pb2.Listener)
+    lds_names = resource_names(lds, listener_pb2.Listener)
+    assert f"{RAW_IP}_{service_port}" in lds_names, (
+        f"LDS for {RAW_NODE_ID} (INTERCEPTION_MODE NONE) lacks listener {RAW_IP}_{service_port}: {lds_names}")
 
     wait_until(lambda: (sextant.metric("pilot_total_xds_rejects", type="cds") or 0) >= 1, 5.0,
                'pilot_total_xds_rejects{type="cds"} >= 1 in /metrics', processes=[sextant.process])
@@ -115,8 +120,10 @@ def test_envoy_nacks_listener_it_cannot_bind(helloworld_mesh, figure):
     envoy, sextant = mesh.envoy, mesh.sextant
     assert envoy.counter("listener_manager.lds.update_rejected") == 0
 
+    # The sidecar's outbound listeners bind its node id's IP (CLIENT_IP), so the blocker holds a port there.
+    assert node_ip(envoy.node_id) == CLIENT_IP
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
-        blocker.bind(("127.0.0.1", 0))
+        blocker.bind((CLIENT_IP, 0))
         blocker.listen()
         blocked_port = blocker.getsockname()[1]
         write_file_atomically(
@@ -125,14 +132,14 @@ def test_envoy_nacks_listener_it_cannot_bind(helloworld_mesh, figure):
         )
 
         wait_until(lambda: envoy.counter("listener_manager.lds.update_rejected") >= 1, 10.0,
-                   f"envoy to NACK the LDS update with listener 127.0.0.1_{blocked_port} (port held by the test)",
+                   f"envoy to NACK the LDS update with listener {CLIENT_IP}_{blocked_port} (port held by the test)",
                    processes=[envoy.process, sextant.process])
         wait_until(lambda: (sextant.metric("pilot_total_xds_rejects", type="lds") or 0) >= 1, 5.0,
                    'pilot_total_xds_rejects{type="lds"} >= 1 in /metrics', processes=[sextant.process])
         entry = sextant.wait_sync_status(CLIENT_NODE_ID, {"lds": "ERROR"})
         figure("LDS NACK recorded by sextant", entry["lds"]["last_nack"])
-        assert f"127.0.0.1:{blocked_port}" in (entry["lds"]["last_nack"] or ""), entry["lds"]
-        assert f"127.0.0.1_{blocked_port}" not in envoy.listener_names()
+        assert f"{CLIENT_IP}:{blocked_port}" in (entry["lds"]["last_nack"] or ""), entry["lds"]
+        assert f"{CLIENT_IP}_{blocked_port}" not in envoy.listener_names()
 
         # The helloworld listener and route keep working.
         counts = mesh.count_versions(20)

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from .harness import KUBE_VERSION, ApiError, ApiServer, Etcd, HarnessError, kube_apiserver_binary
+from .harness import KUBE_VERSION, ApiError, ApiServer, Etcd, HarnessError, kube_apiserver_binary, wait_for
 
 NS = "sample"
 
@@ -206,7 +206,10 @@ def test_token_request_for_a_service_account(cluster1: ApiServer):
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": NS}],
     })
-    assert cluster1.get(f"/api/v1/namespaces/{NS}/pods", token=token)["kind"] == "PodList"
+    # The RBAC authorizer learns of new Roles/RoleBindings through its informers: poll until the binding applies.
+    listed = wait_for(lambda: cluster1.get(f"/api/v1/namespaces/{NS}/pods", token=token), 10.0,
+                      "the RoleBinding to let the service account list pods")
+    assert listed["kind"] == "PodList"
 
 
 def test_etcd_compaction(etcd: Etcd, cluster1: ApiServer):
