@@ -165,28 +165,34 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
+    .target(
+      name: "SextantTestSupport",
+      dependencies: [.product(name: "Logging", package: "swift-log")],
+      path: "Tests/SextantTestSupport"
+    ),
     .testTarget(
       name: "SextantKubeTests",
-      dependencies: ["SextantKube", .product(name: "Logging", package: "swift-log")],
+      dependencies: ["SextantKube", "SextantTestSupport", .product(name: "Logging", package: "swift-log")],
       resources: [.copy("Fixtures")]
     ),
     .testTarget(
       name: "SextantXDSTests",
       dependencies: [
-        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantSecurity",
+        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantSecurity", "SextantTestSupport",
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
       exclude: ["Golden"]
     ),
     .testTarget(
       name: "SextantKubeClientTests",
-      dependencies: ["SextantKubeClient", "SextantKube"],
+      dependencies: ["SextantKubeClient", "SextantKube", "SextantTestSupport"],
       resources: [.copy("Fixtures")]
     ),
     .testTarget(
       name: "SextantSecurityTests",
       dependencies: [
         "SextantSecurity",
+        "SextantTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -202,7 +208,7 @@ let package = Package(
     .testTarget(
       name: "SextantKubeSecurityTests",
       dependencies: [
-        "SextantKubeSecurity", "SextantSecurity", "SextantKubeClient",
+        "SextantKubeSecurity", "SextantSecurity", "SextantKubeClient", "SextantTestSupport",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

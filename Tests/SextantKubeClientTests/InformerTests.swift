@@ -1,5 +1,6 @@
 import Logging
 import SextantKube
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -118,7 +119,7 @@ struct InformerTests {
     #expect(result.delays == [.milliseconds(100), .milliseconds(200), .milliseconds(400)])
     #expect(result.states == [.error(refused), .synced])
     #expect(result.calls == ["list", "list", "list", "list", "watch 10"])
-    let errors = logs.entries.withLock { $0.filter { $0.level >= .warning } }
+    let errors = logs.entries(atLeast: .warning)
     #expect(errors.count == 1)
     #expect(errors.first?.message == "Pods: cannot list or watch: connection refused")
     #expect(errors.first?.metadata["cluster"] == "cluster1")

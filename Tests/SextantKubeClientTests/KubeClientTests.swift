@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import SextantTestSupport
 import Testing
 
 @testable import SextantKubeClient

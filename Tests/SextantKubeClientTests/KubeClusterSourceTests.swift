@@ -1,5 +1,6 @@
 import Logging
 import SextantKube
+import SextantTestSupport
 import Testing
 
 @testable import SextantKubeClient
@@ -159,7 +160,7 @@ struct KubeClusterSourceTests {
     #expect(states.values.last == .synced)
     #expect(updates.values.count == 1)
     #expect(updates.values[0].last?.event == .synced)
-    let errors = logs.entries.withLock { $0.filter { $0.level >= .warning } }
+    let errors = logs.entries(atLeast: .warning)
     #expect(errors.map(\.message) == ["Pods: cannot list or watch: connection refused"])
     #expect(errors.first?.metadata["cluster"] == "cluster2")
     #expect(errors.first?.metadata["url"] == "https://10.0.0.2:6443/api/v1/pods?limit=500")

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SextantKube
+import SextantTestSupport
 import Testing
 
 @testable import SextantKubeClient

@@ -1,5 +1,6 @@
 import Foundation
 import SextantKube
+import SextantTestSupport
 import Testing
 
 @testable import SextantKubeClient

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SextantKube
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -26,109 +27,6 @@ enum Fixture {
   }
 
   static func buffer(_ name: String) throws -> ByteBuffer { ByteBuffer(bytes: try bytes(name)) }
-}
-
-/// A log handler that keeps every message, to check what is logged and how often.
-final class LogRecorder: Sendable {
-  struct Entry: Sendable {
-    var level: Logger.Level
-    var message: String
-    var metadata: [String: String]
-  }
-
-  let entries = Mutex<[Entry]>([])
-
-  var logger: Logger {
-    Logger(label: "test") { _ in Handler(recorder: self) }
-  }
-
-  func messages(atLeast level: Logger.Level) -> [String] {
-    entries.withLock { $0.filter { $0.level >= level }.map(\.message) }
-  }
-
-  private struct Handler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-      get { metadata[key] }
-      set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-      var all = metadata.mapValues { "\($0)" }
-      for (key, value) in event.metadata ?? [:] { all[key] = "\(value)" }
-      let entry = Entry(level: event.level, message: "\(event.message)", metadata: all)
-      recorder.entries.withLock { $0.append(entry) }
-    }
-  }
-}
-
-/// Values collected from callbacks, with a way to wait until enough arrived (no sleeping).
-final class Collector<Value: Sendable>: Sendable {
-  private struct State {
-    var values: [Value] = []
-    var waiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
-  }
-
-  private let state = Mutex(State())
-
-  func append(_ value: Value) {
-    let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-      state.values.append(value)
-      let count = state.values.count
-      let ready = state.waiters.filter { $0.count <= count }.map(\.continuation)
-      state.waiters.removeAll { $0.count <= count }
-      return ready
-    }
-    for continuation in ready { continuation.resume() }
-  }
-
-  var values: [Value] { state.withLock { $0.values } }
-
-  /// Returns once at least `count` values were collected.
-  func wait(for count: Int) async {
-    await withCheckedContinuation { continuation in
-      let ready = state.withLock { state -> Bool in
-        if state.values.count >= count { return true }
-        state.waiters.append((count, continuation))
-        return false
-      }
-      if ready { continuation.resume() }
-    }
-  }
-}
-
-/// A one-shot signal: `wait()` returns once `open()` was called (before or after).
-final class Gate: Sendable {
-  private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-  func open() {
-    let waiters = state.withLock { state in
-      state.open = true
-      defer { state.waiters = [] }
-      return state.waiters
-    }
-    for waiter in waiters { waiter.resume() }
-  }
-
-  func wait() async {
-    await withCheckedContinuation { continuation in
-      let isOpen = state.withLock { state in
-        if !state.open { state.waiters.append(continuation) }
-        return state.open
-      }
-      if isOpen { continuation.resume() }
-    }
-  }
-}
-
-/// Suspends until the task is cancelled.
-func suspendUntilCancelled() async {
-  let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-  _ = continuation
-  for await _ in stream {}
 }
 
 /// A list-watch source that plays a script: each call takes the next step; once the script is used up, calls

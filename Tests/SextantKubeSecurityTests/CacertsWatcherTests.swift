@@ -3,6 +3,7 @@ import Logging
 import SextantKubeClient
 import SextantKubeSecurity
 import SextantSecurity
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -43,7 +44,7 @@ struct CacertsWatcherTests {
       ])
     let handed = await run(source, current: first, logs: logs)
     #expect(handed == [[second.rootCert]])
-    let errors = logs.entries.withLock { $0.filter { $0.level == .error } }
+    let errors = logs.entries(at: .error)
     #expect(errors.map(\.message) == ["refusing the changed plug-in CA Secret; the CA in use stays"])
     #expect(errors.first?.metadata["file"] == "secret istio-system/cacerts, key ca-key.pem")
     #expect(errors.first?.metadata["check"] == "keyMismatch")

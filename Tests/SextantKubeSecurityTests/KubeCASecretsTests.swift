@@ -3,6 +3,7 @@ import Logging
 import SextantKubeClient
 import SextantKubeSecurity
 import SextantSecurity
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -11,7 +12,7 @@ struct KubeCASecretsTests {
   private let now = Date()
 
   private func secrets(
-    _ store: FakeSecrets, retryTimeout: Duration = .seconds(30), sleeps: Recorded<Duration> = Recorded(),
+    _ store: FakeSecrets, retryTimeout: Duration = .seconds(30), sleeps: Collector<Duration> = Collector(),
     logs: LogRecorder = LogRecorder()
   ) -> KubeCASecrets {
     let now = self.now
@@ -156,14 +157,14 @@ struct KubeCASecretsTests {
     let files = try root()
     let store = FakeSecrets([caSecret("istio-system", "cacerts", files)])
     store.failures.withLock { $0 = [kubeError(.connectionFailed), kubeError(.serverError, status: 503)] }
-    let sleeps = Recorded<Duration>()
+    let sleeps = Collector<Duration>()
     let loaded = try await secrets(store, sleeps: sleeps).load()
     #expect(loaded.origin == .plugged)
     #expect(sleeps.values.count == 2)
 
     let down = FakeSecrets()
     down.failures.withLock { $0 = Array(repeating: kubeError(.connectionFailed), count: 1000) }
-    let waited = Recorded<Duration>()
+    let waited = Collector<Duration>()
     let error = await #expect(throws: CAError.self) {
       try await secrets(down, retryTimeout: .seconds(3), sleeps: waited).load()
     }

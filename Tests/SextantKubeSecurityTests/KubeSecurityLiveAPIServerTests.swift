@@ -4,6 +4,7 @@ import NIOCore
 import SextantKubeClient
 import SextantKubeSecurity
 import SextantSecurity
+import SextantTestSupport
 import Synchronization
 import Testing
 

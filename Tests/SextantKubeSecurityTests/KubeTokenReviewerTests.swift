@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SextantKubeClient
 import SextantKubeSecurity
+import SextantTestSupport
 import Synchronization
 import Testing
 

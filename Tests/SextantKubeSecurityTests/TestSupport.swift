@@ -3,81 +3,8 @@ import Logging
 import SextantKubeClient
 import SextantKubeSecurity
 import SextantSecurity
+import SextantTestSupport
 import Synchronization
-
-/// A log handler that keeps every message.
-final class LogRecorder: Sendable {
-  struct Entry: Sendable {
-    var level: Logger.Level
-    var message: String
-    var metadata: [String: String]
-  }
-
-  let entries = Mutex<[Entry]>([])
-
-  var logger: Logger {
-    Logger(label: "test") { _ in Handler(recorder: self) }
-  }
-
-  func messages(atLeast level: Logger.Level) -> [String] {
-    entries.withLock { $0.filter { $0.level >= level }.map(\.message) }
-  }
-
-  /// Every message and metadata value as text, to check what never appears in logs.
-  var allText: String {
-    entries.withLock { $0.map { "\($0.message) \($0.metadata)" }.joined(separator: "\n") }
-  }
-
-  private struct Handler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-      get { metadata[key] }
-      set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-      var all = metadata.mapValues { "\($0)" }
-      for (key, value) in event.metadata ?? [:] { all[key] = "\(value)" }
-      let entry = Entry(level: event.level, message: "\(event.message)", metadata: all)
-      recorder.entries.withLock { $0.append(entry) }
-    }
-  }
-}
-
-/// A one-shot signal: `wait()` returns once `open()` was called (before or after).
-final class Gate: Sendable {
-  private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-  func open() {
-    let waiters = state.withLock { state in
-      state.open = true
-      defer { state.waiters = [] }
-      return state.waiters
-    }
-    for waiter in waiters { waiter.resume() }
-  }
-
-  func wait() async {
-    await withCheckedContinuation { continuation in
-      let isOpen = state.withLock { state in
-        if !state.open { state.waiters.append(continuation) }
-        return state.open
-      }
-      if isOpen { continuation.resume() }
-    }
-  }
-}
-
-/// Values appended from `@Sendable` closures.
-final class Recorded<Value: Sendable>: Sendable {
-  private let storage = Mutex<[Value]>([])
-
-  func append(_ value: Value) { storage.withLock { $0.append(value) } }
-  var values: [Value] { storage.withLock { $0 } }
-}
 
 /// A `ContinuousClock` instant source tests move forward.
 final class ManualClock: Sendable {
@@ -167,9 +94,7 @@ final class ScriptedSecretSource: ListWatchSource {
   ) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<Secret>], any Error> {
     guard let batches = watches.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else {
       finished.open()
-      let (stream, continuation) = AsyncStream.makeStream(of: Void.self)
-      _ = continuation
-      for await _ in stream {}
+      await suspendUntilCancelled()
       throw KubeClientError(code: .cancelled, message: "cancelled", clusterID: clusterID, url: url)
     }
     return AsyncThrowingStream { continuation in

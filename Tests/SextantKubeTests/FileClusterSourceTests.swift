@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SextantKube
+import SextantTestSupport
 import Testing
 
 @Suite("FileClusterSource")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SextantKube
+import SextantTestSupport
 import Synchronization
 import Testing
 
@@ -33,46 +34,10 @@ func decodingError(
   }
 }
 
-/// Collects what is logged, for checking what was reported and how often.
-final class LogRecorder: Sendable {
-  struct Entry: Sendable {
-    var level: Logger.Level
-    var message: String
-    var metadata: [String: String]
-  }
-
-  private let recorded = Mutex<[Entry]>([])
-
-  var logger: Logger {
-    Logger(label: "test") { _ in Handler(recorder: self) }
-  }
-
-  var entries: [Entry] { recorded.withLock { $0 } }
-
-  func entries(at level: Logger.Level) -> [Entry] { entries.filter { $0.level == level } }
-
+extension LogRecorder {
   /// Error entries whose `path` metadata is `path`.
   func errors(for path: String) -> [Entry] {
     entries(at: .error).filter { $0.metadata["path"] == path }
-  }
-
-  fileprivate func append(_ entry: Entry) { recorded.withLock { $0.append(entry) } }
-
-  private struct Handler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-      get { metadata[key] }
-      set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-      let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-      recorder.append(
-        Entry(level: event.level, message: event.message.description, metadata: merged.mapValues(\.description)))
-    }
   }
 }
 
@@ -120,13 +85,7 @@ final class TemporaryDirectory {
 
 /// A clock that never advances by itself: every `sleep` waits for one `tick()` (ticks given early are kept).
 final class ManualClock: Clock, Sendable {
-  struct Instant: InstantProtocol {
-    var offset: Duration
-
-    func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-    func duration(to other: Instant) -> Duration { other.offset - offset }
-    static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-  }
+  typealias Instant = TestInstant
 
   private struct State {
     var now = Instant(offset: .zero)

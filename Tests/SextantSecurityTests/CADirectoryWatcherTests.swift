@@ -1,4 +1,5 @@
 import Foundation
+import SextantTestSupport
 import Testing
 import X509
 
@@ -19,7 +20,7 @@ struct CADirectoryWatcherTests {
     try withTemporaryDirectory { directory in
       directory.write(pki.files(for: pki.cluster1))
       let meshCA = try cluster1MeshCA()
-      let logs = RecordingLogs()
+      let logs = LogRecorder()
       let watcher = CADirectoryWatcher(directory: directory.path, meshCA: meshCA, logger: logs.logger)
 
       #expect(watcher.check(now: testNow) == .unchanged)
@@ -33,7 +34,7 @@ struct CADirectoryWatcherTests {
       #expect(watcher.status.reloads == 1)
       #expect(watcher.status.lastReloadAt == testNow)
       #expect(watcher.status.lastError == nil)
-      #expect(logs.all.filter { $0.level == .info }.map(\.message) == [
+      #expect(logs.entries(at: .info).map(\.message) == [
         "replaced the mesh CA with new material from the CA directory"
       ])
     }
@@ -44,7 +45,7 @@ struct CADirectoryWatcherTests {
     try withTemporaryDirectory { directory in
       directory.write(pki.files(for: pki.cluster1))
       let meshCA = try cluster1MeshCA()
-      let logs = RecordingLogs()
+      let logs = LogRecorder()
       let watcher = CADirectoryWatcher(directory: directory.path, meshCA: meshCA, logger: logs.logger)
       #expect(watcher.check(now: testNow) == .unchanged)
 
@@ -62,7 +63,7 @@ struct CADirectoryWatcherTests {
       #expect(status.refusing)
       #expect(status.lastError == error.description)
       #expect(status.lastErrorAt == testNow)
-      let errors = logs.all.filter { $0.level == .error }
+      let errors = logs.entries(at: .error)
       #expect(errors.count == 1)
       #expect(errors.first?.metadata["error"] == error.description)
       #expect(errors.first?.metadata["file"] == directory.file(broken.expectedFile))
@@ -73,7 +74,7 @@ struct CADirectoryWatcherTests {
         return
       }
       #expect(again.code == error.code && again.file == error.file)
-      #expect(logs.all.filter { $0.level == .error }.count == 1)
+      #expect(logs.entries(at: .error).count == 1)
       #expect(watcher.status.lastErrorAt == testNow)
 
       // Fixed: installed, and the last error is kept for the debug page.

@@ -5,6 +5,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOSSL
+import SextantTestSupport
 import Synchronization
 import Testing
 import X509
@@ -16,7 +17,7 @@ struct SecureServerFixture {
   let meshCA: MeshCA
   let servingCertificate: ServingCertificate
   let identities: PeerIdentities
-  let logs: RecordingLogs
+  let logs: LogRecorder
   let port: Int
 
   /// The mesh roots as PEM, for the client's trust store.
@@ -32,7 +33,7 @@ struct SecureServerFixture {
     let servingCertificate = try ServingCertificate(
       meshCA: meshCA, names: .istiod(namespace: "istio-system", domainSuffix: "cluster.local"), logger: quietLogger)
     let identities = PeerIdentities()
-    let logs = RecordingLogs()
+    let logs = LogRecorder()
     let listener = SecureGRPCListener(
       host: "127.0.0.1", port: 0, servingCertificate: servingCertificate, meshCA: meshCA,
       peerIdentities: identities, logger: logs.logger)
@@ -124,7 +125,7 @@ struct SecureGRPCRoundTripTests {
       await #expect(throws: RPCError.self) {
         _ = try await fixture.createCertificate(client: stranger)
       }
-      let warning = try #require(fixture.logs.all.first { $0.level == .warning })
+      let warning = try #require(fixture.logs.entries(at: .warning).first)
       #expect(warning.metadata["peer"]?.hasPrefix("ipv4:127.0.0.1:") == true)
       #expect(warning.metadata["reason"]?.contains("unknown authority") == true)
       #expect(warning.metadata["code"] == "unknownAuthority")

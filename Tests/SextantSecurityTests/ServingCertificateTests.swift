@@ -1,4 +1,5 @@
 import Foundation
+import SextantTestSupport
 import SwiftASN1
 import Testing
 import X509
@@ -103,7 +104,7 @@ struct ServingCertificateTests {
     let meshCA = try meshCA(pki.cluster1, wallClock: wallClock)
     let certificate = try ServingCertificate(
       meshCA: meshCA, names: .istiod(namespace: "istio-system", domainSuffix: "cluster.local"), logger: quietLogger)
-    let logs = RecordingLogs()
+    let logs = LogRecorder()
     let rotator = ServingCertificateRotator(
       certificate: certificate, meshCA: meshCA, now: { wallClock.now() }, logger: logs.logger)
     let first = certificate.current
@@ -116,7 +117,7 @@ struct ServingCertificateTests {
     #expect(error.code == .issuanceFailed)
     #expect(error.issuanceError?.code == .signerNotValid)
     #expect(certificate.current.serial == first.serial)
-    #expect(logs.all.contains { $0.level == .error && $0.metadata["error"] == error.description })
+    #expect(logs.entries.contains { $0.level == .error && $0.metadata["error"] == error.description })
   }
 
   @Test("an invalid custom host fails the first issuance with the CA's reason")

@@ -1,18 +1,12 @@
 import Foundation
-import Logging
+import SextantTestSupport
 import Synchronization
 
 @testable import SextantSecurity
 
 /// A clock that moves only when a test calls `advance(by:)`; sleepers whose deadline is reached then resume.
 final class ManualTestClock: Clock, Sendable {
-  struct Instant: InstantProtocol {
-    var offset: Duration
-
-    func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
-    func duration(to other: Instant) -> Duration { other.offset - offset }
-    static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
-  }
+  typealias Instant = TestInstant
 
   private struct Sleeper {
     var deadline: Instant
@@ -87,42 +81,4 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
     try? await Task.sleep(for: .milliseconds(5))
   }
   return condition()
-}
-
-/// Collects log records, for tests that check what was logged.
-final class RecordingLogs: Sendable {
-  struct Record: Sendable {
-    var level: Logger.Level
-    var message: String
-    var metadata: [String: String]
-  }
-
-  private let records = Mutex<[Record]>([])
-
-  var all: [Record] { records.withLock { $0 } }
-
-  var logger: Logger {
-    Logger(label: "sextant.security.tests.recording", factory: { _ in Handler(logs: self) })
-  }
-
-  fileprivate func append(_ record: Record) { records.withLock { $0.append(record) } }
-
-  private struct Handler: LogHandler {
-    let logs: RecordingLogs
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-      get { metadata[key] }
-      set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-      var flat: [String: String] = [:]
-      for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-        flat[key] = "\(value)"
-      }
-      logs.append(Record(level: event.level, message: "\(event.message)", metadata: flat))
-    }
-  }
 }

@@ -1,15 +1,8 @@
 import SextantRegistry
+import SextantTestSupport
 import Testing
 
 @testable import SextantXDS
-
-/// A clock-free instant for driving the debounce state machine by hand.
-struct TestInstant: InstantProtocol {
-  var offset: Duration
-  func advanced(by duration: Duration) -> TestInstant { TestInstant(offset: offset + duration) }
-  func duration(to other: TestInstant) -> Duration { other.offset - offset }
-  static func < (lhs: TestInstant, rhs: TestInstant) -> Bool { lhs.offset < rhs.offset }
-}
 
 @Suite struct DebounceTests {
   func at(_ ms: Int) -> TestInstant { TestInstant(offset: .milliseconds(ms)) }
