@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Synchronization
 
@@ -8,20 +9,29 @@ import Synchronization
 /// `SecureGRPCListener` records an identity when a client chain verifies and registers its removal for when the
 /// connection's channel closes; a connection without a client certificate has no entry (lookups give nil). An entry
 /// is removed only by the connection that recorded it, so a new connection reusing an address after a close is
-/// never confused with the old one. Thread-safe.
+/// never confused with the old one. An identity stops counting when its certificate chain expires, even while the
+/// connection stays open (a later lookup, such as the re-check before a certificate is reissued, finds nothing).
+/// Thread-safe.
 public final class PeerIdentities: Sendable {
   private struct Entry {
     var identity: SpiffeID
     var connection: ObjectIdentifier
+    /// The earliest notAfter of the verified chain; nil: no expiry known.
+    var notAfter: Date?
   }
 
   private let entries = Mutex<[String: Entry]>([:])
 
   public init() {}
 
-  /// The verified identity of the connection `remotePeer` names, or nil (no connection, or no client certificate).
-  public func identity(forRemotePeer remotePeer: String) -> SpiffeID? {
-    entries.withLock { $0[remotePeer]?.identity }
+  /// The verified identity of the connection `remotePeer` names, or nil (no connection, no client certificate, or a
+  /// chain that expired before `now`).
+  public func identity(forRemotePeer remotePeer: String, now: Date = Date()) -> SpiffeID? {
+    entries.withLock { entries in
+      guard let entry = entries[remotePeer] else { return nil }
+      if let notAfter = entry.notAfter, now > notAfter { return nil }
+      return entry.identity
+    }
   }
 
   /// How many connections have a recorded identity.
@@ -34,11 +44,11 @@ public final class PeerIdentities: Sendable {
     _ = entries.withLock { $0.removeValue(forKey: key) }
   }
 
-  /// Records `identity` for `channel`'s connection and removes it when the channel closes.
-  public func record(_ identity: SpiffeID, for channel: any Channel) {
+  /// Records `identity` for `channel`'s connection, valid until `notAfter`, and removes it when the channel closes.
+  public func record(_ identity: SpiffeID, notAfter: Date? = nil, for channel: any Channel) {
     guard let key = Self.remotePeer(of: channel.remoteAddress) else { return }
     let connection = ObjectIdentifier(channel)
-    entries.withLock { $0[key] = Entry(identity: identity, connection: connection) }
+    entries.withLock { $0[key] = Entry(identity: identity, connection: connection, notAfter: notAfter) }
     channel.closeFuture.whenComplete { [weak self] _ in
       self?.entries.withLock { entries in
         if entries[key]?.connection == connection { entries.removeValue(forKey: key) }
@@ -47,8 +57,10 @@ public final class PeerIdentities: Sendable {
   }
 
   /// Records `identity` under `remotePeer` directly (tests, non-NIO transports); `remove(remotePeer:)` undoes it.
-  public func record(_ identity: SpiffeID, remotePeer: String) {
-    entries.withLock { $0[remotePeer] = Entry(identity: identity, connection: ObjectIdentifier(self)) }
+  public func record(_ identity: SpiffeID, notAfter: Date? = nil, remotePeer: String) {
+    entries.withLock {
+      $0[remotePeer] = Entry(identity: identity, connection: ObjectIdentifier(self), notAfter: notAfter)
+    }
   }
 
   /// Removes the entry of `remotePeer`, if any.

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import Synchronization
+import X509
 
 /// A TLS listener for gRPC's `HTTP2ServerTransport.Custom`: the secure port (15012), with optional client certificates.
 ///
@@ -37,6 +38,7 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
   private let peerIdentities: PeerIdentities
   private let now: @Sendable () -> Date
   private let logger: Logger
+  private let handshakeTimeout: TimeAmount
   private let bound = BoundAddress()
 
   /// A listener on `host:port` serving `servingCertificate` and verifying client certificates with `meshCA`'s roots.
@@ -44,12 +46,15 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
   /// - Parameters:
   ///   - peerIdentities: Receives the identity of each connection whose client certificate verified.
   ///   - now: The time client certificates are checked at.
+  ///   - handshakeTimeout: How long an accepted connection may take to complete its TLS handshake before it is closed.
   ///   - logger: Receives refused client certificates (warning).
   public init(
     host: String, port: Int, servingCertificate: ServingCertificate, meshCA: MeshCA, peerIdentities: PeerIdentities,
     logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-    now: @escaping @Sendable () -> Date = { Date() }
+    now: @escaping @Sendable () -> Date = { Date() }, handshakeTimeout: Duration = .seconds(10)
   ) {
+    self.handshakeTimeout = .nanoseconds(
+      handshakeTimeout.components.seconds * 1_000_000_000 + handshakeTimeout.components.attoseconds / 1_000_000_000)
     self.host = host
     self.port = port
     self.servingCertificate = servingCertificate
@@ -99,6 +104,8 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
       throw SecureGRPCListenerError(.tlsContextFailed, address: address, "cannot create the TLS context: \(error)")
     }
     let listener = self
+    let logger = self.logger
+    let handshakeTimeout = self.handshakeTimeout
     let verifier = ClientCertificateVerifier(
       meshCA: meshCA, peerIdentities: peerIdentities, now: now, logger: logger)
     let peerIdentities = self.peerIdentities
@@ -120,6 +127,12 @@ public struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
                 verifier.verify(certificates, channel: channel, promise: promise)
               })
             try channel.pipeline.syncOperations.addHandler(handler)
+            try channel.pipeline.syncOperations.addHandler(
+              HandshakeDeadline(timeout: handshakeTimeout) { address in
+                logger.warning(
+                  "closed a connection whose TLS handshake did not complete in time",
+                  metadata: ["peer": "\(address.map { "\($0)" } ?? "unknown")"])
+              })
           }.flatMap {
             connectionConfigurator.configure(channel: channel, tls: .configured(requireALPN: false))
           }
@@ -154,19 +167,22 @@ struct ClientCertificateVerifier: Sendable {
     let peer =
       PeerIdentities.remotePeer(of: channel.remoteAddress) ?? channel.remoteAddress.map { "\($0)" } ?? "unknown"
     let result: Result<SpiffeID, PeerVerificationError>
+    var notAfter: Date?
     do {
       let chainDER = try certificates.map { try $0.toDERBytes() }
       result = Result { () throws(PeerVerificationError) -> SpiffeID in
         try PeerCertificateVerifier.verify(
           chainDER: chainDER, roots: meshCA.authority.material.rootCertificates, now: now())
       }
+      // The identity lasts as long as the presented chain; the verifier checked every certificate on the path.
+      notAfter = chainDER.compactMap { try? Certificate(derEncoded: $0).notValidAfter }.min()
     } catch {
       result = .failure(
         PeerVerificationError(.invalidCertificate, certificate: "", "cannot serialize the presented chain: \(error)"))
     }
     switch result {
     case .success(let identity):
-      peerIdentities.record(identity, for: channel)
+      peerIdentities.record(identity, notAfter: notAfter, for: channel)
       logger.debug("verified a client certificate", metadata: ["peer": "\(peer)", "identity": "\(identity.uri)"])
       promise.succeed(.certificateVerified(VerificationMetadata(nil)))
     case .failure(let error):

@@ -31,7 +31,8 @@ public struct StreamSecurity: Sendable {
 ///
 /// With `StreamSecurity.authenticate` set (the secure port), a stream is authenticated before its first request is
 /// read and a refused caller gets the authenticator's error; an authenticated caller whose identity's namespace is not
-/// the node's NAMESPACE ends with PERMISSION_DENIED. The first request must carry the node; its id is parsed as
+/// the node's NAMESPACE, or whose service account is not the node's SERVICE_ACCOUNT (when sent), ends with
+/// PERMISSION_DENIED. The first request must carry the node; its id is parsed as
 /// istiod does and a malformed one ends the stream with INVALID_ARGUMENT. Each request is classified by
 /// ``WatchState``; pushes come from ``PushPipeline`` through the connection's mailbox. SDS answers `ROOTCA` (the mesh
 /// roots) to anyone and `default` (a certificate Sextant issues, with a key it generates) only to an authenticated
@@ -263,6 +264,14 @@ struct AdsSession {
         let message =
           "identity \(identity.spiffe.uri) (namespace \(identity.namespace)) may not act for a proxy in namespace "
           + "\(proxy!.namespace) (node \(proxy!.nodeID))"
+        logger.warning("refused an ADS stream", metadata: ["error": "\(message)"])
+        throw RPCError(code: .permissionDenied, message: message)
+      }
+      if let identity, !proxy!.serviceAccount.isEmpty, identity.serviceAccount != proxy!.serviceAccount {
+        XDSMetrics.authenticationFailed()
+        let message =
+          "identity \(identity.spiffe.uri) (service account \(identity.serviceAccount)) may not act for a proxy whose "
+          + "SERVICE_ACCOUNT is \(proxy!.serviceAccount) (node \(proxy!.nodeID))"
         logger.warning("refused an ADS stream", metadata: ["error": "\(message)"])
         throw RPCError(code: .permissionDenied, message: message)
       }

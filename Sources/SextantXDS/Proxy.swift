@@ -40,6 +40,8 @@ public struct Proxy: Sendable, Hashable {
   public var istioVersion: String
   /// INSTANCE_IPS, else the node id's IP.
   public var instanceIPs: [String]
+  /// SERVICE_ACCOUNT: the workload's service account as the node claims it (empty when not sent).
+  public var serviceAccount: String
 
   public init(
     nodeID: String,
@@ -53,8 +55,10 @@ public struct Proxy: Sendable, Hashable {
     labels: [String: String] = [:],
     interceptionMode: InterceptionMode = .redirect,
     istioVersion: String = "",
-    instanceIPs: [String] = []
+    instanceIPs: [String] = [],
+    serviceAccount: String = ""
   ) {
+    self.serviceAccount = serviceAccount
     self.nodeID = nodeID
     self.type = type
     self.ipAddress = ipAddress
@@ -224,7 +228,8 @@ extension Proxy {
       labels: labels,
       interceptionMode: mode,
       istioVersion: try string("ISTIO_VERSION"),
-      instanceIPs: instanceIPs
+      instanceIPs: instanceIPs,
+      serviceAccount: try string("SERVICE_ACCOUNT")
     )
   }
 }

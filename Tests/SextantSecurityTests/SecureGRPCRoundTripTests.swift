@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
+import NIOPosix
 import NIOSSL
 import SextantTestSupport
 import Synchronization
@@ -25,7 +26,8 @@ struct SecureServerFixture {
 
   /// Runs a server for the duration of `body`. Certificates use the real clock (NIOSSL's client checks them).
   static func run(
-    reviewer: (any TokenReviewer)? = nil, _ body: (SecureServerFixture) async throws -> Void
+    reviewer: (any TokenReviewer)? = nil, handshakeTimeout: Duration = .seconds(10),
+    _ body: (SecureServerFixture) async throws -> Void
   ) async throws {
     let pki = TestPKI.ecdsa
     let material = try CAMaterial(pem: pki.files(for: pki.cluster1), source: "cluster1", now: Date())
@@ -36,7 +38,7 @@ struct SecureServerFixture {
     let logs = LogRecorder()
     let listener = SecureGRPCListener(
       host: "127.0.0.1", port: 0, servingCertificate: servingCertificate, meshCA: meshCA,
-      peerIdentities: identities, logger: logs.logger)
+      peerIdentities: identities, logger: logs.logger, handshakeTimeout: handshakeTimeout)
     let authenticator = Authenticator(
       peerIdentities: identities, tokenReviewer: reviewer, meshTrustDomain: "cluster.local",
       primaryClusterID: "Kubernetes")
@@ -175,5 +177,39 @@ struct SecureGRPCRoundTripTests {
       let serials = try seen.withLock { $0 }.map { "\(try Certificate(derEncoded: $0).serialNumber)" }
       #expect(serials == [first.serial, second.serial])
     }
+  }
+
+  @Test("a connection that never completes its TLS handshake is closed after the handshake timeout")
+  func stalledHandshakeIsClosed() async throws {
+    try await SecureServerFixture.run(handshakeTimeout: .milliseconds(200)) { fixture in
+      let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        .connect(host: "127.0.0.1", port: fixture.port).get()
+      // Nothing is sent: the server must close the connection on its own, well before this deadline.
+      try await withThrowingTaskGroup(of: Bool.self) { group in
+        group.addTask {
+          try await channel.closeFuture.get()
+          return true
+        }
+        group.addTask {
+          try await Task.sleep(for: .seconds(10))
+          return false
+        }
+        let closedByServer = try await group.next()!
+        group.cancelAll()
+        if !closedByServer { try await channel.close() }
+        #expect(closedByServer, "the server kept a connection without a TLS handshake open")
+      }
+      #expect(fixture.logs.messages(atLeast: .warning).contains { $0.contains("did not complete in time") })
+    }
+  }
+
+  @Test("an identity stops counting when its client certificate chain expires")
+  func identityExpiresWithTheChain() {
+    let identities = PeerIdentities()
+    let identity = try! SpiffeID(trustDomain: "cluster.local", namespace: "sample", serviceAccount: "client")
+    let notAfter = Date(timeIntervalSince1970: 2_000_000_000)
+    identities.record(identity, notAfter: notAfter, remotePeer: "ipv4:127.0.0.1:5000")
+    #expect(identities.identity(forRemotePeer: "ipv4:127.0.0.1:5000", now: notAfter) == identity)
+    #expect(identities.identity(forRemotePeer: "ipv4:127.0.0.1:5000", now: notAfter.addingTimeInterval(1)) == nil)
   }
 }

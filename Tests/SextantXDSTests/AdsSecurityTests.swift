@@ -110,4 +110,16 @@ import X509
       #expect(Array(secrets.keys) == ["ROOTCA"])
     }
   }
+
+  @Test func serviceAccountClaimedByTheNodeMustBeTheCallers() async throws {
+    let security = StreamSecurity(authenticate: Self.authenticate, secrets: WorkloadSecrets(meshCA: try Self.meshCA()))
+    try await AdsServerTests().withHarness(security: security, metadata: ["x-test-namespace": "sample"]) { h in
+      var request = AdsServerTests.request(.cluster, node: true)
+      request.node.metadata.fields["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: "someone-else")
+      h.requests.yield(request)
+      let error = await #expect(throws: RPCError.self) { _ = try await h.next("CDS response") }
+      #expect(error?.code == .permissionDenied)
+      #expect(error?.message.contains("SERVICE_ACCOUNT is someone-else") == true)
+    }
+  }
 }
