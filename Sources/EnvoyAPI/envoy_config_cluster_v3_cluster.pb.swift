@@ -116,6 +116,15 @@ public nonisolated struct Envoy_Config_Cluster_V3_Cluster: @unchecked Sendable {
   /// Clears the value of `cleanupInterval`. Subsequent reads from it will return its default value.
   public mutating func clearCleanupInterval() {_uniqueStorage()._cleanupInterval = nil}
 
+  public var upstreamBindConfig: Envoy_Config_Core_V3_BindConfig {
+    get {_storage._upstreamBindConfig ?? Envoy_Config_Core_V3_BindConfig()}
+    set {_uniqueStorage()._upstreamBindConfig = newValue}
+  }
+  /// Returns true if `upstreamBindConfig` has been explicitly set.
+  public var hasUpstreamBindConfig: Bool {_storage._upstreamBindConfig != nil}
+  /// Clears the value of `upstreamBindConfig`. Subsequent reads from it will return its default value.
+  public mutating func clearUpstreamBindConfig() {_uniqueStorage()._upstreamBindConfig = nil}
+
   public var transportSocket: Envoy_Config_Core_V3_TransportSocket {
     get {_storage._transportSocket ?? Envoy_Config_Core_V3_TransportSocket()}
     set {_uniqueStorage()._transportSocket = newValue}
@@ -355,7 +364,7 @@ fileprivate nonisolated let _protobuf_package = "envoy.config.cluster.v3"
 
 nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Cluster"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}eds_cluster_config\0\u{3}connect_timeout\0\u{4}\u{2}lb_policy\0\u{4}\u{4}circuit_breakers\0\u{4}\u{7}dns_lookup_family\0\u{4}\u{3}cleanup_interval\0\u{4}\u{4}transport_socket\0\u{1}metadata\0\u{4}\u{3}alt_stat_name\0\u{4}\u{5}load_assignment\0\u{4}\u{3}typed_extension_protocol_options\0\u{4}\u{7}transport_socket_matches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}type\0\u{3}eds_cluster_config\0\u{3}connect_timeout\0\u{4}\u{2}lb_policy\0\u{4}\u{4}circuit_breakers\0\u{4}\u{7}dns_lookup_family\0\u{4}\u{3}cleanup_interval\0\u{3}upstream_bind_config\0\u{4}\u{3}transport_socket\0\u{1}metadata\0\u{4}\u{3}alt_stat_name\0\u{4}\u{5}load_assignment\0\u{4}\u{3}typed_extension_protocol_options\0\u{4}\u{7}transport_socket_matches\0")
 
   fileprivate class _StorageClass {
     var _transportSocketMatches: [Envoy_Config_Cluster_V3_Cluster.TransportSocketMatch] = []
@@ -370,6 +379,7 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
     var _typedExtensionProtocolOptions: Dictionary<String,SwiftProtobuf.Google_Protobuf_Any> = [:]
     var _dnsLookupFamily: Envoy_Config_Cluster_V3_Cluster.DnsLookupFamily = .auto
     var _cleanupInterval: SwiftProtobuf.Google_Protobuf_Duration? = nil
+    var _upstreamBindConfig: Envoy_Config_Core_V3_BindConfig? = nil
     var _transportSocket: Envoy_Config_Core_V3_TransportSocket? = nil
     var _metadata: Envoy_Config_Core_V3_Metadata? = nil
 
@@ -394,6 +404,7 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
       _typedExtensionProtocolOptions = source._typedExtensionProtocolOptions
       _dnsLookupFamily = source._dnsLookupFamily
       _cleanupInterval = source._cleanupInterval
+      _upstreamBindConfig = source._upstreamBindConfig
       _transportSocket = source._transportSocket
       _metadata = source._metadata
     }
@@ -429,6 +440,7 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._circuitBreakers) }()
         case 17: try { try decoder.decodeSingularEnumField(value: &_storage._dnsLookupFamily) }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._cleanupInterval) }()
+        case 21: try { try decoder.decodeSingularMessageField(value: &_storage._upstreamBindConfig) }()
         case 24: try { try decoder.decodeSingularMessageField(value: &_storage._transportSocket) }()
         case 25: try { try decoder.decodeSingularMessageField(value: &_storage._metadata) }()
         case 28: try { try decoder.decodeSingularStringField(value: &_storage._altStatName) }()
@@ -471,6 +483,9 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
       try { if let v = _storage._cleanupInterval {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
       } }()
+      try { if let v = _storage._upstreamBindConfig {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
+      } }()
       try { if let v = _storage._transportSocket {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 24)
       } }()
@@ -510,6 +525,7 @@ nonisolated extension Envoy_Config_Cluster_V3_Cluster: SwiftProtobuf.Message, Sw
         if _storage._typedExtensionProtocolOptions != rhs_storage._typedExtensionProtocolOptions {return false}
         if _storage._dnsLookupFamily != rhs_storage._dnsLookupFamily {return false}
         if _storage._cleanupInterval != rhs_storage._cleanupInterval {return false}
+        if _storage._upstreamBindConfig != rhs_storage._upstreamBindConfig {return false}
         if _storage._transportSocket != rhs_storage._transportSocket {return false}
         if _storage._metadata != rhs_storage._metadata {return false}
         return true

@@ -147,6 +147,28 @@ public nonisolated struct Envoy_Config_Core_V3_Address: Sendable {
   public init() {}
 }
 
+/// The local address upstream connections bind before connecting.
+public nonisolated struct Envoy_Config_Core_V3_BindConfig: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sourceAddress: Envoy_Config_Core_V3_SocketAddress {
+    get {_sourceAddress ?? Envoy_Config_Core_V3_SocketAddress()}
+    set {_sourceAddress = newValue}
+  }
+  /// Returns true if `sourceAddress` has been explicitly set.
+  public var hasSourceAddress: Bool {self._sourceAddress != nil}
+  /// Clears the value of `sourceAddress`. Subsequent reads from it will return its default value.
+  public mutating func clearSourceAddress() {self._sourceAddress = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _sourceAddress: Envoy_Config_Core_V3_SocketAddress? = nil
+}
+
 public nonisolated struct Envoy_Config_Core_V3_CidrRange: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -352,6 +374,40 @@ nonisolated extension Envoy_Config_Core_V3_Address: SwiftProtobuf.Message, Swift
 
   public static func ==(lhs: Envoy_Config_Core_V3_Address, rhs: Envoy_Config_Core_V3_Address) -> Bool {
     if lhs.address != rhs.address {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Envoy_Config_Core_V3_BindConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BindConfig"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}source_address\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._sourceAddress) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._sourceAddress {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Envoy_Config_Core_V3_BindConfig, rhs: Envoy_Config_Core_V3_BindConfig) -> Bool {
+    if lhs._sourceAddress != rhs._sourceAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

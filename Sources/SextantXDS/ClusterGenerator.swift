@@ -3,7 +3,7 @@ import SextantRegistry
 import SwiftProtobuf
 
 /// Generates a sidecar's clusters (CDS): one EDS cluster per service port, istiod's fixed clusters, and one
-/// `inbound|PORT||` cluster per port of the proxy's own workload.
+/// `inbound|PORT||` cluster per port of the proxy's own workload (plus `InboundPassthroughCluster` with capture).
 ///
 /// Outbound clusters use auto mTLS: endpoints marked `tlsMode: istio` are reached with ISTIO_MUTUAL (SAN match on
 /// the service's service accounts in the mesh trust domain), the others in plaintext. A proxy whose stream gets no
@@ -31,8 +31,15 @@ public enum ClusterGenerator {
             trustDomain: view.mutualTLS ? mesh.trustDomain : nil))
       }
     }
+    let captured = view.type == .sidecar && view.interceptionMode != .none
     for port in inbound.ports {
-      clusters.append(inboundCluster(port: port.port, connectTimeout: timeout))
+      clusters.append(
+        captured
+          ? inboundOriginalDestination(name: ResourceNames.inboundCluster(port: port.port), connectTimeout: timeout)
+          : inboundCluster(port: port.port, connectTimeout: timeout))
+    }
+    if captured {
+      clusters.append(inboundOriginalDestination(name: ResourceNames.inboundPassthroughCluster, connectTimeout: timeout))
     }
     clusters.append(passthrough(connectTimeout: timeout))
     clusters.append(blackHole(connectTimeout: timeout))
@@ -127,6 +134,27 @@ public enum ClusterGenerator {
     var breakers = Envoy_Config_Cluster_V3_CircuitBreakers()
     breakers.thresholds = [thresholds]
     return breakers
+  }
+
+  /// With traffic capture, inbound clusters (`inbound|PORT||`, `InboundPassthroughCluster`) connect to the captured
+  /// connection's original destination (the workload's own address) from 127.0.0.6, which Istio's iptables rules do
+  /// not capture again.
+  static func inboundOriginalDestination(name: String, connectTimeout: Google_Protobuf_Duration)
+    -> Envoy_Config_Cluster_V3_Cluster
+  {
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = name
+    cluster.type = .originalDst
+    cluster.lbPolicy = .clusterProvided
+    cluster.connectTimeout = connectTimeout
+    cluster.circuitBreakers = circuitBreakers()
+    var source = Envoy_Config_Core_V3_SocketAddress()
+    source.address = ResourceNames.inboundPassthroughBindAddress
+    source.portValue = 0
+    var bind = Envoy_Config_Core_V3_BindConfig()
+    bind.sourceAddress = source
+    cluster.upstreamBindConfig = bind
+    return cluster
   }
 
   /// `PassthroughCluster`: ORIGINAL_DST, for traffic to destinations outside the registry.

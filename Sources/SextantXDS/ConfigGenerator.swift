@@ -33,7 +33,8 @@ public struct ConfigGenerator: Sendable {
       return []
     case .cluster:
       let key = ResourceCacheKey.clusters(
-        servicesVersion: snapshot.servicesVersion, type: view.type, inbound: inbound, mutualTLS: view.mutualTLS)
+        servicesVersion: snapshot.servicesVersion, type: view.type, interceptionMode: view.interceptionMode,
+        inbound: inbound, mutualTLS: view.mutualTLS)
       return try cache.resources(for: key) { () throws(XDSError) in
         try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { cluster throws(XDSError) in
           SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))

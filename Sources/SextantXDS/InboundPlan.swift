@@ -2,8 +2,7 @@ import SextantRegistry
 
 /// The ports on which a sidecar's own workload receives mesh traffic: what its inbound listeners and clusters are.
 ///
-/// Only sidecars without traffic capture (NONE) have a plan: capture modes get no inbound listeners yet. A sidecar's
-/// workload is found by address: endpoints at one of the proxy's instance IPs whose pod carries
+/// Only sidecars have a plan. A sidecar's workload is found by address: endpoints at one of the proxy's instance IPs whose pod carries
 /// `security.istio.io/tlsMode: istio`, of a service in the proxy's namespace, in its CLUSTER_ID when it sends one, and
 /// of the authenticated caller's service account when the stream has one (a node cannot claim another workload's
 /// address to get its inbound listeners). Each distinct endpoint (target) port becomes one inbound port. A value
@@ -30,7 +29,7 @@ public struct InboundPlan: Sendable, Hashable {
 
   /// The plan of `view` in `snapshot`.
   public init(snapshot: MeshSnapshot, view: ProxyView) {
-    guard view.type == .sidecar, view.interceptionMode == .none else {
+    guard view.type == .sidecar else {
       self = .none
       return
     }

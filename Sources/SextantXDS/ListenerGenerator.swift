@@ -10,7 +10,8 @@ import SwiftProtobuf
 /// share a host; the proxy's inbound ports (`InboundPlan`) get inbound listeners `IP_PORT` on that IP, which win over
 /// an outbound listener on the same port. Inbound listeners are PERMISSIVE: TLS connections must present a mesh
 /// client certificate (mutual TLS with SDS `default`/`ROOTCA`), plaintext ones are passed through; both go to
-/// `inbound|PORT||`. Inbound listeners for capture modes (`virtualInbound`) are not generated.
+/// `inbound|PORT||`. With capture, sidecars also get `virtualInbound` on 15006 with the same chains per inbound port
+/// (matched on the original destination port) and a passthrough chain for every other port.
 /// A pure function of the services, the proxy's interception mode, bind address and inbound plan: the cache key is
 /// `(servicesVersion, view.type, view.interceptionMode, bind address (NONE only), inbound)`.
 public enum ListenerGenerator {
@@ -39,6 +40,9 @@ public enum ListenerGenerator {
       return listeners
     case .redirect, .tproxy:
       var listeners = [try virtualOutbound(mesh: mesh)]
+      if view.type == .sidecar {
+        listeners.append(try virtualInbound(inbound: inbound, mutualTLS: view.mutualTLS))
+      }
       for entry in plan.ports {
         switch entry.target {
         case .http:
@@ -95,15 +99,60 @@ public enum ListenerGenerator {
   static func inboundListener(address: String, port: InboundPlan.Port, mutualTLS: Bool) throws(XDSError)
     -> Envoy_Config_Listener_V3_Listener
   {
-    let cluster = ResourceNames.inboundCluster(port: port.port)
     var listener = Envoy_Config_Listener_V3_Listener()
     listener.name = ResourceNames.listenerName(address: address, port: port.port)
     listener.address = EnvoyBuild.address(address, port.port)
     listener.trafficDirection = .inbound
+    listener.listenerFilters = [try tlsInspector()]
+    listener.filterChains = try inboundChains(port: port.port, mutualTLS: mutualTLS)
+    var metadata = Envoy_Config_Core_V3_Metadata()
+    metadata.filterMetadata["istio"] = EnvoyBuild.structValue(["services": port.services.joined(separator: ",")])
+    listener.metadata = metadata
+    return listener
+  }
+
+  /// `virtualInbound` on 0.0.0.0:15006 for captured inbound traffic: original_dst and tls_inspector listener
+  /// filters, per inbound port a mutual-TLS chain and a plaintext chain (PERMISSIVE) matched on the original
+  /// destination port and forwarding to `inbound|PORT||`, and a last chain passing every other port through to
+  /// `InboundPassthroughCluster`.
+  static func virtualInbound(inbound: InboundPlan, mutualTLS: Bool) throws(XDSError) -> Envoy_Config_Listener_V3_Listener {
+    var listener = Envoy_Config_Listener_V3_Listener()
+    listener.name = ResourceNames.virtualInbound
+    listener.address = EnvoyBuild.address("0.0.0.0", ResourceNames.virtualInboundPort)
+    listener.trafficDirection = .inbound
+    var originalDestination = Envoy_Config_Listener_V3_ListenerFilter()
+    originalDestination.name = "envoy.filters.listener.original_dst"
+    originalDestination.typedConfig = try EnvoyBuild.any(
+      Envoy_Extensions_Filters_Listener_OriginalDst_V3_OriginalDst())
+    listener.listenerFilters = [originalDestination, try tlsInspector()]
+    var chains: [Envoy_Config_Listener_V3_FilterChain] = []
+    for port in inbound.ports {
+      for var chain in try inboundChains(port: port.port, mutualTLS: mutualTLS) {
+        chain.filterChainMatch.destinationPort = Google_Protobuf_UInt32Value(UInt32(port.port))
+        chains.append(chain)
+      }
+    }
+    var passthrough = Envoy_Config_Listener_V3_FilterChain()
+    passthrough.name = ResourceNames.inboundPassthroughCluster
+    passthrough.filters = [
+      try EnvoyBuild.tcpProxy(
+        statPrefix: ResourceNames.inboundPassthroughCluster, cluster: ResourceNames.inboundPassthroughCluster)
+    ]
+    chains.append(passthrough)
+    listener.filterChains = chains
+    return listener
+  }
+
+  static func tlsInspector() throws(XDSError) -> Envoy_Config_Listener_V3_ListenerFilter {
     var inspector = Envoy_Config_Listener_V3_ListenerFilter()
     inspector.name = "envoy.filters.listener.tls_inspector"
     inspector.typedConfig = try EnvoyBuild.any(Envoy_Extensions_Filters_Listener_TlsInspector_V3_TlsInspector())
-    listener.listenerFilters = [inspector]
+    return inspector
+  }
+
+  /// The chains of one inbound port: mutual TLS (when the stream gets certificates) and plaintext.
+  static func inboundChains(port: Int, mutualTLS: Bool) throws(XDSError) -> [Envoy_Config_Listener_V3_FilterChain] {
+    let cluster = ResourceNames.inboundCluster(port: port)
     var tls = Envoy_Config_Listener_V3_FilterChain()
     tls.name = "\(cluster)-mtls"
     tls.filterChainMatch.transportProtocol = "tls"
@@ -113,11 +162,7 @@ public enum ListenerGenerator {
     plain.name = "\(cluster)-plaintext"
     plain.filterChainMatch.transportProtocol = "raw_buffer"
     plain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
-    listener.filterChains = mutualTLS ? [tls, plain] : [plain]
-    var metadata = Envoy_Config_Core_V3_Metadata()
-    metadata.filterMetadata["istio"] = EnvoyBuild.structValue(["services": port.services.joined(separator: ",")])
-    listener.metadata = metadata
-    return listener
+    return mutualTLS ? [tls, plain] : [plain]
   }
 
   /// An HTTP connection manager whose routes come over RDS by `routeName`, with the router filter.

@@ -31,8 +31,16 @@ public enum ResourceNames {
   /// `inbound|PORT||`, the cluster that delivers inbound traffic on `port` to the local app.
   public static func inboundCluster(port: Int) -> String { "inbound|\(port)||" }
 
-  /// Where a sidecar's workload listens for traffic its sidecar delivers (istiod's default without a Sidecar resource).
+  /// Where a sidecar's workload listens for traffic its sidecar delivers without traffic capture (NONE).
   public static let inboundAppAddress = "127.0.0.1"
+  /// With traffic capture, inbound traffic is captured here (`virtualInbound`).
+  public static let virtualInbound = "virtualInbound"
+  public static let virtualInboundPort = 15006
+  /// The cluster for captured inbound traffic to ports the workload does not serve in the mesh (ORIGINAL_DST).
+  public static let inboundPassthroughCluster = "InboundPassthroughCluster"
+  /// The source address of a captured sidecar's connections to its own workload: Istio's iptables rules let traffic
+  /// from it through instead of capturing it again.
+  public static let inboundPassthroughBindAddress = "127.0.0.6"
 
   /// The RDS route name a sidecar's outbound HTTP listener on `port` uses: the port number.
   public static func routeName(port: Int) -> String { String(port) }

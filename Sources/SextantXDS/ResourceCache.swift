@@ -8,8 +8,10 @@ import Synchronization
 /// Versions come from the snapshot (`servicesVersion`, `endpointVersions[host]`): they change whenever the content
 /// they stand for changes and never repeat for different content.
 public enum ResourceCacheKey: Sendable, Hashable {
-  /// All clusters: services, node type, the proxy's inbound ports and whether its stream gets certificates.
-  case clusters(servicesVersion: UInt64, type: NodeType, inbound: InboundPlan, mutualTLS: Bool)
+  /// All clusters: services, node type, interception mode (inbound clusters differ), the proxy's inbound ports and
+  /// whether its stream gets certificates.
+  case clusters(
+    servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, inbound: InboundPlan, mutualTLS: Bool)
   /// All listeners: services, node type, interception mode, the address listeners bind (NONE mode only, else
   /// empty), the proxy's inbound ports and whether its stream gets certificates.
   case listeners(
@@ -72,7 +74,7 @@ public final class ResourceCache: Sendable {
     state.withLock { state in
       state.entries = state.entries.filter { key, _ in
         switch key {
-        case .clusters(let version, _, _, _), .listeners(let version, _, _, _, _, _), .route(_, let version, _):
+        case .clusters(let version, _, _, _, _), .listeners(let version, _, _, _, _, _), .route(_, let version, _):
           return version == snapshot.servicesVersion
         case .endpoints(let cluster, let version, _):
           guard let host = ResourceNames.parseOutboundCluster(cluster)?.host else { return false }

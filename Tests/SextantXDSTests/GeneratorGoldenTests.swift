@@ -125,7 +125,22 @@ import Testing
     #expect(InboundPlan(snapshot: snapshot, view: ownAccount).portNumbers == [8081])
     var captured = Self.workload
     captured.interceptionMode = .redirect
-    #expect(InboundPlan(snapshot: snapshot, view: captured) == .none)
+    #expect(InboundPlan(snapshot: snapshot, view: captured).portNumbers == [8081])
+    let router = ProxyView(type: .router, namespace: "sample", interceptionMode: .none, ipAddress: "10.2.0.1")
+    #expect(InboundPlan(snapshot: snapshot, view: router) == .none)
+  }
+
+  @Test func capturedWorkloadSidecarGetsVirtualInbound() async throws {
+    let snapshot = await Self.fixture()
+    var view = Self.workload
+    view.interceptionMode = .redirect
+    let plan = InboundPlan(snapshot: snapshot, view: view)
+    let clusters = try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: plan)
+    try assertGolden(
+      "cds-inbound-captured.json",
+      clusters.filter { $0.name.hasPrefix("inbound|") || $0.name == ResourceNames.inboundPassthroughCluster })
+    let listeners = try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: plan)
+    try assertGolden("lds-virtual-inbound.json", listeners.filter { $0.name == ResourceNames.virtualInbound })
   }
 
   @Test func streamsWithoutCertificatesGetPlaintextConfig() async throws {
