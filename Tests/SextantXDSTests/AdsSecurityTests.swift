@@ -4,6 +4,7 @@ import GRPCCore
 import Logging
 import SextantSecurity
 import SwiftProtobuf
+import Synchronization
 import Testing
 import X509
 
@@ -120,6 +121,29 @@ import X509
       let error = await #expect(throws: RPCError.self) { _ = try await h.next("CDS response") }
       #expect(error?.code == .permissionDenied)
       #expect(error?.message.contains("SERVICE_ACCOUNT is someone-else") == true)
+    }
+  }
+
+  @Test func certificateIsNotReissuedWhenTheCredentialNoLongerAuthenticates() async throws {
+    let ca = try Self.meshCA()
+    let calls = Mutex(0)
+    // The first check (stream start) passes; the re-check before a reissue fails, as for a token that expired.
+    let authenticate: @Sendable (String, Metadata) async throws -> CallerIdentity = { peer, metadata in
+      let call = calls.withLock { value -> Int in
+        value += 1
+        return value
+      }
+      guard call == 1 else { throw RPCError(code: .unauthenticated, message: "the token expired") }
+      return try await Self.authenticate(peer, metadata)
+    }
+    let security = StreamSecurity(authenticate: authenticate, secrets: WorkloadSecrets(meshCA: ca))
+    try await AdsServerTests().withHarness(security: security, metadata: ["x-test-namespace": "sample"]) { h in
+      h.requests.yield(AdsServerTests.request(.secret, names: ["default"], node: true))
+      _ = try await h.next("SDS response")
+      ca.replace(try Self.authority())  // makes the certificate due for reissue
+      let error = await #expect(throws: RPCError.self) { _ = try await h.next("the stream's end") }
+      #expect(error?.code == .unauthenticated)
+      #expect(error?.message.contains("the token expired") == true)
     }
   }
 }
