@@ -83,8 +83,14 @@ public struct CAMaterial: Sendable {
       case .unsupportedKey: throw CAError(.unsupportedKey, file: names[.caKey], error.message)
       }
     }
-    let chain = try Self.certificates(files.certChain, .certChain, names)
     let roots = try Self.certificates(files.rootCert, .rootCert, names)
+    // Istio's plug-in instructions: when ca-cert.pem is the root itself, cert-chain.pem is empty.
+    let chain: [Certificate]
+    if files.certChain.allSatisfy(\.isWhitespace), roots.contains(signingCertificate) {
+      chain = [signingCertificate]
+    } else {
+      chain = try Self.certificates(files.certChain, .certChain, names)
+    }
 
     try CAMaterialVerification(
       signingCertificate: signingCertificate, signingKey: signingKey, chain: chain, roots: roots, now: now,

@@ -27,6 +27,18 @@ struct PluggedCATests {
     }
   }
 
+  @Test("the root as signing certificate with an empty cert-chain.pem (Istio's instructions) loads; an intermediate does not")
+  func emptyChainForTheRootItself() throws {
+    let pki = TestPKI.ecdsa
+    let rootItself = CAMaterial.PEMFiles(
+      caCert: pki.root.pem, caKey: pki.root.key.pem(pki.format), certChain: "\n", rootCert: pki.root.pem)
+    let material = try CAMaterial(pem: rootItself, source: "dir", now: testNow)
+    #expect(material.certificateChain == [pki.root.certificate])
+    var intermediate = pki.files(for: pki.cluster1)
+    intermediate.certChain = ""
+    #expect(throws: CAError.self) { try CAMaterial(pem: intermediate, source: "dir", now: testNow) }
+  }
+
   @Test("the key file's PEM type is the one the format names")
   func keyFormats() {
     #expect(TestPKI.rsa.cluster1.key.pem(.rsaPKCS1).hasPrefix("-----BEGIN RSA PRIVATE KEY-----"))
