@@ -326,9 +326,10 @@ struct AdsSession {
       return
     }
     // The proxy's own endpoints moved: its inbound clusters and listeners follow.
-    let inbound = InboundPlan(snapshot: request.snapshot, view: view)
-    for type in [XDSType.cluster, .listener] where watches[type] != nil {
-      if let sent = sentInbound[type], sent != inbound {
+    let tracked = [XDSType.cluster, .listener].filter { watches[$0] != nil && sentInbound[$0] != nil }
+    if !tracked.isEmpty {
+      let inbound = InboundPlan(snapshot: request.snapshot, view: view)
+      for type in tracked where sentInbound[type] != inbound {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }
     }
@@ -355,7 +356,8 @@ struct AdsSession {
         resources = try secretResources(names: watch.requestedNames)
       } else {
         let view = self.view
-        let inbound = InboundPlan(snapshot: snapshot, view: view)
+        // Only clusters and listeners depend on the inbound plan; EDS and RDS pushes do not compute it.
+        let inbound = type == .cluster || type == .listener ? InboundPlan(snapshot: snapshot, view: view) : .none
         resources = try generator.resources(
           type,
           names: type.isWildcard ? [] : watch.requestedNames,
