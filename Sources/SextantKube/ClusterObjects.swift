@@ -6,6 +6,15 @@ public enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
   case endpoints = "Endpoints"
   case pod = "Pod"
   case node = "Node"
+  /// networking.istio.io Gateway (read from the primary cluster and file-backed clusters only).
+  case gateway = "Gateway"
+  /// networking.istio.io VirtualService (read from the primary cluster and file-backed clusters only).
+  case virtualService = "VirtualService"
+
+  /// The kinds every cluster source watches: the service registry's inputs.
+  public static let registryKinds: [ObjectKind] = [.namespace, .service, .endpointSlice, .endpoints, .pod, .node]
+  /// The Istio configuration kinds, watched only where mesh config is read.
+  public static let istioConfigKinds: [ObjectKind] = [.gateway, .virtualService]
 
   public static func < (lhs: ObjectKind, rhs: ObjectKind) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -39,6 +48,8 @@ public enum KubeObject: Sendable, Hashable {
   case endpoints(Endpoints)
   case pod(Pod)
   case node(Node)
+  case gateway(IstioGateway)
+  case virtualService(IstioVirtualService)
 
   /// The object's key; namespaced kinds without a namespace are placed in `default`, as the API server does.
   public var key: ObjectKey {
@@ -50,6 +61,9 @@ public enum KubeObject: Sendable, Hashable {
     case .endpoints(let o): ObjectKey(kind: .endpoints, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     case .pod(let o): ObjectKey(kind: .pod, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     case .node(let o): ObjectKey(kind: .node, namespace: "", name: o.metadata.name)
+    case .gateway(let o): ObjectKey(kind: .gateway, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .virtualService(let o):
+      ObjectKey(kind: .virtualService, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     }
   }
 }
@@ -65,6 +79,8 @@ public struct ClusterObjects: Sendable, Hashable {
   public var endpoints: [NamespacedName: Endpoints] = [:]
   public var pods: [NamespacedName: Pod] = [:]
   public var nodes: [String: Node] = [:]
+  public var gateways: [NamespacedName: IstioGateway] = [:]
+  public var virtualServices: [NamespacedName: IstioVirtualService] = [:]
 
   public init() {}
 
@@ -82,6 +98,8 @@ public struct ClusterObjects: Sendable, Hashable {
     case .endpoints(let o): endpoints[NamespacedName(o.metadata)] = o
     case .pod(let o): pods[NamespacedName(o.metadata)] = o
     case .node(let o): nodes[o.metadata.name] = o
+    case .gateway(let o): gateways[NamespacedName(o.metadata)] = o
+    case .virtualService(let o): virtualServices[NamespacedName(o.metadata)] = o
     }
   }
 
@@ -95,12 +113,15 @@ public struct ClusterObjects: Sendable, Hashable {
     case .endpoints: endpoints[name] = nil
     case .pod: pods[name] = nil
     case .node: nodes[key.name] = nil
+    case .gateway: gateways[name] = nil
+    case .virtualService: virtualServices[name] = nil
     }
   }
 
   /// The number of objects held, of every kind.
   public var count: Int {
     namespaces.count + services.count + endpointSlices.count + endpoints.count + pods.count + nodes.count
+      + gateways.count + virtualServices.count
   }
 }
 

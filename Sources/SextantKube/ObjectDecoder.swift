@@ -4,7 +4,8 @@ import Foundation
 /// document an object or a List of objects.
 ///
 /// Dispatch is on `apiVersion` and `kind`: `v1` Namespace, Service, Endpoints, Pod and Node, and
-/// `discovery.k8s.io/v1` or `/v1beta1` EndpointSlice are decoded; any other object is returned in
+/// `discovery.k8s.io/v1` or `/v1beta1` EndpointSlice, and `networking.istio.io` (v1, v1beta1, v1alpha3) Gateway and
+/// VirtualService (spec kept untyped, checked later per object) are decoded; any other object is returned in
 /// `DecodedFile.skipped` (not an error: the caller logs it at debug level). `kind: List` and typed lists such as
 /// `ServiceList` (whose items may omit `kind` and `apiVersion`, as the API server returns them) are unpacked.
 ///
@@ -150,6 +151,10 @@ public struct ObjectDecoder: Sendable {
         object = .endpointSlice(try Self.model(EndpointSlice.self, from: node))
       case ("discovery.k8s.io/v1beta1", "EndpointSlice"):
         object = .endpointSlice(Self.convertedFromV1beta1(try Self.model(EndpointSlice.self, from: node)))
+      case (let version, "Gateway") where IstioAPI.networkingVersions.contains(version):
+        object = .gateway(try Self.model(IstioGateway.self, from: node))
+      case (let version, "VirtualService") where IstioAPI.networkingVersions.contains(version):
+        object = .virtualService(try Self.model(IstioVirtualService.self, from: node))
       default:
         let metadata = mapping["metadata"]?.mapping
         file.skipped.append(

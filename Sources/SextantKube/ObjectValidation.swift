@@ -42,6 +42,11 @@ enum ObjectValidation {
       try check.name(pod.metadata)
     case .node(let node):
       try check.name(node.metadata)
+    case .gateway(let gateway):
+      // The spec is checked per object by the registry, so one bad Gateway does not reject the file.
+      try check.name(gateway.metadata)
+    case .virtualService(let virtualService):
+      try check.name(virtualService.metadata)
     }
   }
 

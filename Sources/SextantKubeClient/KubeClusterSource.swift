@@ -195,7 +195,7 @@ public final class KubeClusterSource: Sendable {
         pending -> ([ClusterSourceEvent], [ObjectKind: InformerState], Bool) in
         var events: [ClusterSourceEvent] = []
         if !pending.syncedReported {
-          if pending.listed.count == ObjectKind.allCases.count {
+          if pending.listed.count == ObjectKind.registryKinds.count {
             events = [.state(pending.objects), .synced]
             pending.syncedReported = true
             pending.dirty = false
