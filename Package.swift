@@ -109,6 +109,7 @@ let package = Package(
       dependencies: [
         "SextantKube",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "Yams", package: "Yams"),
       ]
     ),
     .target(

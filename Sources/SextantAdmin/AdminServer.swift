@@ -47,6 +47,8 @@ public enum AdminServer {
     router.get("/debug/endpointz") { _, _ in json(DebugViews.endpointz(state.snapshot())) }
     router.get("/debug/clusterz") { _, _ in json(DebugViews.clusterz(state.snapshot())) }
     router.get("/debug/sourcez") { _, _ in json(state.sourceErrors()) }
+    router.get("/debug/networkz") { _, _ in json(NetworkViews.networkz(state.snapshot())) }
+    router.get("/debug/configz") { _, _ in json(NetworkViews.configz(state.snapshot())) }
   }
 
   static func json(_ value: some Encodable) -> Response {

@@ -14,12 +14,18 @@ import SextantKube
 /// - Each service port yields one `MeshEndpoint` per address whose endpoint object serves it (see
 ///   `PortResolution`): `port` is the endpoint port, `servicePort` the service port. A (servicePort, address) pair
 ///   seen twice is kept once (the first slice by name wins).
-/// - Pod, node and locality facts come from `WorkloadIndex`.
+/// - Pod, node, network and locality facts come from `WorkloadIndex`.
+/// - Services labelled with a network are that network's gateways (`GatewayDiscovery`); Gateways and
+///   VirtualServices are checked one by one (`IstioConfigParser`).
 public enum ClusterRegistry {
   /// The view of `cluster` holding `objects`.
   public static func build(cluster: ClusterID, objects: ClusterObjects, options: RegistryOptions) -> ClusterView {
-    let network = objects.namespaces[options.systemNamespace]?.metadata.labels?[WellKnownLabels.network] ?? ""
-    let workloads = WorkloadIndex(objects: objects, clusterNetwork: network)
+    let namespaceNetwork = objects.namespaces[options.systemNamespace]?.metadata.labels?[WellKnownLabels.network] ?? ""
+    let registryNetwork = options.meshNetworks.network(ofCluster: cluster) ?? ""
+    let network = namespaceNetwork.isEmpty ? registryNetwork : namespaceNetwork
+    let workloads = WorkloadIndex(
+      objects: objects, namespaceNetwork: namespaceNetwork, registryNetwork: registryNetwork,
+      meshNetworks: options.meshNetworks)
 
     var slicesByService: [NamespacedName: [EndpointSlice]] = [:]
     for key in objects.endpointSlices.keys.sorted() {
@@ -30,8 +36,11 @@ public enum ClusterRegistry {
 
     var services: [String: MeshService] = [:]
     var endpoints: [String: [MeshEndpoint]] = [:]
+    var externalAddresses: [String: [String]] = [:]
     for (key, service) in objects.services where service.spec.type != "ExternalName" {
       let hostname = options.hostname(name: key.name, namespace: key.namespace)
+      let external = GatewayDiscovery.externalAddresses(of: service, resolveHostnames: options.resolveHostnameGateways)
+      if !external.isEmpty { externalAddresses[hostname] = external }
       let ports = uniquePorts(of: service)
       let addresses = vips(of: service)
       services[hostname] = MeshService(
@@ -59,12 +68,18 @@ public enum ClusterRegistry {
     counts[.endpoints] = objects.endpoints.count
     counts[.pod] = objects.pods.count
     counts[.node] = objects.nodes.count
+    counts[.gateway] = objects.gateways.count
+    counts[.virtualService] = objects.virtualServices.count
 
     return ClusterView(
       cluster: cluster,
       services: services,
       endpoints: endpoints,
       networkOfCluster: network,
+      gateways: GatewayDiscovery.gateways(
+        in: objects, cluster: cluster, resolveHostnames: options.resolveHostnameGateways),
+      externalAddresses: externalAddresses,
+      istioConfig: IstioConfigParser.parse(objects, cluster: cluster, options: options),
       objectCounts: counts
     )
   }

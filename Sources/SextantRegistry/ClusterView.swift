@@ -12,8 +12,16 @@ public struct ClusterView: Sendable, Hashable {
   public var services: [String: MeshService]
   /// Endpoints by hostname, each list sorted (`MeshEndpoint`'s order) and without duplicate (servicePort, address).
   public var endpoints: [String: [MeshEndpoint]]
-  /// The cluster's default network: the system namespace's `topology.istio.io/network` label, empty when unset.
+  /// The cluster's default network: the system namespace's `topology.istio.io/network` label, else the meshNetworks
+  /// network whose `fromRegistry` names the cluster, empty when neither.
   public var networkOfCluster: String
+  /// The network gateways the cluster's Services declare (see `GatewayDiscovery`), sorted.
+  public var gateways: [NetworkGateway]
+  /// Load-balancer or external addresses of the cluster's Services that have any, by hostname (for meshNetworks
+  /// gateways named by `registryServiceName`).
+  public var externalAddresses: [String: [String]]
+  /// The cluster's Gateways and VirtualServices, checked (empty for clusters whose source does not read them).
+  public var istioConfig: IstioConfig
   /// How many objects of each kind the cluster's source held.
   public var objectCounts: [ObjectKind: Int]
 
@@ -22,8 +30,14 @@ public struct ClusterView: Sendable, Hashable {
     services: [String: MeshService] = [:],
     endpoints: [String: [MeshEndpoint]] = [:],
     networkOfCluster: String = "",
+    gateways: [NetworkGateway] = [],
+    externalAddresses: [String: [String]] = [:],
+    istioConfig: IstioConfig = .empty,
     objectCounts: [ObjectKind: Int] = [:]
   ) {
+    self.gateways = gateways
+    self.externalAddresses = externalAddresses
+    self.istioConfig = istioConfig
     self.cluster = cluster
     self.services = services
     self.endpoints = endpoints

@@ -117,7 +117,8 @@ public actor MeshRegistry {
     var infos = latest.clusters
     infos[cluster] = nil
     let (snapshot, change) = SnapshotMerge.next(
-      previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1
+      previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1,
+      meshNetworks: options.meshNetworks
     )
     logger.info("cluster removed", metadata: ["cluster": "\(cluster)", "change": "\(change)"])
     publish(snapshot, change)
@@ -146,7 +147,8 @@ public actor MeshRegistry {
     var infos = latest.clusters
     infos[cluster] = info
     let (snapshot, change) = SnapshotMerge.next(
-      previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1
+      previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1,
+      meshNetworks: options.meshNetworks
     )
     logger.debug(
       "cluster updated",
@@ -157,6 +159,17 @@ public actor MeshRegistry {
   }
 
   private func publish(_ snapshot: MeshSnapshot, _ change: SnapshotChange) {
+    if change.istioConfig {
+      let known = Set(latest.istioConfig.rejected)
+      for rejection in snapshot.istioConfig.rejected where !known.contains(rejection) {
+        logger.warning("rejected Istio config", metadata: ["error": "\(rejection)"])
+      }
+    }
+    if change.networks {
+      logger.info(
+        "network gateways changed",
+        metadata: ["gateways": "\(snapshot.networks.gateways.values.joined().map(\.description))"])
+    }
     latest = snapshot
     let subscribers = published.withLock { state in
       state.snapshot = snapshot

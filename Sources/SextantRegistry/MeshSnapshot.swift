@@ -22,6 +22,12 @@ public struct MeshSnapshot: Sendable {
   public let endpointVersions: [String: UInt64]
   /// Every known cluster.
   public let clusters: [ClusterID: ClusterInfo]
+  /// Gateways per network (what split-horizon EDS replaces other networks' endpoints with).
+  public let networks: NetworkTopology
+  /// The `version` at which `networks` last changed; use it in cache keys of anything built from it.
+  public let networksVersion: UInt64
+  /// Gateways and VirtualServices of the primary and file-backed clusters, with rejected objects.
+  public let istioConfig: IstioConfig
   /// Endpoints by address, built on first use and shared by every reader of this snapshot.
   private let addressIndex = EndpointAddressIndex()
 
@@ -32,8 +38,14 @@ public struct MeshSnapshot: Sendable {
     endpoints: [String: EndpointShards],
     servicesVersion: UInt64,
     endpointVersions: [String: UInt64],
-    clusters: [ClusterID: ClusterInfo]
+    clusters: [ClusterID: ClusterInfo],
+    networks: NetworkTopology = .empty,
+    networksVersion: UInt64 = 0,
+    istioConfig: IstioConfig = .empty
   ) {
+    self.networks = networks
+    self.networksVersion = networksVersion
+    self.istioConfig = istioConfig
     self.version = version
     self.services = services
     self.sortedHostnames = sortedHostnames

@@ -7,10 +7,22 @@ public struct RegistryOptions: Sendable, Hashable {
   public var domainSuffix: String
   /// The namespace whose `topology.istio.io/network` label names the cluster's default network.
   public var systemNamespace: String
+  /// Networks declared in mesh configuration (endpoint ranges, clusters, gateways); labels take precedence.
+  public var meshNetworks: MeshNetworks
+  /// Resolve a gateway Service's load-balancer hostname to addresses (istiod's RESOLVE_HOSTNAME_GATEWAYS); when
+  /// false such a hostname gives no gateway address.
+  public var resolveHostnameGateways: Bool
 
-  public init(domainSuffix: String = "cluster.local", systemNamespace: String = "istio-system") {
+  public init(
+    domainSuffix: String = "cluster.local",
+    systemNamespace: String = "istio-system",
+    meshNetworks: MeshNetworks = .none,
+    resolveHostnameGateways: Bool = true
+  ) {
     self.domainSuffix = domainSuffix
     self.systemNamespace = systemNamespace
+    self.meshNetworks = meshNetworks
+    self.resolveHostnameGateways = resolveHostnameGateways
   }
 
   /// `cluster.local` and `istio-system`, as istiod defaults.

@@ -3,29 +3,41 @@
 /// `services` is true when any merged service was added, removed or changed (ports, VIPs, labels, clusters): config
 /// depending on the service set must be rebuilt (a full push). `endpointHostnames` lists the hostnames whose endpoints
 /// changed in any cluster, including hostnames that appeared or disappeared; it is filled whether or not `services`
-/// is set. An empty change (e.g. a cluster only became synced) needs no push.
+/// is set. `networks` is true when any network's gateways changed: every proxy's endpoints must be sent again, since
+/// other networks' endpoints are replaced by gateways. `istioConfig` is true when the accepted Gateways or
+/// VirtualServices changed: gateway proxies need new clusters and listeners. An empty change (e.g. a cluster only
+/// became synced) needs no push.
 public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   public var services: Bool
   public var endpointHostnames: Set<String>
+  public var networks: Bool
+  public var istioConfig: Bool
 
-  public init(services: Bool = false, endpointHostnames: Set<String> = []) {
+  public init(services: Bool = false, endpointHostnames: Set<String> = [], networks: Bool = false, istioConfig: Bool = false) {
     self.services = services
     self.endpointHostnames = endpointHostnames
+    self.networks = networks
+    self.istioConfig = istioConfig
   }
 
   /// No change.
   public static let none = SnapshotChange()
 
   /// True when nothing changed.
-  public var isEmpty: Bool { !services && endpointHostnames.isEmpty }
+  public var isEmpty: Bool { !services && endpointHostnames.isEmpty && !networks && !istioConfig }
 
   /// True when only endpoints changed (an incremental EDS push suffices).
-  public var isEndpointOnly: Bool { !services && !endpointHostnames.isEmpty }
+  public var isEndpointOnly: Bool { !services && !istioConfig && (!endpointHostnames.isEmpty || networks) }
+
+  /// True when every resource type must be generated again (services or Istio config changed).
+  public var isFull: Bool { services || istioConfig }
 
   /// Folds `other` (a later change) into this one.
   public mutating func merge(_ other: SnapshotChange) {
     services = services || other.services
     endpointHostnames.formUnion(other.endpointHostnames)
+    networks = networks || other.networks
+    istioConfig = istioConfig || other.istioConfig
   }
 
   /// This change with `other` folded in.
@@ -36,6 +48,7 @@ public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   }
 
   public var description: String {
-    "SnapshotChange(services: \(services), endpoints: \(endpointHostnames.sorted()))"
+    "SnapshotChange(services: \(services), endpoints: \(endpointHostnames.sorted()), networks: \(networks), "
+      + "istioConfig: \(istioConfig))"
   }
 }

@@ -4,6 +4,9 @@
 /// cluster's service changed, and only the cluster's own endpoint shard is replaced when its endpoints changed; every
 /// other shard, service and version is carried over from the previous snapshot untouched (the same array storage).
 ///
+/// Network gateways (`NetworkTopology`) and Istio config are recomputed from every view when the cluster's part of
+/// them changed; `networksVersion` moves only when the topology really changed.
+///
 /// Merge rules for a hostname defined in several clusters (clusters taken in sorted `ClusterID` order):
 /// - name, namespace and labels come from the first cluster;
 /// - ports are the union by port number, the first cluster's definition winning for a number several define;
@@ -24,7 +27,8 @@ enum SnapshotMerge {
     new: ClusterView?,
     views: [ClusterID: ClusterView],
     clusters: [ClusterID: ClusterInfo],
-    version: UInt64
+    version: UInt64,
+    meshNetworks: MeshNetworks = .none
   ) -> (snapshot: MeshSnapshot, change: SnapshotChange) {
     let oldServices = old?.services ?? [:]
     let newServices = new?.services ?? [:]
@@ -71,6 +75,18 @@ enum SnapshotMerge {
       servicesChanged = true
     }
 
+    // Gateways and Istio config are small: recomputed from every view when this cluster's part changed.
+    var networks = previous.networks
+    if old?.gateways != new?.gateways || old?.externalAddresses != new?.externalAddresses {
+      networks = NetworkTopology(views: views, meshNetworks: meshNetworks)
+    }
+    let networksChanged = networks != previous.networks
+    var istioConfig = previous.istioConfig
+    if old?.istioConfig != new?.istioConfig {
+      istioConfig = mergeIstioConfig(views: views, order: order)
+    }
+    let istioConfigChanged = istioConfig != previous.istioConfig
+
     let snapshot = MeshSnapshot(
       version: version,
       services: services,
@@ -78,9 +94,30 @@ enum SnapshotMerge {
       endpoints: endpoints,
       servicesVersion: servicesChanged ? version : previous.servicesVersion,
       endpointVersions: endpointVersions,
-      clusters: clusters
+      clusters: clusters,
+      networks: networks,
+      networksVersion: networksChanged ? version : previous.networksVersion,
+      istioConfig: istioConfig
     )
-    return (snapshot, SnapshotChange(services: servicesChanged, endpointHostnames: endpointHostnames))
+    let change = SnapshotChange(
+      services: servicesChanged, endpointHostnames: endpointHostnames, networks: networksChanged,
+      istioConfig: istioConfigChanged)
+    return (snapshot, change)
+  }
+
+  /// Every view's Istio config in one, each list sorted (by namespace, name, then cluster).
+  static func mergeIstioConfig(views: [ClusterID: ClusterView], order: [ClusterID]) -> IstioConfig {
+    var merged = IstioConfig()
+    for cluster in order {
+      guard let config = views[cluster]?.istioConfig else { continue }
+      merged.gateways += config.gateways
+      merged.virtualServices += config.virtualServices
+      merged.rejected += config.rejected
+    }
+    merged.gateways.sort()
+    merged.virtualServices.sort()
+    merged.rejected.sort()
+    return merged
   }
 
   /// The distinct, sorted non-empty service accounts of every endpoint in `shards`.

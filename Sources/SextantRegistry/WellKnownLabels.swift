@@ -4,6 +4,8 @@
 public enum WellKnownLabels {
   /// Network of a cluster (on the system namespace) or of a pod (overrides the cluster's).
   public static let network = "topology.istio.io/network"
+  /// On a gateway Service: the port its east-west gateway listens on (default 15443).
+  public static let gatewayPort = "networking.istio.io/gatewayPort"
   /// `istio` on pods whose sidecar accepts Istio mTLS.
   public static let tlsMode = "security.istio.io/tlsMode"
   /// The value of `tlsMode` when the label is absent (and the pod has no injected sidecar).

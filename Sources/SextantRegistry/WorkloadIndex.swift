@@ -10,12 +10,18 @@ struct WorkloadIndex {
   private let nodes: [String: Node]
   /// namespace → IP → pod.
   private let podsByIP: [String: [String: Pod]]
-  let clusterNetwork: String
+  /// The system namespace's network label (empty when unset).
+  let namespaceNetwork: String
+  /// The meshNetworks network naming the cluster in `fromRegistry` (empty when none).
+  let registryNetwork: String
+  let meshNetworks: MeshNetworks
 
-  init(objects: ClusterObjects, clusterNetwork: String) {
+  init(objects: ClusterObjects, namespaceNetwork: String, registryNetwork: String = "", meshNetworks: MeshNetworks = .none) {
     pods = objects.pods
     nodes = objects.nodes
-    self.clusterNetwork = clusterNetwork
+    self.namespaceNetwork = namespaceNetwork
+    self.registryNetwork = registryNetwork
+    self.meshNetworks = meshNetworks
     var byIP: [String: [String: (terminal: Bool, pod: Pod)]] = [:]
     for key in objects.pods.keys.sorted() {
       let pod = objects.pods[key]!
@@ -62,13 +68,20 @@ struct WorkloadIndex {
       servicePort: 0,
       health: .healthy,
       locality: locality,
-      network: nonEmpty(labels[WellKnownLabels.network]) ?? clusterNetwork,
+      network: network(labels: labels, address: source.address),
       tlsMode: Self.tlsMode(pod),
       labels: labels,
       serviceAccount: pod?.spec?.serviceAccountName ?? "",
       cluster: cluster,
       workload: pod.map { NamespacedName($0.metadata).description } ?? ""
     )
+  }
+
+  /// The endpoint's network: the pod's label, else the cluster's system-namespace label, else a meshNetworks
+  /// `fromCidr` range holding the address, else the meshNetworks network of the cluster (`fromRegistry`), else "".
+  func network(labels: [String: String], address: String) -> String {
+    nonEmpty(labels[WellKnownLabels.network]) ?? nonEmpty(namespaceNetwork) ?? meshNetworks.network(ofAddress: address)
+      ?? registryNetwork
   }
 
   /// The pod's `security.istio.io/tlsMode` label; without it, `istio` when the pod has an injected sidecar

@@ -319,7 +319,7 @@ struct AdsSession {
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
     guard proxy != nil else { return }
-    if request.change.services {
+    if request.change.isFull {
       for type in XDSType.pushOrder where watches[type] != nil {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }
@@ -334,10 +334,13 @@ struct AdsSession {
       }
     }
     guard let endpoints = watches[.endpoint] else { return }
-    let touched = endpoints.names.contains { name in
-      guard let host = ResourceNames.parseOutboundCluster(name)?.host else { return false }
-      return request.change.endpointHostnames.contains(host)
-    }
+    // Gateways moved: every assignment may differ, since other networks' endpoints are replaced by gateways.
+    let touched =
+      request.change.networks
+      || endpoints.names.contains { name in
+        guard let host = ResourceNames.endpointHost(name) else { return false }
+        return request.change.endpointHostnames.contains(host)
+      }
     if touched {
       try await send(.endpoint, snapshot: request.snapshot, writer: writer)
     }

@@ -2,14 +2,16 @@ import EnvoyAPI
 import SextantRegistry
 import SwiftProtobuf
 
-/// Generates a sidecar's clusters (CDS): one EDS cluster per service port, istiod's fixed clusters, and one
-/// `inbound|PORT||` cluster per port of the proxy's own workload (plus `InboundPassthroughCluster` with capture).
+/// Generates a proxy's clusters (CDS): one EDS cluster per service port, istiod's fixed clusters, and for a sidecar
+/// one `inbound|PORT||` cluster per port of the proxy's own workload (plus `InboundPassthroughCluster` with
+/// capture); for a gateway, one SNI cluster `outbound_.PORT_._.HOST` per service port its AUTO_PASSTHROUGH servers
+/// serve (`GatewayPlan`).
 ///
 /// Outbound clusters use auto mTLS: endpoints marked `tlsMode: istio` are reached with ISTIO_MUTUAL (SAN match on
 /// the service's service accounts in the mesh trust domain), the others in plaintext. A proxy whose stream gets no
 /// certificate (`view.mutualTLS` false: the plaintext port) gets plaintext clusters, as it could not present one. A pure function of the
 /// snapshot's services, the proxy's node type, its inbound plan and the mesh config (fixed for the process): the
-/// cache key is `(servicesVersion, view.type, inbound)`.
+/// cache key is `(servicesVersion, view.type, interceptionMode, inbound, mutualTLS, gateway plan)`.
 public enum ClusterGenerator {
   /// Circuit-breaker limits istiod sets: effectively unlimited, with remaining capacity tracked.
   public static let unlimited: UInt32 = 4_294_967_295
@@ -18,6 +20,7 @@ public enum ClusterGenerator {
     snapshot: MeshSnapshot,
     view: ProxyView,
     inbound: InboundPlan = .none,
+    gateway: GatewayPlan = .none,
     mesh: MeshConfig = .defaults
   ) throws(XDSError) -> [Envoy_Config_Cluster_V3_Cluster] {
     let timeout = EnvoyBuild.duration(mesh.connectTimeout)
@@ -29,6 +32,12 @@ public enum ClusterGenerator {
           try outbound(
             service: service, port: port, connectTimeout: timeout,
             trustDomain: view.mutualTLS ? mesh.trustDomain : nil))
+      }
+    }
+    for hostname in snapshot.sortedHostnames {
+      guard let service = snapshot.services[hostname], gateway.autoPassthroughServes(service) else { continue }
+      for port in service.ports {
+        clusters.append(sniCluster(service: service, port: port, connectTimeout: timeout))
       }
     }
     let captured = view.type == .sidecar && view.interceptionMode != .none
@@ -88,6 +97,25 @@ public enum ClusterGenerator {
       },
       http2: port.protocol.isHTTP2
     )
+    return cluster
+  }
+
+  /// `outbound_.PORT_._.HOST` on a gateway with AUTO_PASSTHROUGH: EDS over ADS with the service's endpoints on the
+  /// gateway's network, no transport socket (the client's mTLS passes through to the endpoint's sidecar).
+  static func sniCluster(service: MeshService, port: MeshPort, connectTimeout: Google_Protobuf_Duration)
+    -> Envoy_Config_Cluster_V3_Cluster
+  {
+    let name = ResourceNames.outboundSNI(port: port.port, host: service.hostname)
+    var cluster = Envoy_Config_Cluster_V3_Cluster()
+    cluster.name = name
+    cluster.type = .eds
+    var eds = Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig()
+    eds.edsConfig = EnvoyBuild.ads
+    eds.serviceName = name
+    cluster.edsClusterConfig = eds
+    cluster.connectTimeout = connectTimeout
+    cluster.lbPolicy = .leastRequest
+    cluster.circuitBreakers = circuitBreakers()
     return cluster
   }
 

@@ -32,25 +32,30 @@ public struct ConfigGenerator: Sendable {
     case .secret:
       return []
     case .cluster:
+      let gateway = GatewayPlan(config: snapshot.istioConfig, view: view)
       let key = ResourceCacheKey.clusters(
         servicesVersion: snapshot.servicesVersion, type: view.type, interceptionMode: view.interceptionMode,
-        inbound: inbound, mutualTLS: view.mutualTLS)
+        inbound: inbound, mutualTLS: view.mutualTLS, gateway: gateway)
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { cluster throws(XDSError) in
+        try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh).map {
+          cluster throws(XDSError) in
           SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
         }
       }
     case .listener:
+      let gateway = GatewayPlan(config: snapshot.istioConfig, view: view)
       let key = ResourceCacheKey.listeners(
         servicesVersion: snapshot.servicesVersion,
         type: view.type,
         interceptionMode: view.interceptionMode,
         bindAddress: view.interceptionMode == .none ? view.ipAddress : "",
         inbound: inbound,
-        mutualTLS: view.mutualTLS
+        mutualTLS: view.mutualTLS,
+        gateway: gateway
       )
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, mesh: mesh).map { listener throws(XDSError) in
+        try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh).map {
+          listener throws(XDSError) in
           SerializedResource(name: listener.name, resource: try EnvoyBuild.any(listener))
         }
       }
@@ -67,11 +72,12 @@ public struct ConfigGenerator: Sendable {
     case .endpoint:
       var result: [SerializedResource] = []
       for name in names {
-        let host = ResourceNames.parseOutboundCluster(name)?.host ?? ""
+        let host = ResourceNames.endpointHost(name) ?? ""
         let key = ResourceCacheKey.endpoints(
           cluster: name,
           endpointVersion: snapshot.endpointVersions[host] ?? 0,
-          network: view.network
+          network: view.network,
+          networksVersion: snapshot.networksVersion
         )
         result += try cache.resources(for: key) { () throws(XDSError) in
           let assignment = EndpointGenerator.generate(snapshot: snapshot, clusterName: name, view: view)

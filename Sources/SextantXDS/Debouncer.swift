@@ -56,7 +56,7 @@ public struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Ins
   public mutating func receive(_ request: PushRequest, at now: Instant) -> PushRequest? {
     switch state {
     case .idle:
-      if !config.debounceEndpoints && !request.change.services { return request }
+      if !config.debounceEndpoints && !request.change.isFull { return request }
       state = .pending(first: now, last: now, request: request)
     case .pending(let first, _, var pending):
       pending.merge(request)

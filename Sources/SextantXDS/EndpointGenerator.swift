@@ -2,10 +2,15 @@ import EnvoyAPI
 import SextantRegistry
 import SwiftProtobuf
 
-/// Generates ClusterLoadAssignments (EDS) for `outbound|PORT||HOST` clusters from the snapshot's endpoint shards.
+/// Generates ClusterLoadAssignments (EDS) from the snapshot's endpoint shards, network-aware.
 ///
-/// A pure function of one hostname's endpoints: the cache key is `(cluster name, endpointVersions[HOST], view.network)`.
-/// Endpoints are grouped by locality (sorted); a locality's weight is the sum of its endpoints' weights.
+/// - `outbound|PORT||HOST` (every proxy): split horizon by the proxy's NETWORK (see `SplitHorizon`).
+/// - `outbound_.PORT_._.HOST` (a gateway's SNI cluster): only the endpoints a gateway may forward to — those on the
+///   gateway's own network (or on no network) that accept Istio mTLS, since the client's mTLS passes through.
+///
+/// A pure function of one hostname's endpoints, the proxy's network and the network topology: the cache key is
+/// `(resource name, endpointVersions[HOST], view.network, networksVersion)`. Endpoints are grouped by locality
+/// (sorted); a locality's weight is the sum of its endpoints' weights.
 public enum EndpointGenerator {
   /// The metadata key Envoy's transport_socket_matches read the endpoint's TLS mode from.
   public static let transportSocketMatchKey = "envoy.transport_socket_match"
@@ -19,11 +24,16 @@ public enum EndpointGenerator {
   ) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
     var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
     assignment.clusterName = clusterName
-    guard let parsed = ResourceNames.parseOutboundCluster(clusterName),
-      let shards = snapshot.endpoints[parsed.host]
-    else { return assignment }
-    let endpoints = shards.endpoints(servicePort: parsed.port)
-    assignment.endpoints = localityGroups(endpoints)
+    if let parsed = ResourceNames.parseOutboundCluster(clusterName), let shards = snapshot.endpoints[parsed.host] {
+      let endpoints = shards.endpoints(servicePort: parsed.port)
+      let split = SplitHorizon.apply(endpoints, proxyNetwork: view.network, topology: snapshot.networks)
+      assignment.endpoints = localityGroups(split)
+    } else if let parsed = ResourceNames.parseOutboundSNI(clusterName), let shards = snapshot.endpoints[parsed.host] {
+      let local = shards.endpoints(servicePort: parsed.port).filter {
+        SplitHorizon.sameNetwork($0.network, view.network) && $0.tlsMode == WellKnownLabels.tlsModeIstio
+      }
+      assignment.endpoints = localityGroups(local)
+    }
     return assignment
   }
 
@@ -53,7 +63,7 @@ public enum EndpointGenerator {
     lb.healthStatus = endpoint.health == .healthy ? .healthy : .unhealthy
     lb.loadBalancingWeight = Google_Protobuf_UInt32Value(endpoint.weight)
     var metadata = Envoy_Config_Core_V3_Metadata()
-    if endpoint.tlsMode == "istio" {
+    if endpoint.tlsMode == WellKnownLabels.tlsModeIstio {
       metadata.filterMetadata[transportSocketMatchKey] = EnvoyBuild.structValue(["tlsMode": "istio"])
     }
     var istio: [String: String] = [:]

@@ -2,7 +2,7 @@ import EnvoyAPI
 import SextantRegistry
 import SwiftProtobuf
 
-/// Generates a sidecar's listeners (LDS) in istiod's layout.
+/// Generates a proxy's listeners (LDS) in istiod's layout; a gateway's come from `GatewayListenerGenerator`.
 ///
 /// With traffic capture (REDIRECT, TPROXY) there is `virtualOutbound` on 15001 (use_original_dst) plus per-port
 /// listeners that do not bind: `0.0.0.0_PORT` for HTTP ports and `VIP_PORT` for TCP ports. Without capture (NONE)
@@ -19,8 +19,12 @@ public enum ListenerGenerator {
     snapshot: MeshSnapshot,
     view: ProxyView,
     inbound: InboundPlan = .none,
+    gateway: GatewayPlan = .none,
     mesh: MeshConfig = .defaults
   ) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
+    if view.type == .router {
+      return try GatewayListenerGenerator.generate(snapshot: snapshot, plan: gateway)
+    }
     let plan = OutboundPortPlan(snapshot: snapshot)
     switch view.interceptionMode {
     case .none:

@@ -1,3 +1,4 @@
+import SextantRegistry
 import Yams
 
 /// The subset of Istio's meshConfig that Sextant reads, from a YAML file given with `--mesh-config`.
@@ -17,6 +18,8 @@ public struct MeshConfig: Sendable, Hashable {
   public var outboundTrafficPolicy: OutboundTrafficPolicy = .allowAny
   /// The trust domain of workload identities (`trustDomain`, default `cluster.local`).
   public var trustDomain: String = "cluster.local"
+  /// Networks declared in configuration (`meshNetworks`, Istio's separate meshNetworks document nested here).
+  public var meshNetworks: MeshNetworks = .none
 
   public init() {}
 
@@ -49,6 +52,12 @@ public struct MeshConfig: Sendable, Hashable {
           throw MeshConfigError(source: source, key: key, message: "expected a non-empty string", line: value.mark?.line)
         }
         trustDomain = text
+      case "meshNetworks":
+        do {
+          meshNetworks = try MeshNetworks(node: value, source: source, path: key)
+        } catch {
+          throw MeshConfigError(source: source, key: error.key, message: error.message, line: error.line)
+        }
       case "outboundTrafficPolicy":
         guard let policy = value.mapping else {
           throw MeshConfigError(source: source, key: key, message: "expected a mapping with key mode", line: value.mark?.line)

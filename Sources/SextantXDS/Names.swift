@@ -28,6 +28,25 @@ public enum ResourceNames {
     return (port, String(parts[2]), String(parts[3]))
   }
 
+  /// The parts of an `outbound_.PORT_.SUBSET_.HOST` name (a gateway's SNI cluster), or nil when `name` is not one.
+  public static func parseOutboundSNI(_ name: String) -> (port: Int, subset: String, host: String)? {
+    guard name.hasPrefix("outbound_.") else { return nil }
+    var rest = name.dropFirst("outbound_.".count)
+    var fields: [Substring] = []
+    for _ in 0..<2 {
+      guard let range = rest.range(of: "_.") else { return nil }
+      fields.append(rest[..<range.lowerBound])
+      rest = rest[range.upperBound...]
+    }
+    guard let port = Int(fields[0]), (1...65535).contains(port), !rest.isEmpty else { return nil }
+    return (port, String(fields[1]), String(rest))
+  }
+
+  /// The service hostname an EDS resource name is about: `outbound|PORT||HOST` or `outbound_.PORT_._.HOST`.
+  public static func endpointHost(_ name: String) -> String? {
+    parseOutboundCluster(name)?.host ?? parseOutboundSNI(name)?.host
+  }
+
   /// `inbound|PORT||`, the cluster that delivers inbound traffic on `port` to the local app.
   public static func inboundCluster(port: Int) -> String { "inbound|\(port)||" }
 

@@ -84,7 +84,8 @@ public struct Proxy: Sendable, Hashable {
       network: network,
       ipAddress: ipAddress,
       instanceIPs: instanceIPs,
-      clusterID: clusterID
+      clusterID: clusterID,
+      labels: labels
     )
   }
 }
@@ -107,6 +108,8 @@ public struct ProxyView: Sendable, Hashable {
   public var mutualTLS: Bool
   /// The authenticated caller's service account; when set, only the caller's own endpoints count as inbound.
   public var serviceAccount: String?
+  /// LABELS: for routers, which Gateways select the proxy (read only through `GatewayPlan`).
+  public var labels: [String: String]
 
   public init(
     type: NodeType,
@@ -117,8 +120,10 @@ public struct ProxyView: Sendable, Hashable {
     instanceIPs: [String] = [],
     clusterID: String = "",
     mutualTLS: Bool = true,
-    serviceAccount: String? = nil
+    serviceAccount: String? = nil,
+    labels: [String: String] = [:]
   ) {
+    self.labels = labels
     self.mutualTLS = mutualTLS
     self.serviceAccount = serviceAccount
     self.type = type

@@ -28,6 +28,7 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
   private let config: DebounceConfig
   private let logger: Logger
   private let machine: Mutex<DebounceStateMachine<C.Instant>>
+  private let networkMetrics = NetworkMetrics()
 
   public init(
     updates: AsyncStream<(MeshSnapshot, SnapshotChange)>,
@@ -87,12 +88,16 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
   private func push(_ request: PushRequest) {
     pushed.set(request.snapshot)
     cache.prune(keeping: request.snapshot)
+    if request.change.networks || !request.change.endpointHostnames.isEmpty {
+      networkMetrics.record(request.snapshot)
+    }
     let targets = connections.all
     logger.debug(
       "push",
       metadata: [
         "version": "\(request.snapshot.version)",
-        "full": "\(request.change.services)",
+        "full": "\(request.change.isFull)",
+        "networks": "\(request.change.networks)",
         "hosts": "\(request.change.endpointHostnames.count)",
         "proxies": "\(targets.count)",
       ]

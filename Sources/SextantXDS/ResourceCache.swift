@@ -8,19 +8,21 @@ import Synchronization
 /// Versions come from the snapshot (`servicesVersion`, `endpointVersions[host]`): they change whenever the content
 /// they stand for changes and never repeat for different content.
 public enum ResourceCacheKey: Sendable, Hashable {
-  /// All clusters: services, node type, interception mode (inbound clusters differ), the proxy's inbound ports and
-  /// whether its stream gets certificates.
+  /// All clusters: services, node type, interception mode (inbound clusters differ), the proxy's inbound ports,
+  /// whether its stream gets certificates, and (gateways) what its Gateways serve.
   case clusters(
-    servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, inbound: InboundPlan, mutualTLS: Bool)
+    servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, inbound: InboundPlan, mutualTLS: Bool,
+    gateway: GatewayPlan)
   /// All listeners: services, node type, interception mode, the address listeners bind (NONE mode only, else
-  /// empty), the proxy's inbound ports and whether its stream gets certificates.
+  /// empty), the proxy's inbound ports, whether its stream gets certificates, and (gateways) its Gateways' plan.
   case listeners(
     servicesVersion: UInt64, type: NodeType, interceptionMode: InterceptionMode, bindAddress: String,
-    inbound: InboundPlan, mutualTLS: Bool)
+    inbound: InboundPlan, mutualTLS: Bool, gateway: GatewayPlan)
   /// One route configuration: services, its name and the proxy's namespace (short names depend on it).
   case route(name: String, servicesVersion: UInt64, namespace: String)
-  /// One cluster's endpoints: that hostname's endpoint version and the proxy's network.
-  case endpoints(cluster: String, endpointVersion: UInt64, network: String)
+  /// One cluster's endpoints (`outbound|…` or a gateway's `outbound_.…`): that hostname's endpoint version, the
+  /// proxy's network and the network topology's version (gateways replace other networks' endpoints).
+  case endpoints(cluster: String, endpointVersion: UInt64, network: String, networksVersion: UInt64)
 }
 
 /// A serialized resource ready to put in a DiscoveryResponse.
@@ -74,11 +76,11 @@ public final class ResourceCache: Sendable {
     state.withLock { state in
       state.entries = state.entries.filter { key, _ in
         switch key {
-        case .clusters(let version, _, _, _, _), .listeners(let version, _, _, _, _, _), .route(_, let version, _):
+        case .clusters(let version, _, _, _, _, _), .listeners(let version, _, _, _, _, _, _), .route(_, let version, _):
           return version == snapshot.servicesVersion
-        case .endpoints(let cluster, let version, _):
-          guard let host = ResourceNames.parseOutboundCluster(cluster)?.host else { return false }
-          return snapshot.endpointVersions[host] == version
+        case .endpoints(let cluster, let version, _, let networksVersion):
+          guard let host = ResourceNames.endpointHost(cluster) else { return false }
+          return snapshot.endpointVersions[host] == version && networksVersion == snapshot.networksVersion
         }
       }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SextantKubeClient
+import SextantRegistry
 import SextantXDS
 
 /// `sextant serve`: watch the configured clusters and serve xDS, readiness, debug and metrics.
@@ -62,6 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "YAML file with Istio meshConfig settings (a subset; unknown keys are an error).")
   var meshConfig: String?
 
+  @Option(
+    help: "YAML file with Istio meshNetworks (networks: endpoints fromRegistry/fromCidr, gateways); istiod's --meshNetworks.")
+  var meshNetworks: String?
+
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
   var logLevel: String = "info"
 
@@ -106,6 +111,22 @@ struct ServeCommand: AsyncParsableCommand {
         mesh = try MeshConfig(yaml: text, source: path)
       } catch {
         throw ValidationError("--mesh-config \(error)")
+      }
+    }
+    if let path = meshNetworks {
+      guard mesh.meshNetworks == .none else {
+        throw ValidationError("--mesh-networks \(path): meshNetworks is also set in --mesh-config; give it once")
+      }
+      let text: String
+      do {
+        text = try String(contentsOfFile: path, encoding: .utf8)
+      } catch {
+        throw ValidationError("--mesh-networks \(path): cannot read: \(error.localizedDescription)")
+      }
+      do {
+        mesh.meshNetworks = try MeshNetworks(yaml: text, source: path)
+      } catch {
+        throw ValidationError("--mesh-networks \(error)")
       }
     }
     var primary: ServerSettings.Primary?
@@ -156,6 +177,7 @@ struct ServeCommand: AsyncParsableCommand {
       domainSuffix: domainSuffix,
       systemNamespace: systemNamespace,
       mesh: mesh,
+      resolveHostnameGateways: try PilotEnvironment.flag(environment, "RESOLVE_HOSTNAME_GATEWAYS", default: true),
       debounce: try PilotEnvironment.debounce(environment),
       logLevel: Logger.Level(rawValue: logLevel) ?? .info
     )
@@ -173,12 +195,8 @@ enum PilotEnvironment {
     if let text = environment["PILOT_DEBOUNCE_MAX"] {
       config.max = try duration("PILOT_DEBOUNCE_MAX", text)
     }
-    if let text = environment["PILOT_ENABLE_EDS_DEBOUNCE"] {
-      switch text.lowercased() {
-      case "true", "1": config.debounceEndpoints = true
-      case "false", "0": config.debounceEndpoints = false
-      default: throw ValidationError("PILOT_ENABLE_EDS_DEBOUNCE=\(text): expected true or false")
-      }
+    if environment["PILOT_ENABLE_EDS_DEBOUNCE"] != nil {
+      config.debounceEndpoints = try flag(environment, "PILOT_ENABLE_EDS_DEBOUNCE", default: true)
     }
     return config
   }
@@ -228,6 +246,16 @@ enum PilotEnvironment {
       throw ValidationError("--ca-dir and --self-signed-ca-dir exclude each other: plug-in material or a self-signed root")
     }
     return settings
+  }
+
+  /// A boolean knob: true/1 or false/0; `default` when unset.
+  static func flag(_ environment: [String: String], _ name: String, default value: Bool) throws -> Bool {
+    guard let text = environment[name] else { return value }
+    switch text.lowercased() {
+    case "true", "1": return true
+    case "false", "0": return false
+    default: throw ValidationError("\(name)=\(text): expected true or false")
+    }
   }
 
   static func duration(_ name: String, _ text: String) throws -> Duration {

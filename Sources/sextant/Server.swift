@@ -36,6 +36,8 @@ struct ServerSettings: Sendable {
   var domainSuffix: String
   var systemNamespace: String
   var mesh: MeshConfig
+  /// RESOLVE_HOSTNAME_GATEWAYS: resolve gateway Services' load-balancer hostnames.
+  var resolveHostnameGateways: Bool
   var debounce: DebounceConfig
   var logLevel: Logger.Level
 }
@@ -80,7 +82,12 @@ struct Server {
     let logger = Logger(label: "sextant")
 
     let registry = MeshRegistry(
-      options: RegistryOptions(domainSuffix: settings.domainSuffix, systemNamespace: settings.systemNamespace),
+      options: RegistryOptions(
+        domainSuffix: settings.domainSuffix,
+        systemNamespace: settings.systemNamespace,
+        meshNetworks: settings.mesh.meshNetworks,
+        resolveHostnameGateways: settings.resolveHostnameGateways
+      ),
       logger: Logger(label: "sextant.registry")
     )
     let (initial, updates) = registry.subscribe()

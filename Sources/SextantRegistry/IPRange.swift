@@ -1,0 +1,62 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An IPv4 or IPv6 address as bytes (4 or 16).
+public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+  public let bytes: [UInt8]
+  private let text: String
+
+  /// Parses the textual form; nil when `text` is not an IPv4 or IPv6 address.
+  public init?(_ text: String) {
+    var v4 = in_addr()
+    if inet_pton(AF_INET, text, &v4) == 1 {
+      bytes = withUnsafeBytes(of: &v4) { Array($0) }
+    } else {
+      var v6 = in6_addr()
+      guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+      bytes = withUnsafeBytes(of: &v6) { Array($0) }
+    }
+    self.text = text
+  }
+
+  public var isIPv4: Bool { bytes.count == 4 }
+  public var description: String { text }
+}
+
+/// A CIDR range such as `10.0.0.0/16` or `fd00::/8`.
+public struct IPRange: Sendable, Hashable, CustomStringConvertible {
+  public let base: IPAddress
+  public let prefixLength: Int
+
+  /// Parses `ADDRESS/PREFIX`; nil when it is not one (a bare address is a /32 or /128 range).
+  public init?(_ text: String) {
+    let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count <= 2, let base = IPAddress(String(parts[0])) else { return nil }
+    let maximum = base.bytes.count * 8
+    if parts.count == 2 {
+      guard let length = Int(parts[1]), (0...maximum).contains(length) else { return nil }
+      prefixLength = length
+    } else {
+      prefixLength = maximum
+    }
+    self.base = base
+  }
+
+  /// True when `address` is of the same family and its first `prefixLength` bits equal the base's.
+  public func contains(_ address: IPAddress) -> Bool {
+    guard address.bytes.count == base.bytes.count else { return false }
+    var remaining = prefixLength
+    for index in base.bytes.indices where remaining > 0 {
+      let bits = min(remaining, 8)
+      let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+      if address.bytes[index] & mask != base.bytes[index] & mask { return false }
+      remaining -= bits
+    }
+    return true
+  }
+
+  public var description: String { "\(base)/\(prefixLength)" }
+}

@@ -1,0 +1,64 @@
+/// Istio's `meshNetworks`: networks declared in mesh configuration rather than by labels.
+///
+/// A network lists which endpoints belong to it (`fromRegistry`: every endpoint of a cluster; `fromCidr`: every
+/// endpoint address in a range) and, optionally, its gateways (an address, or a Service by hostname whose external
+/// addresses are used). Labels win over these declarations: an endpoint's network is the pod's
+/// `topology.istio.io/network` label, else its cluster's system-namespace label, else the first `fromCidr` range
+/// containing its address, else the network naming its cluster in `fromRegistry`, else the default network.
+public struct MeshNetworks: Sendable, Hashable {
+  /// One declared network.
+  public struct Network: Sendable, Hashable {
+    public var name: String
+    /// Clusters whose endpoints belong to this network (`fromRegistry`).
+    public var registries: [ClusterID]
+    /// Address ranges whose endpoints belong to this network (`fromCidr`).
+    public var ranges: [IPRange]
+    public var gateways: [Gateway]
+
+    public init(name: String, registries: [ClusterID] = [], ranges: [IPRange] = [], gateways: [Gateway] = []) {
+      self.name = name
+      self.registries = registries
+      self.ranges = ranges
+      self.gateways = gateways
+    }
+  }
+
+  /// A declared gateway of a network.
+  public struct Gateway: Sendable, Hashable {
+    /// Where the gateway is: a fixed address (IP or hostname), or a Service hostname whose load-balancer or
+    /// external addresses are used.
+    public enum Target: Sendable, Hashable {
+      case address(String)
+      case registryServiceName(String)
+    }
+
+    public var target: Target
+    public var port: Int
+
+    public init(target: Target, port: Int) {
+      self.target = target
+      self.port = port
+    }
+  }
+
+  /// Networks by name.
+  public var networks: [String: Network]
+
+  public init(networks: [String: Network] = [:]) {
+    self.networks = networks
+  }
+
+  /// No declared network.
+  public static let none = MeshNetworks()
+
+  /// The network whose `fromRegistry` names `cluster` (the first by network name when several do).
+  public func network(ofCluster cluster: ClusterID) -> String? {
+    networks.keys.sorted().first { networks[$0]!.registries.contains(cluster) }
+  }
+
+  /// The network whose `fromCidr` ranges contain `address` (the first by network name when several do).
+  public func network(ofAddress address: String) -> String? {
+    guard networks.values.contains(where: { !$0.ranges.isEmpty }), let parsed = IPAddress(address) else { return nil }
+    return networks.keys.sorted().first { name in networks[name]!.ranges.contains { $0.contains(parsed) } }
+  }
+}

@@ -1,0 +1,105 @@
+import SextantKube
+
+/// One way into a network: an address and port where its east-west gateway accepts mTLS traffic routed by SNI.
+public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConvertible {
+  /// The network the gateway leads into.
+  public var network: String
+  /// An IP address.
+  public var address: String
+  public var port: Int
+  /// The cluster whose Service declared the gateway; empty for a gateway from meshNetworks.
+  public var cluster: ClusterID
+  /// What declared it: `Service NAMESPACE/NAME` or `meshNetworks`.
+  public var source: String
+
+  public init(network: String, address: String, port: Int, cluster: ClusterID = "", source: String) {
+    self.network = network
+    self.address = address
+    self.port = port
+    self.cluster = cluster
+    self.source = source
+  }
+
+  public static func < (lhs: NetworkGateway, rhs: NetworkGateway) -> Bool {
+    (lhs.network, lhs.address, lhs.port, lhs.cluster, lhs.source) < (rhs.network, rhs.address, rhs.port, rhs.cluster, rhs.source)
+  }
+
+  public var description: String { "\(network) \(address):\(port) (\(source)\(cluster.isEmpty ? "" : " in \(cluster)"))" }
+}
+
+/// Finds the network gateways a cluster's Services declare, as istiod does.
+///
+/// A Service labelled `topology.istio.io/network: NAME` is a gateway of NAME. Its addresses are
+/// `status.loadBalancer.ingress[].ip` (an ingress `hostname` is resolved only with `resolveHostnames`), else
+/// `spec.externalIPs`, else, for a NodePort Service, the addresses of every node (ExternalIP, else InternalIP) with
+/// the node port of the Service port numbered like the gateway port. The gateway port is 15443 unless the label
+/// `networking.istio.io/gatewayPort` names another. A Service giving no address declares nothing.
+public enum GatewayDiscovery {
+  /// The default port of an east-west gateway (Istio's AUTO_PASSTHROUGH port).
+  public static let defaultPort = 15443
+
+  /// The gateways declared by `objects`' Services, sorted.
+  public static func gateways(
+    in objects: ClusterObjects,
+    cluster: ClusterID,
+    resolveHostnames: Bool,
+    resolve: (String) -> [String] = HostResolver.addresses
+  ) -> [NetworkGateway] {
+    var result: [NetworkGateway] = []
+    for key in objects.services.keys.sorted() {
+      let service = objects.services[key]!
+      guard let network = nonEmpty(service.metadata.labels?[WellKnownLabels.network]) else { continue }
+      let port = gatewayPort(of: service)
+      let source = "Service \(key)"
+      var addresses = externalAddresses(of: service, resolveHostnames: resolveHostnames, resolve: resolve)
+      var targetPort = port
+      if addresses.isEmpty, service.spec.type == "NodePort",
+        let nodePort = service.spec.ports?.first(where: { $0.port == port })?.nodePort
+      {
+        addresses = nodeAddresses(objects.nodes)
+        targetPort = nodePort
+      }
+      for address in addresses {
+        result.append(NetworkGateway(network: network, address: address, port: targetPort, cluster: cluster, source: source))
+      }
+    }
+    return result.sorted()
+  }
+
+  /// The port label's value when it is a valid port, else 15443.
+  static func gatewayPort(of service: Service) -> Int {
+    if let text = service.metadata.labels?[WellKnownLabels.gatewayPort], let port = Int(text), (1...65535).contains(port) {
+      return port
+    }
+    return defaultPort
+  }
+
+  /// Load-balancer ingress IPs (and resolved hostnames), else external IPs; without duplicates, in order.
+  public static func externalAddresses(
+    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = HostResolver.addresses
+  ) -> [String] {
+    var addresses: [String] = []
+    for ingress in service.status?.loadBalancer?.ingress ?? [] {
+      if let ip = nonEmpty(ingress.ip) {
+        addresses.append(ip)
+      } else if resolveHostnames, let hostname = nonEmpty(ingress.hostname) {
+        addresses += resolve(hostname)
+      }
+    }
+    if addresses.isEmpty { addresses = (service.spec.externalIPs ?? []).filter { !$0.isEmpty } }
+    var seen: Set<String> = []
+    return addresses.filter { seen.insert($0).inserted }
+  }
+
+  /// Every node's ExternalIP addresses, or its InternalIP ones when it has none; nodes by name.
+  static func nodeAddresses(_ nodes: [String: Node]) -> [String] {
+    var result: [String] = []
+    for name in nodes.keys.sorted() {
+      let addresses = nodes[name]!.status?.addresses ?? []
+      let external = addresses.filter { $0.type == "ExternalIP" }.map(\.address)
+      result += external.isEmpty ? addresses.filter { $0.type == "InternalIP" }.map(\.address) : external
+    }
+    var seen: Set<String> = []
+    return result.filter { !$0.isEmpty && seen.insert($0).inserted }
+  }
+}

@@ -1,0 +1,57 @@
+/// The mesh's networks as EDS needs them: which gateways lead into each network.
+///
+/// Built from every cluster's gateway Services plus meshNetworks' declared gateways. Split horizon applies only when
+/// the topology has at least one gateway (`isMultiNetwork`), as in istiod: a mesh whose networks are labelled but
+/// that has no gateway at all is treated as one flat network.
+public struct NetworkTopology: Sendable, Hashable {
+  /// Gateways by network, each list sorted and without duplicate address and port.
+  public var gateways: [String: [NetworkGateway]]
+
+  public init(gateways: [String: [NetworkGateway]] = [:]) {
+    self.gateways = gateways
+  }
+
+  public static let empty = NetworkTopology()
+
+  /// True when any network has a gateway: endpoints are then filtered per proxy network.
+  public var isMultiNetwork: Bool { !gateways.isEmpty }
+
+  /// The gateways into `network` (empty when it has none).
+  public func gateways(of network: String) -> [NetworkGateway] { gateways[network] ?? [] }
+
+  /// The topology of `views` plus `meshNetworks`' gateways (a `registryServiceName` gateway takes the external
+  /// addresses of that hostname in the network's `fromRegistry` clusters, or in any cluster when it names none).
+  public init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks) {
+    var byNetwork: [String: [NetworkGateway]] = [:]
+    for cluster in views.keys.sorted() {
+      for gateway in views[cluster]!.gateways { byNetwork[gateway.network, default: []].append(gateway) }
+    }
+    for name in meshNetworks.networks.keys.sorted() {
+      let network = meshNetworks.networks[name]!
+      for declared in network.gateways {
+        switch declared.target {
+        case .address(let address):
+          let addresses = IPAddress(address) == nil ? HostResolver.addresses(address) : [address]
+          for resolved in addresses {
+            byNetwork[name, default: []].append(
+              NetworkGateway(network: name, address: resolved, port: declared.port, source: "meshNetworks"))
+          }
+        case .registryServiceName(let hostname):
+          let clusters = network.registries.isEmpty ? views.keys.sorted() : network.registries
+          for cluster in clusters {
+            for address in views[cluster]?.externalAddresses[hostname] ?? [] {
+              byNetwork[name, default: []].append(
+                NetworkGateway(
+                  network: name, address: address, port: declared.port, cluster: cluster,
+                  source: "meshNetworks \(hostname)"))
+            }
+          }
+        }
+      }
+    }
+    gateways = byNetwork.mapValues { list in
+      var seen: Set<String> = []
+      return list.sorted().filter { seen.insert("\($0.address):\($0.port)").inserted }
+    }.filter { !$0.value.isEmpty }
+  }
+}

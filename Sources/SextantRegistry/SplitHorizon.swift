@@ -1,0 +1,103 @@
+/// Istio's split-horizon rule: what a proxy on one network is told about endpoints on others.
+///
+/// Only when the mesh has at least one network gateway (`NetworkTopology.isMultiNetwork`); otherwise every endpoint
+/// is sent as it is. Then, per locality:
+/// - endpoints on the proxy's network, or where either network is unset, are kept;
+/// - endpoints on another network that accept Istio mTLS are replaced by that network's gateways: one endpoint per
+///   gateway (address and port of the gateway, `tlsMode` istio, the network and the gateway's cluster), carrying the
+///   sum of the replaced endpoints' weights split evenly among the gateways;
+/// - the rest are dropped: not mTLS-capable (the gateway routes by the mTLS SNI), or their network has no gateway.
+/// To keep the split exact, every weight is first multiplied by the least common multiple of the gateway counts of
+/// the networks involved (as istiod does). Locality grouping is kept; locality weights are sums of the new weights.
+public enum SplitHorizon {
+  /// Why an endpoint cannot be reached from another network.
+  public enum Unreachable: String, Sendable, Hashable, CaseIterable {
+    case noGateway = "no_gateway"
+    case noMutualTLS = "no_mtls"
+  }
+
+  /// True when a proxy on `proxyNetwork` reaches an endpoint on `endpointNetwork` directly (same, or either unset).
+  public static func sameNetwork(_ endpointNetwork: String, _ proxyNetwork: String) -> Bool {
+    endpointNetwork.isEmpty || proxyNetwork.isEmpty || endpointNetwork == proxyNetwork
+  }
+
+  /// Why a proxy on another network cannot reach `endpoint`, or nil when it can (directly or through a gateway).
+  public static func unreachable(_ endpoint: MeshEndpoint, topology: NetworkTopology) -> Unreachable? {
+    guard topology.isMultiNetwork, !endpoint.network.isEmpty else { return nil }
+    if topology.gateways(of: endpoint.network).isEmpty { return .noGateway }
+    if endpoint.tlsMode != WellKnownLabels.tlsModeIstio { return .noMutualTLS }
+    return nil
+  }
+
+  /// `endpoints` (one service port) as a proxy on `proxyNetwork` must see them.
+  public static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology) -> [MeshEndpoint] {
+    guard topology.isMultiNetwork else { return endpoints }
+    var local: [MeshEndpoint] = []
+    // (locality, network) → the replaced endpoints' total weight and the service port they served.
+    struct Remote: Hashable {
+      var locality: Locality
+      var network: String
+    }
+    var remote: [Remote: (weight: UInt64, servicePort: Int)] = [:]
+    for endpoint in endpoints {
+      if sameNetwork(endpoint.network, proxyNetwork) {
+        local.append(endpoint)
+      } else if unreachable(endpoint, topology: topology) == nil {
+        let key = Remote(locality: endpoint.locality, network: endpoint.network)
+        let previous = remote[key] ?? (0, endpoint.servicePort)
+        remote[key] = (previous.weight + UInt64(endpoint.weight), previous.servicePort)
+      }
+    }
+    guard !remote.isEmpty else { return local }
+    let scale = Set(remote.keys.map(\.network)).reduce(UInt64(1)) { lcm($0, UInt64(topology.gateways(of: $1).count)) }
+    var result = local.map { endpoint -> MeshEndpoint in
+      var scaled = endpoint
+      scaled.weight = UInt32(clamping: UInt64(endpoint.weight) * scale)
+      return scaled
+    }
+    for key in remote.keys.sorted(by: { ($0.locality, $0.network) < ($1.locality, $1.network) }) {
+      let (weight, servicePort) = remote[key]!
+      let gateways = topology.gateways(of: key.network)
+      let share = UInt32(clamping: weight * scale / UInt64(gateways.count))
+      for gateway in gateways {
+        result.append(
+          MeshEndpoint(
+            address: gateway.address,
+            port: gateway.port,
+            servicePort: servicePort,
+            locality: key.locality,
+            weight: share,
+            network: key.network,
+            tlsMode: WellKnownLabels.tlsModeIstio,
+            cluster: gateway.cluster
+          ))
+      }
+    }
+    return result
+  }
+
+  static func lcm(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    guard a > 0, b > 0 else { return max(a, b, 1) }
+    var (x, y) = (a, b)
+    while y != 0 { (x, y) = (y, x % y) }
+    return a / x * b
+  }
+}
+
+extension MeshSnapshot {
+  /// Endpoints that proxies on other networks cannot reach, counted by (network, reason); each (hostname, service
+  /// port, address) counts once.
+  public func unreachableEndpoints() -> [String: [SplitHorizon.Unreachable: Int]] {
+    guard networks.isMultiNetwork else { return [:] }
+    var counts: [String: [SplitHorizon.Unreachable: Int]] = [:]
+    for shards in endpoints.values {
+      for shard in shards.shards.values {
+        for endpoint in shard {
+          guard let reason = SplitHorizon.unreachable(endpoint, topology: networks) else { continue }
+          counts[endpoint.network, default: [:]][reason, default: 0] += 1
+        }
+      }
+    }
+    return counts
+  }
+}

@@ -1,0 +1,67 @@
+import EnvoyAPI
+import SextantRegistry
+import SwiftProtobuf
+
+/// Generates a gateway's listeners (LDS) from its `GatewayPlan`: TLS passthrough chosen by SNI.
+///
+/// One listener `BIND_PORT` (bind `0.0.0.0` unless the server names an address) per planned port, with
+/// tls_inspector and:
+/// - for AUTO_PASSTHROUGH servers, one chain per service port whose service matches a server host, matched on SNI
+///   `outbound_.PORT_._.HOST` and proxied (tcp_proxy) to the SNI cluster of the same name;
+/// - for PASSTHROUGH servers, one chain per VirtualService `tls` match, matched on its `sniHosts` (`*` matches any
+///   SNI) and proxied to `outbound|PORT||HOST` of the route's first destination (its port, else the service's only
+///   port; a route whose port cannot be decided is left out).
+/// The first chain wins when two match the same SNI set. A listener left without chains is not generated. A pure
+/// function of the services and the plan: the cache key is `(servicesVersion, view.type, gateway plan)`.
+enum GatewayListenerGenerator {
+  static func generate(snapshot: MeshSnapshot, plan: GatewayPlan) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
+    var listeners: [Envoy_Config_Listener_V3_Listener] = []
+    for entry in plan.listeners {
+      var chains: [Envoy_Config_Listener_V3_FilterChain] = []
+      var seen: Set<[String]> = []
+      if !entry.autoPassthrough.isEmpty {
+        for hostname in snapshot.sortedHostnames {
+          guard let service = snapshot.services[hostname], entry.autoPassthrough.contains(where: { $0.matches(service) })
+          else { continue }
+          for port in service.ports {
+            let sni = ResourceNames.outboundSNI(port: port.port, host: hostname)
+            guard seen.insert([sni]).inserted else { continue }
+            chains.append(try chain(name: sni, serverNames: [sni], cluster: sni))
+          }
+        }
+      }
+      for route in entry.routes {
+        guard let port = route.destination.port ?? singlePort(of: route.destination.host, in: snapshot) else { continue }
+        let serverNames = route.sniHosts.contains("*") ? [] : route.sniHosts.sorted()
+        guard seen.insert(serverNames).inserted else { continue }
+        let cluster = ResourceNames.outboundCluster(port: port, host: route.destination.host)
+        chains.append(try chain(name: cluster, serverNames: serverNames, cluster: cluster))
+      }
+      guard !chains.isEmpty else { continue }
+      var listener = Envoy_Config_Listener_V3_Listener()
+      listener.name = ResourceNames.listenerName(address: entry.bind, port: entry.port)
+      listener.address = EnvoyBuild.address(entry.bind, entry.port)
+      listener.trafficDirection = .outbound
+      listener.listenerFilters = [try ListenerGenerator.tlsInspector()]
+      listener.filterChains = chains
+      listeners.append(listener)
+    }
+    return listeners
+  }
+
+  /// The port of `host` when the service has exactly one.
+  static func singlePort(of host: String, in snapshot: MeshSnapshot) -> Int? {
+    guard let ports = snapshot.services[host]?.ports, ports.count == 1 else { return nil }
+    return ports[0].port
+  }
+
+  static func chain(name: String, serverNames: [String], cluster: String) throws(XDSError)
+    -> Envoy_Config_Listener_V3_FilterChain
+  {
+    var chain = Envoy_Config_Listener_V3_FilterChain()
+    chain.name = name
+    if !serverNames.isEmpty { chain.filterChainMatch.serverNames = serverNames }
+    chain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
+    return chain
+  }
+}

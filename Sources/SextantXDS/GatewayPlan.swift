@@ -1,0 +1,124 @@
+import SextantRegistry
+
+/// What a gateway proxy serves: the listeners its selected Gateways ask for, with their passthrough routes.
+///
+/// Derived from the snapshot's Istio config and the proxy's LABELS (only for routers), so it is part of the cache
+/// keys of the gateway's clusters and listeners. Servers on one bind address and port are merged into one listener.
+/// Servers Sextant cannot serve yet (HTTP, or TLS terminated at the gateway) are listed in `unsupported` and get no
+/// listener.
+public struct GatewayPlan: Sendable, Hashable {
+  /// One listener: an address and port with what it forwards.
+  public struct Listener: Sendable, Hashable, Comparable {
+    /// The address to bind (`0.0.0.0` unless the server names one).
+    public var bind: String
+    public var port: Int
+    /// Host patterns of the AUTO_PASSTHROUGH servers here (`host`, `*.suffix`, `*`, each possibly `namespace/`
+    /// qualified), with the namespace of the Gateway they came from.
+    public var autoPassthrough: [HostPattern]
+    /// SNI routes of PASSTHROUGH servers here, in VirtualService order.
+    public var routes: [Route]
+
+    public static func < (lhs: Listener, rhs: Listener) -> Bool { (lhs.port, lhs.bind) < (rhs.port, rhs.bind) }
+  }
+
+  /// A server host pattern and the namespace of its Gateway (for `./host`).
+  public struct HostPattern: Sendable, Hashable {
+    public var pattern: String
+    public var gatewayNamespace: String
+
+    /// True when `service` matches: the namespace part (`*`, `.` for the Gateway's own, or a name; absent = any)
+    /// and the host part (`*`, `*.suffix`, or the exact hostname).
+    public func matches(_ service: MeshService) -> Bool {
+      let parts = pattern.split(separator: "/", maxSplits: 1).map(String.init)
+      let (namespace, host) = parts.count == 2 ? (parts[0], parts[1]) : ("*", parts[0])
+      switch namespace {
+      case "*": break
+      case ".": guard service.namespace == gatewayNamespace else { return false }
+      default: guard service.namespace == namespace else { return false }
+      }
+      return GatewayPlan.hostMatches(pattern: host, host: service.hostname)
+    }
+  }
+
+  /// A PASSTHROUGH route: connections whose SNI matches `sniHosts` go to `destination`.
+  public struct Route: Sendable, Hashable {
+    public var sniHosts: [String]
+    public var destination: RouteDestination
+    /// `VirtualService NAMESPACE/NAME`, for stat prefixes and debugging.
+    public var source: String
+  }
+
+  public var listeners: [Listener]
+  /// `Gateway NAMESPACE/NAME: spec.servers[i]: why`, for servers that got no listener.
+  public var unsupported: [String]
+
+  public static let none = GatewayPlan(listeners: [], unsupported: [])
+
+  public init(listeners: [Listener], unsupported: [String]) {
+    self.listeners = listeners.sorted()
+    self.unsupported = unsupported
+  }
+
+  /// The plan of `view` (a router) under `config`; `.none` for sidecars.
+  public init(config: IstioConfig, view: ProxyView) {
+    guard view.type == .router else {
+      self = .none
+      return
+    }
+    struct Key: Hashable {
+      var bind: String
+      var port: Int
+    }
+    var listeners: [Key: Listener] = [:]
+    var unsupported: [String] = []
+    for gateway in config.gateways(selecting: view.labels) {
+      for (index, server) in gateway.servers.enumerated() {
+        let key = Key(bind: server.bind.isEmpty ? "0.0.0.0" : server.bind, port: server.port)
+        var listener = listeners[key] ?? Listener(bind: key.bind, port: key.port, autoPassthrough: [], routes: [])
+        switch server.tlsMode {
+        case .autoPassthrough?:
+          listener.autoPassthrough += server.hosts.map { HostPattern(pattern: $0, gatewayNamespace: gateway.namespace) }
+        case .passthrough?:
+          listener.routes += Self.routes(for: gateway, server: server, config: config)
+        default:
+          unsupported.append(
+            "Gateway \(gateway.qualifiedName): spec.servers[\(index)]: protocol \(server.protocol)"
+              + (server.tlsMode.map { " with TLS mode \($0.rawValue)" } ?? "")
+              + " is not supported (only TLS PASSTHROUGH and AUTO_PASSTHROUGH)")
+          continue
+        }
+        listeners[key] = listener
+      }
+    }
+    self.init(listeners: Array(listeners.values), unsupported: unsupported)
+  }
+
+  /// The `tls` routes of VirtualServices bound to `gateway` whose matches apply to `server`'s port.
+  static func routes(for gateway: GatewayConfig, server: GatewayServer, config: IstioConfig) -> [Route] {
+    var routes: [Route] = []
+    for service in config.virtualServices where service.gateways.contains(gateway.qualifiedName) {
+      for route in service.tlsRoutes {
+        guard let destination = route.destinations.first else { continue }
+        for match in route.matches {
+          if let port = match.port, port != server.port { continue }
+          if !match.gateways.isEmpty, !match.gateways.contains(gateway.qualifiedName) { continue }
+          routes.append(
+            Route(sniHosts: match.sniHosts, destination: destination, source: "VirtualService \(service.namespace)/\(service.name)"))
+        }
+      }
+    }
+    return routes
+  }
+
+  /// Istio host matching: `*` matches anything, `*.suffix` any host ending in `.suffix`, otherwise equality.
+  static func hostMatches(pattern: String, host: String) -> Bool {
+    if pattern == "*" { return true }
+    if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst()) }
+    return pattern == host
+  }
+
+  /// True when some AUTO_PASSTHROUGH server serves `service`.
+  func autoPassthroughServes(_ service: MeshService) -> Bool {
+    listeners.contains { $0.autoPassthrough.contains { $0.matches(service) } }
+  }
+}
