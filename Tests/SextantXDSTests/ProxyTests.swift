@@ -41,7 +41,7 @@ import Testing
       proxy.view
         == ProxyView(
           type: .sidecar, namespace: "sample", interceptionMode: .none, network: "network1", ipAddress: "10.0.0.7",
-          instanceIPs: ["10.0.0.7", "fd00::7"], clusterID: "cluster1"))
+          instanceIPs: ["10.0.0.7", "fd00::7"], clusterID: "cluster1", labels: ["app": "client"]))
   }
 
   @Test func defaultsToRedirectAndNamespaceFromID() throws {
