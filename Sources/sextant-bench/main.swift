@@ -60,6 +60,33 @@ func perSecond(_ count: Int, _ duration: Duration) -> String {
 
 /// A mesh of `services` services with two ports each and `endpoints` mTLS-capable pods each, in one cluster.
 func makeSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot {
+  let registry = MeshRegistry(logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+  _ = await registry.apply(cluster: "cluster1", objects: ClusterObjects(makeObjects(services: services, endpoints: endpoints)))
+  return registry.current
+}
+
+/// The same mesh in two clusters on network1 and network2 (pod addresses apart), each network with one gateway.
+func makeTwoNetworkSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot {
+  let registry = MeshRegistry(logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
+  for (index, cluster) in ["cluster1", "cluster2"].enumerated() {
+    let network = "network\(index + 1)"
+    var objects = makeObjects(services: services, endpoints: endpoints, addressOffset: index * 64)
+    objects.append(
+      .namespace(Namespace(metadata: ObjectMeta(name: "istio-system", labels: ["topology.istio.io/network": network]))))
+    objects.append(
+      .service(
+        Service(
+          metadata: ObjectMeta(
+            name: "istio-eastwestgateway", namespace: "istio-system", labels: ["topology.istio.io/network": network]),
+          spec: Service.Spec(clusterIP: "10.0.\(index).1", ports: [Service.Port(name: "tls", port: 15443)],
+            externalIPs: ["192.0.2.\(index + 1)"]))))
+    _ = await registry.apply(cluster: cluster, objects: ClusterObjects(objects))
+  }
+  return registry.current
+}
+
+/// The objects of `services` services with two ports and `endpoints` mTLS-capable pods each.
+func makeObjects(services: Int, endpoints: Int, addressOffset: Int = 0) -> [KubeObject] {
   var objects: [KubeObject] = [.namespace(Namespace(metadata: ObjectMeta(name: "bench")))]
   for index in 0..<services {
     let name = "svc-\(index)"
@@ -75,7 +102,7 @@ func makeSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot {
             ]))))
     var addresses: [String] = []
     for e in 0..<endpoints {
-      let ip = "10.\(128 + index / 256 % 64).\(index % 256).\(e + 1)"
+      let ip = "10.\(128 + (index / 256 + addressOffset) % 128).\(index % 256).\(e + 1)"
       addresses.append(ip)
       objects.append(
         .pod(
@@ -93,9 +120,7 @@ func makeSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot {
           endpoints: addresses.map { EndpointSlice.Endpoint(addresses: [$0], conditions: .init(ready: true)) },
           ports: [.init(name: "http", port: 8080), .init(name: "grpc", port: 9090)])))
   }
-  let registry = MeshRegistry(logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-  _ = await registry.apply(cluster: "cluster1", objects: ClusterObjects(objects))
-  return registry.current
+  return objects
 }
 
 let options = Options(arguments: CommandLine.arguments)
@@ -126,6 +151,16 @@ let eds = measure {
   }
 }
 print("xds: EDS, 100 clusters                                 \(milliseconds(eds))")
+let twoNetworks = await makeTwoNetworkSnapshot(services: min(options.services, 100), endpoints: options.endpointsPerService)
+var networkView = sidecar
+networkView.network = "network1"
+let splitEDS = measure {
+  for index in 0..<min(options.services, 100) {
+    _ = EndpointGenerator.generate(
+      snapshot: twoNetworks, clusterName: "outbound|8080||svc-\(index).bench.svc.cluster.local", view: networkView)
+  }
+}
+print("xds: EDS split horizon, 100 clusters, 2 networks        \(milliseconds(splitEDS))")
 let inbound = measure {
   for index in 0..<100 {
     var view = sidecar
