@@ -36,11 +36,15 @@ public enum ClusterRegistry {
 
     var services: [String: MeshService] = [:]
     var endpoints: [String: [MeshEndpoint]] = [:]
+    // External addresses are only needed for meshNetworks gateways named by hostname (and only those are resolved).
+    let namedGateways = options.meshNetworks.registryServiceNames
     var externalAddresses: [String: [String]] = [:]
     for (key, service) in objects.services where service.spec.type != "ExternalName" {
       let hostname = options.hostname(name: key.name, namespace: key.namespace)
-      let external = GatewayDiscovery.externalAddresses(of: service, resolveHostnames: options.resolveHostnameGateways)
-      if !external.isEmpty { externalAddresses[hostname] = external }
+      if namedGateways.contains(hostname) {
+        let external = GatewayDiscovery.externalAddresses(of: service, resolveHostnames: options.resolveHostnameGateways)
+        if !external.isEmpty { externalAddresses[hostname] = external }
+      }
       let ports = uniquePorts(of: service)
       let addresses = vips(of: service)
       services[hostname] = MeshService(

@@ -17,8 +17,8 @@ public struct ClusterView: Sendable, Hashable {
   public var networkOfCluster: String
   /// The network gateways the cluster's Services declare (see `GatewayDiscovery`), sorted.
   public var gateways: [NetworkGateway]
-  /// Load-balancer or external addresses of the cluster's Services that have any, by hostname (for meshNetworks
-  /// gateways named by `registryServiceName`).
+  /// Load-balancer or external addresses of the Services meshNetworks names by `registryServiceName`, by hostname
+  /// (the only ones it needs).
   public var externalAddresses: [String: [String]]
   /// The cluster's Gateways and VirtualServices, checked (empty for clusters whose source does not read them).
   public var istioConfig: IstioConfig

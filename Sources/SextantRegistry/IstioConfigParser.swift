@@ -150,7 +150,8 @@ private struct Checker {
     var mode: GatewayTLSMode?
     if let tls = members["tls"], tls != .null {
       let tlsMembers = try object(tls, "\(field).tls")
-      let text = try optionalString(tlsMembers["mode"], "\(field).tls.mode") ?? GatewayTLSMode.simple.rawValue
+      // Istio's TLSmode enum starts with PASSTHROUGH = 0: a tls block without a mode is passthrough.
+      let text = try optionalString(tlsMembers["mode"], "\(field).tls.mode") ?? GatewayTLSMode.passthrough.rawValue
       guard let parsed = GatewayTLSMode(rawValue: text) else {
         throw reject(
           "\(field).tls.mode",
@@ -181,9 +182,16 @@ private struct Checker {
       name: key.name, namespace: key.namespace, cluster: cluster, hosts: hosts, gateways: gateways, tlsRoutes: routes)
   }
 
-  /// `name` → `NAMESPACE/name`; `mesh` and `namespace/name` stay.
+  /// `name` and `./name` → `NAMESPACE/name`; the legacy `name.ns.svc.DOMAIN` → `ns/name`; `mesh` and
+  /// `namespace/name` stay.
   func qualifiedGateway(_ name: String) -> String {
-    name == "mesh" || name.contains("/") ? name : "\(key.namespace)/\(name)"
+    if name == "mesh" { return name }
+    if name.hasPrefix("./") { return "\(key.namespace)/\(name.dropFirst(2))" }
+    if name.contains("/") { return name }
+    let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+    if labels.count >= 3, labels[2] == "svc" { return "\(labels[1])/\(labels[0])" }
+    if labels.count == 2 { return "\(labels[1])/\(labels[0])" }
+    return "\(key.namespace)/\(name)"
   }
 
   func tlsRoute(_ value: ConfigValue, _ field: String, options: RegistryOptions) throws(ConfigRejection) -> TLSRoute {

@@ -51,6 +51,17 @@ public struct MeshNetworks: Sendable, Hashable {
   /// No declared network.
   public static let none = MeshNetworks()
 
+  /// Every Service hostname a gateway names by `registryServiceName`.
+  public var registryServiceNames: Set<String> {
+    var names: Set<String> = []
+    for network in networks.values {
+      for gateway in network.gateways {
+        if case .registryServiceName(let hostname) = gateway.target { names.insert(hostname) }
+      }
+    }
+    return names
+  }
+
   /// The network whose `fromRegistry` names `cluster` (the first by network name when several do).
   public func network(ofCluster cluster: ClusterID) -> String? {
     networks.keys.sorted().first { networks[$0]!.registries.contains(cluster) }

@@ -44,6 +44,7 @@ extension MeshNetworks {
   public init(node: Yams.Node, source: String, path: String) throws(MeshNetworksError) {
     let reader = NodeReader(source: source)
     self.init()
+    if node.null != nil { return }
     let top = try reader.mapping(node, path)
     for (keyNode, value) in top {
       let key = keyNode.string ?? "\(keyNode)"

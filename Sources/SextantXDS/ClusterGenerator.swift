@@ -36,7 +36,7 @@ public enum ClusterGenerator {
     }
     for hostname in snapshot.sortedHostnames {
       guard let service = snapshot.services[hostname], gateway.autoPassthroughServes(service) else { continue }
-      for port in service.ports {
+      for port in service.ports where port.protocol != .udp {
         clusters.append(sniCluster(service: service, port: port, connectTimeout: timeout))
       }
     }

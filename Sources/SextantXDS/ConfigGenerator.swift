@@ -48,7 +48,7 @@ public struct ConfigGenerator: Sendable {
         servicesVersion: snapshot.servicesVersion,
         type: view.type,
         interceptionMode: view.interceptionMode,
-        bindAddress: view.interceptionMode == .none ? view.ipAddress : "",
+        bindAddress: view.type == .sidecar && view.interceptionMode == .none ? view.ipAddress : "",
         inbound: inbound,
         mutualTLS: view.mutualTLS,
         gateway: gateway

@@ -6,7 +6,7 @@ import SwiftProtobuf
 ///
 /// One listener `BIND_PORT` (bind `0.0.0.0` unless the server names an address) per planned port, with
 /// tls_inspector and:
-/// - for AUTO_PASSTHROUGH servers, one chain per service port whose service matches a server host, matched on SNI
+/// - for AUTO_PASSTHROUGH servers, one chain per (non-UDP) service port whose service matches a server host, matched on SNI
 ///   `outbound_.PORT_._.HOST` and proxied (tcp_proxy) to the SNI cluster of the same name;
 /// - for PASSTHROUGH servers, one chain per VirtualService `tls` match, matched on its `sniHosts` (`*` matches any
 ///   SNI) and proxied to `outbound|PORT||HOST` of the route's first destination (its port, else the service's only
@@ -23,7 +23,7 @@ enum GatewayListenerGenerator {
         for hostname in snapshot.sortedHostnames {
           guard let service = snapshot.services[hostname], entry.autoPassthrough.contains(where: { $0.matches(service) })
           else { continue }
-          for port in service.ports {
+          for port in service.ports where port.protocol != .udp {
             let sni = ResourceNames.outboundSNI(port: port.port, host: hostname)
             guard seen.insert([sni]).inserted else { continue }
             chains.append(try chain(name: sni, serverNames: [sni], cluster: sni))

@@ -38,6 +38,18 @@ public struct GatewayPlan: Sendable, Hashable {
       }
       return GatewayPlan.hostMatches(pattern: host, host: service.hostname)
     }
+
+    /// True when a VirtualService in `namespace` with host pattern `host` may bind to this server host.
+    public func admits(host: String, namespace: String) -> Bool {
+      let parts = pattern.split(separator: "/", maxSplits: 1).map(String.init)
+      let (allowed, serverHost) = parts.count == 2 ? (parts[0], parts[1]) : ("*", parts[0])
+      switch allowed {
+      case "*": break
+      case ".": guard namespace == gatewayNamespace else { return false }
+      default: guard namespace == allowed else { return false }
+      }
+      return GatewayPlan.hostsIntersect(serverHost, host)
+    }
   }
 
   /// A PASSTHROUGH route: connections whose SNI matches `sniHosts` go to `destination`.
@@ -96,7 +108,11 @@ public struct GatewayPlan: Sendable, Hashable {
   /// The `tls` routes of VirtualServices bound to `gateway` whose matches apply to `server`'s port.
   static func routes(for gateway: GatewayConfig, server: GatewayServer, config: IstioConfig) -> [Route] {
     var routes: [Route] = []
+    let serverHosts = server.hosts.map { HostPattern(pattern: $0, gatewayNamespace: gateway.namespace) }
     for service in config.virtualServices where service.gateways.contains(gateway.qualifiedName) {
+      // As istiod: a VirtualService applies to a server only when one of its hosts meets one of the server's.
+      guard service.hosts.contains(where: { host in serverHosts.contains { $0.admits(host: host, namespace: service.namespace) } })
+      else { continue }
       for route in service.tlsRoutes {
         guard let destination = route.destinations.first else { continue }
         for match in route.matches {
@@ -108,6 +124,17 @@ public struct GatewayPlan: Sendable, Hashable {
       }
     }
     return routes
+  }
+
+  /// True when two host patterns can name a common host (`*`, `*.suffix` and exact names, either side).
+  static func hostsIntersect(_ a: String, _ b: String) -> Bool {
+    if a == "*" || b == "*" { return true }
+    switch (a.hasPrefix("*."), b.hasPrefix("*.")) {
+    case (true, true): return a.count >= b.count ? a.hasSuffix(b.dropFirst()) : b.hasSuffix(a.dropFirst())
+    case (true, false): return b.hasSuffix(a.dropFirst())
+    case (false, true): return a.hasSuffix(b.dropFirst())
+    case (false, false): return a == b
+    }
   }
 
   /// Istio host matching: `*` matches anything, `*.suffix` any host ending in `.suffix`, otherwise equality.

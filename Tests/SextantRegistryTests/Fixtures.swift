@@ -107,3 +107,49 @@ enum Fx {
     ClusterRegistry.build(cluster: cluster, objects: ClusterObjects(objects), options: .defaults)
   }
 }
+
+// MARK: - Networks and Istio config
+
+extension Fx {
+  /// A Service in `namespace` declaring a network gateway (label `topology.istio.io/network`, when `network` is
+  /// given), with its load-balancer ingress, external IPs and ports.
+  static func gatewayService(
+    _ name: String = "istio-eastwestgateway",
+    namespace: String = "istio-system",
+    network: String? = "network1",
+    type: String? = "LoadBalancer",
+    ingress: [Service.Ingress] = [],
+    externalIPs: [String]? = nil,
+    ports: [Service.Port] = [
+      Service.Port(name: "status-port", port: 15021, nodePort: 30021),
+      Service.Port(name: "tls", port: 15443, nodePort: 31443),
+    ],
+    labels: [String: String] = [:]
+  ) -> KubeObject {
+    var allLabels = labels
+    if let network { allLabels["topology.istio.io/network"] = network }
+    return .service(
+      Service(
+        metadata: ObjectMeta(name: name, namespace: namespace, labels: allLabels),
+        spec: Service.Spec(type: type, clusterIP: "10.0.0.99", ports: ports, externalIPs: externalIPs),
+        status: ingress.isEmpty ? nil : Service.Status(loadBalancer: Service.LoadBalancer(ingress: ingress))
+      ))
+  }
+
+  /// A node with `status.addresses` given as (type, address) pairs.
+  static func node(_ name: String, addresses: [(String, String)]) -> KubeObject {
+    .node(
+      Node(
+        metadata: ObjectMeta(name: name),
+        status: Node.Status(addresses: addresses.map { Node.Address(type: $0.0, address: $0.1) })))
+  }
+
+  /// The objects of a YAML manifest, decoded as the file source decodes them.
+  static func manifest(_ yaml: String, path: String = "manifest.yaml") throws -> [KubeObject] {
+    try ObjectDecoder().decode(yaml, path: path).objects
+  }
+
+  static func build(_ objects: [KubeObject], cluster: ClusterID = "c1", options: RegistryOptions) -> ClusterView {
+    ClusterRegistry.build(cluster: cluster, objects: ClusterObjects(objects), options: options)
+  }
+}

@@ -1,0 +1,545 @@
+import SextantKube
+import Testing
+
+@testable import SextantRegistry
+
+/// Endpoint networks: pod label > system-namespace label > meshNetworks `fromCidr` > meshNetworks `fromRegistry` > "".
+@Suite("Endpoint networks")
+struct EndpointNetworkTests {
+  let host = "reviews.default.svc.cluster.local"
+
+  /// cidr: 10.1.0.0/16 is net-cidr; registry: cluster c1 is net-registry.
+  let options = RegistryOptions(
+    meshNetworks: MeshNetworks(networks: [
+      "net-cidr": MeshNetworks.Network(name: "net-cidr", ranges: [IPRange("10.1.0.0/16")!]),
+      "net-registry": MeshNetworks.Network(name: "net-registry", registries: ["c1"]),
+    ]))
+
+  /// reviews with four endpoints: a pod labelled net-pod, a pod with an empty network label (both in the CIDR), a
+  /// bare address in the CIDR and a bare address outside it.
+  func objects(_ extra: [KubeObject] = []) -> [KubeObject] {
+    [
+      Fx.service("reviews"),
+      Fx.slice(
+        "reviews-1", service: "reviews",
+        endpoints: [
+          Fx.endpoint("10.1.0.1", pod: "labelled"), Fx.endpoint("10.1.0.2", pod: "empty-label"),
+          Fx.endpoint("10.1.0.3"), Fx.endpoint("10.9.0.1"),
+        ]),
+      Fx.pod("labelled", ip: "10.1.0.1", labels: ["topology.istio.io/network": "net-pod"]),
+      Fx.pod("empty-label", ip: "10.1.0.2", labels: ["topology.istio.io/network": ""]),
+    ] + extra
+  }
+
+  func networks(_ view: ClusterView) -> [String: String] {
+    Dictionary(uniqueKeysWithValues: view.endpoints[host]!.map { ($0.address, $0.network) })
+  }
+
+  @Test func meshNetworksApplyBelowLabels() {
+    let view = Fx.build(objects(), cluster: "c1", options: options)
+    #expect(
+      networks(view) == [
+        "10.1.0.1": "net-pod",  // pod label wins over everything
+        "10.1.0.2": "net-cidr",  // an empty label is no label: the CIDR applies
+        "10.1.0.3": "net-cidr",  // fromCidr beats fromRegistry
+        "10.9.0.1": "net-registry",  // outside every range: the cluster's fromRegistry network
+      ])
+    #expect(view.networkOfCluster == "net-registry")
+  }
+
+  @Test func clusterWithoutRegistryNetworkFallsBackToDefault() {
+    let view = Fx.build(objects(), cluster: "c2", options: options)
+    #expect(networks(view) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-cidr", "10.1.0.3": "net-cidr", "10.9.0.1": ""])
+    #expect(view.networkOfCluster == "")
+  }
+
+  @Test func systemNamespaceLabelBeatsMeshNetworks() {
+    let view = Fx.build(
+      objects([Fx.namespace("istio-system", labels: ["topology.istio.io/network": "net-ns"])]), cluster: "c1",
+      options: options)
+    #expect(networks(view) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-ns", "10.1.0.3": "net-ns", "10.9.0.1": "net-ns"])
+    #expect(view.networkOfCluster == "net-ns")
+  }
+
+  @Test func onlyTheSystemNamespaceLabelCounts() {
+    // The label on another namespace (even the endpoints' own) is not the cluster's network.
+    let other = Fx.build(
+      objects([Fx.namespace("default", labels: ["topology.istio.io/network": "net-default"]), Fx.namespace("istio-system")]),
+      cluster: "c2", options: .defaults)
+    #expect(networks(other) == ["10.1.0.1": "net-pod", "10.1.0.2": "", "10.1.0.3": "", "10.9.0.1": ""])
+
+    // A custom system namespace: its label counts, istio-system's does not.
+    let custom = Fx.build(
+      objects([
+        Fx.namespace("istio-system", labels: ["topology.istio.io/network": "ignored"]),
+        Fx.namespace("mesh-system", labels: ["topology.istio.io/network": "net-mesh"]),
+      ]),
+      cluster: "c2", options: RegistryOptions(systemNamespace: "mesh-system"))
+    #expect(networks(custom) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-mesh", "10.1.0.3": "net-mesh", "10.9.0.1": "net-mesh"])
+    #expect(custom.networkOfCluster == "net-mesh")
+  }
+
+  @Test func withoutAnyDeclarationEveryEndpointIsOnTheDefaultNetwork() {
+    let view = Fx.build(objects(), cluster: "c1", options: .defaults)
+    #expect(networks(view) == ["10.1.0.1": "net-pod", "10.1.0.2": "", "10.1.0.3": "", "10.9.0.1": ""])
+  }
+
+  @Test func severalRangesFirstNetworkByNameWins() {
+    let meshNetworks = MeshNetworks(networks: [
+      "b-net": MeshNetworks.Network(name: "b-net", registries: ["c1"], ranges: [IPRange("10.0.0.0/8")!]),
+      "a-net": MeshNetworks.Network(name: "a-net", registries: ["c1"], ranges: [IPRange("10.1.0.0/16")!]),
+      "v6": MeshNetworks.Network(name: "v6", ranges: [IPRange("fd00::/8")!]),
+    ])
+    #expect(meshNetworks.network(ofAddress: "10.1.2.3") == "a-net")
+    #expect(meshNetworks.network(ofAddress: "10.2.0.1") == "b-net")
+    #expect(meshNetworks.network(ofAddress: "fd00::1") == "v6")
+    #expect(meshNetworks.network(ofAddress: "192.168.0.1") == nil)
+    #expect(meshNetworks.network(ofAddress: "not-an-ip") == nil)
+    #expect(meshNetworks.network(ofCluster: "c1") == "a-net")
+    #expect(meshNetworks.network(ofCluster: "c9") == nil)
+    #expect(MeshNetworks.none.network(ofAddress: "10.1.2.3") == nil)
+  }
+}
+
+/// Network gateways declared by Services labelled `topology.istio.io/network`.
+@Suite("GatewayDiscovery")
+struct GatewayDiscoveryTests {
+  static let source = "Service istio-system/istio-eastwestgateway"
+
+  func gateways(
+    _ objects: [KubeObject], resolveHostnames: Bool = false, resolve: (String) -> [String] = { _ in [] }
+  ) -> [NetworkGateway] {
+    GatewayDiscovery.gateways(
+      in: ClusterObjects(objects), cluster: "c2", resolveHostnames: resolveHostnames, resolve: resolve)
+  }
+
+  func gateway(_ address: String, _ port: Int = 15443, network: String = "network2") -> NetworkGateway {
+    NetworkGateway(network: network, address: address, port: port, cluster: "c2", source: Self.source)
+  }
+
+  @Test func loadBalancerIngressIPsSortedWithoutDuplicates() {
+    let found = gateways([
+      Fx.gatewayService(
+        network: "network2",
+        ingress: [Service.Ingress(ip: "35.1.1.2"), Service.Ingress(ip: "35.1.1.1"), Service.Ingress(ip: "35.1.1.2")],
+        externalIPs: ["192.0.2.1"])
+    ])
+    // Ingress addresses win over external IPs.
+    #expect(found == [gateway("35.1.1.1"), gateway("35.1.1.2")])
+  }
+
+  @Test func ingressHostnameOnlyResolvedWhenEnabled() {
+    let service = Fx.gatewayService(network: "network2", ingress: [Service.Ingress(hostname: "gw.example.com")])
+    var asked: [String] = []
+    let disabled = gateways([service], resolveHostnames: false) { name in
+      asked.append(name)
+      return ["35.2.0.1"]
+    }
+    #expect(disabled == [])
+    #expect(asked == [])
+
+    let enabled = gateways([service], resolveHostnames: true) { name in
+      asked.append(name)
+      return ["35.2.0.2", "35.2.0.1"]
+    }
+    #expect(enabled == [gateway("35.2.0.1"), gateway("35.2.0.2")])
+    #expect(asked == ["gw.example.com"])
+  }
+
+  @Test func ingressIPIsUsedWithoutResolvingItsHostname() {
+    var asked: [String] = []
+    let found = gateways(
+      [Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.3.0.1", hostname: "gw.example.com")])],
+      resolveHostnames: true
+    ) { name in
+      asked.append(name)
+      return ["35.9.9.9"]
+    }
+    #expect(found == [gateway("35.3.0.1")])
+    #expect(asked == [])
+  }
+
+  @Test func externalIPsWhenNoIngress() {
+    let found = gateways([Fx.gatewayService(network: "network2", externalIPs: ["", "192.0.2.10", "192.0.2.10"])])
+    #expect(found == [gateway("192.0.2.10")])
+    // An unresolved hostname ingress gives no address, so external IPs are used.
+    let hostnameOnly = gateways([
+      Fx.gatewayService(
+        network: "network2", ingress: [Service.Ingress(hostname: "gw.example.com")], externalIPs: ["192.0.2.11"])
+    ])
+    #expect(hostnameOnly == [gateway("192.0.2.11")])
+  }
+
+  @Test func nodePortUsesNodeAddressesAndTheGatewayPortsNodePort() {
+    let nodes = [
+      Fx.node("n1", addresses: [("InternalIP", "10.0.0.1"), ("ExternalIP", "203.0.113.1")]),
+      Fx.node("n2", addresses: [("InternalIP", "10.0.0.2"), ("Hostname", "n2.internal")]),
+      Fx.node("n3", addresses: [("Hostname", "n3.internal")]),
+    ]
+    let found = gateways([Fx.gatewayService(network: "network2", type: "NodePort")] + nodes)
+    // ExternalIP preferred over InternalIP per node; the node port of the service port numbered 15443.
+    #expect(found == [gateway("10.0.0.2", 31443), gateway("203.0.113.1", 31443)])
+
+    let otherPort = gateways(
+      [Fx.gatewayService(network: "network2", type: "NodePort", labels: ["networking.istio.io/gatewayPort": "15021"])]
+        + nodes)
+    #expect(otherPort == [gateway("10.0.0.2", 30021), gateway("203.0.113.1", 30021)])
+  }
+
+  @Test func nodePortFallbackNeedsANodePortServiceAndAMatchingPort() {
+    let nodes = [Fx.node("n1", addresses: [("ExternalIP", "203.0.113.1")])]
+    // A LoadBalancer without ingress yet does not fall back to nodes.
+    #expect(gateways([Fx.gatewayService(network: "network2", type: "LoadBalancer")] + nodes) == [])
+    // No service port numbered like the gateway port.
+    #expect(
+      gateways(
+        [Fx.gatewayService(network: "network2", type: "NodePort", labels: ["networking.istio.io/gatewayPort": "15444"])]
+          + nodes) == [])
+    // The matching port has no node port (yet).
+    #expect(
+      gateways([Fx.gatewayService(network: "network2", type: "NodePort", ports: [Service.Port(name: "tls", port: 15443)])] + nodes)
+        == [])
+    // No nodes.
+    #expect(gateways([Fx.gatewayService(network: "network2", type: "NodePort")]) == [])
+    // A NodePort Service with external IPs uses them, on the gateway port itself.
+    #expect(
+      gateways([Fx.gatewayService(network: "network2", type: "NodePort", externalIPs: ["192.0.2.5"])] + nodes)
+        == [gateway("192.0.2.5")])
+  }
+
+  @Test(arguments: [
+    ("15444", 15444), ("1", 1), ("65535", 65535), ("abc", 15443), ("70000", 15443), ("0", 15443), ("-1", 15443),
+    ("", 15443),
+  ])
+  func gatewayPortLabel(value: String, port: Int) {
+    let found = gateways([
+      Fx.gatewayService(
+        network: "network2", ingress: [Service.Ingress(ip: "35.1.1.1")], labels: ["networking.istio.io/gatewayPort": value])
+    ])
+    #expect(found == [gateway("35.1.1.1", port)])
+  }
+
+  @Test func unlabelledServicesDeclareNothing() {
+    #expect(gateways([Fx.gatewayService(network: nil, ingress: [Service.Ingress(ip: "35.1.1.1")])]) == [])
+    #expect(gateways([Fx.gatewayService(network: "", ingress: [Service.Ingress(ip: "35.1.1.1")])]) == [])
+    // A labelled Service without any address declares nothing either.
+    #expect(gateways([Fx.gatewayService(network: "network2", type: "ClusterIP")]) == [])
+  }
+
+  @Test func severalServicesAndNetworks() {
+    let found = gateways([
+      Fx.gatewayService("gw-b", namespace: "other", network: "network3", ingress: [Service.Ingress(ip: "35.0.0.3")]),
+      Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.0.0.9")]),
+    ])
+    #expect(
+      found == [
+        gateway("35.0.0.9"),
+        NetworkGateway(network: "network3", address: "35.0.0.3", port: 15443, cluster: "c2", source: "Service other/gw-b"),
+      ])
+  }
+
+  @Test func clusterViewCarriesGatewaysAndExternalAddressesOfNamedServices() {
+    let named = MeshNetworks(networks: [
+      "network9": MeshNetworks.Network(
+        name: "network9",
+        gateways: [MeshNetworks.Gateway(target: .registryServiceName("plain-lb.default.svc.cluster.local"), port: 15443)])
+    ])
+    let view = Fx.build(
+      [
+        Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.0.0.2")]),
+        // Unlabelled, but named by meshNetworks' registryServiceName: its addresses are kept.
+        Fx.gatewayService("plain-lb", namespace: "default", network: nil, ingress: [Service.Ingress(ip: "35.0.0.7")]),
+        // Neither labelled nor named: not looked at (no resolution, no entry).
+        Fx.gatewayService("hostname-lb", namespace: "default", network: nil, ingress: [Service.Ingress(hostname: "lb.example.com")]),
+        Fx.service("reviews"),
+      ],
+      cluster: "c2", options: RegistryOptions(meshNetworks: named, resolveHostnameGateways: false))
+    #expect(view.gateways == [gateway("35.0.0.2")])
+    #expect(view.externalAddresses == ["plain-lb.default.svc.cluster.local": ["35.0.0.7"]])
+  }
+}
+
+/// The mesh's gateways per network, from every cluster's Services and meshNetworks.
+@Suite("NetworkTopology")
+struct NetworkTopologyTests {
+  let eastwest = "istio-eastwestgateway.istio-system.svc.cluster.local"
+
+  func serviceGateway(_ network: String, _ address: String, _ port: Int = 15443, cluster: ClusterID) -> NetworkGateway {
+    NetworkGateway(network: network, address: address, port: port, cluster: cluster, source: "Service istio-system/istio-eastwestgateway")
+  }
+
+  var views: [ClusterID: ClusterView] {
+    [
+      "c1": ClusterView(
+        cluster: "c1", gateways: [serviceGateway("network1", "35.0.0.1", cluster: "c1")],
+        externalAddresses: [eastwest: ["35.0.0.1"]]),
+      "c2": ClusterView(
+        cluster: "c2",
+        gateways: [serviceGateway("network2", "35.0.0.2", cluster: "c2"), serviceGateway("network2", "35.0.0.3", cluster: "c2")],
+        externalAddresses: [eastwest: ["35.0.0.2", "35.0.0.3"]]),
+    ]
+  }
+
+  @Test func emptyTopologyIsNotMultiNetwork() {
+    #expect(!NetworkTopology.empty.isMultiNetwork)
+    #expect(!NetworkTopology(views: [:], meshNetworks: .none).isMultiNetwork)
+    #expect(!NetworkTopology(views: ["c1": ClusterView(cluster: "c1")], meshNetworks: .none).isMultiNetwork)
+    #expect(NetworkTopology.empty.gateways(of: "network1") == [])
+  }
+
+  @Test func gatewaysOfServicesGroupedByNetwork() {
+    let topology = NetworkTopology(views: views, meshNetworks: .none)
+    #expect(topology.isMultiNetwork)
+    #expect(Set(topology.gateways.keys) == ["network1", "network2"])
+    #expect(topology.gateways(of: "network1") == [serviceGateway("network1", "35.0.0.1", cluster: "c1")])
+    #expect(
+      topology.gateways(of: "network2") == [
+        serviceGateway("network2", "35.0.0.2", cluster: "c2"), serviceGateway("network2", "35.0.0.3", cluster: "c2"),
+      ])
+    #expect(topology.gateways(of: "network9") == [])
+  }
+
+  @Test func meshNetworksAddressGatewaysDeduplicatedByAddressAndPort() {
+    let meshNetworks = MeshNetworks(networks: [
+      "network2": MeshNetworks.Network(
+        name: "network2",
+        gateways: [
+          // Same address and port as the Service gateway: one entry.
+          MeshNetworks.Gateway(target: .address("35.0.0.2"), port: 15443),
+          // Same address, another port: a second way in.
+          MeshNetworks.Gateway(target: .address("35.0.0.2"), port: 15444),
+        ]),
+      "network3": MeshNetworks.Network(name: "network3", gateways: [MeshNetworks.Gateway(target: .address("192.0.2.1"), port: 443)]),
+    ])
+    let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
+    #expect(topology.gateways(of: "network2").map { "\($0.address):\($0.port)" } == ["35.0.0.2:15443", "35.0.0.2:15444", "35.0.0.3:15443"])
+    #expect(
+      topology.gateways(of: "network3") == [NetworkGateway(network: "network3", address: "192.0.2.1", port: 443, source: "meshNetworks")])
+    #expect(topology.gateways(of: "network1").count == 1)
+  }
+
+  @Test func registryServiceNameUsesTheNetworksOwnClusters() {
+    let meshNetworks = MeshNetworks(networks: [
+      // Only c2's addresses of the Service count.
+      "network4": MeshNetworks.Network(
+        name: "network4", registries: ["c2"],
+        gateways: [MeshNetworks.Gateway(target: .registryServiceName(eastwest), port: 15443)]),
+      // No fromRegistry: every cluster's addresses.
+      "network5": MeshNetworks.Network(
+        name: "network5", gateways: [MeshNetworks.Gateway(target: .registryServiceName(eastwest), port: 16443)]),
+    ])
+    let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
+    let source = "meshNetworks \(eastwest)"
+    #expect(
+      topology.gateways(of: "network4") == [
+        NetworkGateway(network: "network4", address: "35.0.0.2", port: 15443, cluster: "c2", source: source),
+        NetworkGateway(network: "network4", address: "35.0.0.3", port: 15443, cluster: "c2", source: source),
+      ])
+    #expect(topology.gateways(of: "network5").map { "\($0.cluster)/\($0.address):\($0.port)" } == [
+      "c1/35.0.0.1:16443", "c2/35.0.0.2:16443", "c2/35.0.0.3:16443",
+    ])
+  }
+
+  @Test func unresolvedRegistryServiceNameGivesNoNetwork() {
+    let meshNetworks = MeshNetworks(networks: [
+      "network4": MeshNetworks.Network(
+        name: "network4", registries: ["c3"],
+        gateways: [MeshNetworks.Gateway(target: .registryServiceName(eastwest), port: 15443)]),
+      "network5": MeshNetworks.Network(
+        name: "network5",
+        gateways: [MeshNetworks.Gateway(target: .registryServiceName("nothing.istio-system.svc.cluster.local"), port: 15443)]),
+    ])
+    let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
+    #expect(Set(topology.gateways.keys) == ["network1", "network2"])
+    let alone = NetworkTopology(views: [:], meshNetworks: meshNetworks)
+    #expect(!alone.isMultiNetwork)
+  }
+}
+
+/// How the registry publishes network and Istio config changes.
+@Suite("MeshRegistry networks")
+struct MeshRegistryNetworkTests {
+  let reviews = "reviews.default.svc.cluster.local"
+  let options = RegistryOptions(resolveHostnameGateways: false)
+
+  func cluster(network: String, endpoints: [String], gatewayIngress: String? = nil, extra: [KubeObject] = []) -> ClusterObjects {
+    var objects: [KubeObject] = [
+      Fx.namespace("istio-system", labels: ["topology.istio.io/network": network]),
+      Fx.service("reviews"),
+      Fx.slice("reviews-1", service: "reviews", endpoints: endpoints.map { Fx.endpoint($0) }),
+    ]
+    if let gatewayIngress {
+      objects.append(Fx.gatewayService(network: network, ingress: [Service.Ingress(ip: gatewayIngress)]))
+    }
+    return ClusterObjects(objects + extra)
+  }
+
+  @Test func gatewayServiceChangesTheNetworks() async {
+    let registry = MeshRegistry(options: options)
+    let first = await registry.apply(cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1"]))
+    #expect(!first.networks)
+    #expect(!registry.current.networks.isMultiNetwork)
+    #expect(registry.current.networksVersion == 0)
+
+    let second = await registry.apply(
+      cluster: "c2", objects: cluster(network: "network2", endpoints: ["10.2.0.1"], gatewayIngress: "35.0.0.2"))
+    #expect(second.networks)
+    let afterGateway = registry.current
+    #expect(afterGateway.networksVersion == afterGateway.version)
+    #expect(
+      afterGateway.networks.gateways(of: "network2") == [
+        NetworkGateway(
+          network: "network2", address: "35.0.0.2", port: 15443, cluster: "c2", source: "Service istio-system/istio-eastwestgateway")
+      ])
+
+    // An endpoint change elsewhere leaves the topology and its version alone.
+    let endpointsOnly = await registry.apply(cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1", "10.1.0.2"]))
+    #expect(endpointsOnly == SnapshotChange(endpointHostnames: [reviews]))
+    #expect(registry.current.networksVersion == afterGateway.networksVersion)
+    #expect(registry.current.version > afterGateway.version)
+
+    // The gateway's address moves: a network change, pushed as endpoints only.
+    let moved = await registry.apply(
+      cluster: "c2", objects: cluster(network: "network2", endpoints: ["10.2.0.1"], gatewayIngress: "35.0.0.20"))
+    #expect(moved == SnapshotChange(networks: true))
+    #expect(moved.isEndpointOnly && !moved.isFull && !moved.isEmpty)
+    #expect(registry.current.networksVersion == registry.current.version)
+    #expect(registry.current.networks.gateways(of: "network2").map(\.address) == ["35.0.0.20"])
+
+    // Removing the cluster removes its gateways.
+    let removed = await registry.remove(cluster: "c2")
+    #expect(removed.networks)
+    #expect(!registry.current.networks.isMultiNetwork)
+    #expect(registry.current.networks.gateways(of: "network2") == [])
+    #expect(registry.current.networksVersion == registry.current.version)
+  }
+
+  @Test func sameGatewayFromAnotherApplyIsNoNetworkChange() async {
+    let registry = MeshRegistry(options: options)
+    await registry.apply(cluster: "c2", objects: cluster(network: "network2", endpoints: ["10.2.0.1"], gatewayIngress: "35.0.0.2"))
+    let version = registry.current.networksVersion
+    // Another cluster without gateways: the topology is recomputed but equal.
+    let other = await registry.apply(cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1"]))
+    #expect(!other.networks)
+    #expect(registry.current.networksVersion == version)
+  }
+
+  @Test func meshNetworksRegistryServiceNameFollowsTheService() async {
+    let meshNetworks = MeshNetworks(networks: [
+      "network2": MeshNetworks.Network(
+        name: "network2", registries: ["c2"],
+        gateways: [
+          MeshNetworks.Gateway(target: .registryServiceName("istio-eastwestgateway.istio-system.svc.cluster.local"), port: 15443)
+        ])
+    ])
+    let registry = MeshRegistry(options: RegistryOptions(meshNetworks: meshNetworks, resolveHostnameGateways: false))
+    func c2(_ ingress: String) -> ClusterObjects {
+      ClusterObjects([
+        Fx.service("reviews"),
+        Fx.slice("reviews-1", service: "reviews", endpoints: [Fx.endpoint("10.2.0.1")]),
+        Fx.gatewayService(network: nil, ingress: [Service.Ingress(ip: ingress)]),
+      ])
+    }
+    let first = await registry.apply(cluster: "c2", objects: c2("35.0.0.2"))
+    #expect(first.networks)
+    #expect(
+      registry.current.networks.gateways(of: "network2") == [
+        NetworkGateway(
+          network: "network2", address: "35.0.0.2", port: 15443, cluster: "c2",
+          source: "meshNetworks istio-eastwestgateway.istio-system.svc.cluster.local")
+      ])
+    // fromRegistry puts c2's endpoints on network2.
+    #expect(registry.current.endpoints(hostname: reviews, servicePort: 80).map(\.network) == ["network2"])
+
+    let moved = await registry.apply(cluster: "c2", objects: c2("35.0.0.3"))
+    #expect(moved.networks)
+    #expect(registry.current.networks.gateways(of: "network2").map(\.address) == ["35.0.0.3"])
+  }
+
+  static let gatewayYAML = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata:
+      name: cross-network-gateway
+      namespace: istio-system
+    spec:
+      selector:
+        istio: eastwestgateway
+      servers:
+      - port:
+          number: PORT
+          name: tls
+          protocol: TLS
+        tls:
+          mode: AUTO_PASSTHROUGH
+        hosts:
+        - "*.local"
+    """
+
+  static let badVirtualServiceYAML = """
+    apiVersion: networking.istio.io/v1
+    kind: VirtualService
+    metadata:
+      name: broken
+      namespace: istio-system
+    spec:
+      hosts: []
+    """
+
+  func config(port: Int, extra: String? = nil) throws -> ClusterObjects {
+    var yaml = Self.gatewayYAML.replacing("PORT", with: String(port))
+    if let extra { yaml += "\n---\n" + extra }
+    return ClusterObjects(try Fx.manifest(yaml) + [Fx.service("reviews")])
+  }
+
+  @Test func istioConfigChangesAreReported() async throws {
+    let registry = MeshRegistry(options: options)
+    let first = await registry.apply(cluster: "config", objects: try config(port: 15443))
+    #expect(first.istioConfig)
+    #expect(first.isFull)
+    #expect(registry.current.istioConfig.gateways.map(\.qualifiedName) == ["istio-system/cross-network-gateway"])
+    #expect(registry.current.istioConfig.gateways.first?.servers.map(\.port) == [15443])
+
+    let same = await registry.apply(cluster: "config", objects: try config(port: 15443))
+    #expect(same.isEmpty)
+
+    let changed = await registry.apply(cluster: "config", objects: try config(port: 16443))
+    #expect(changed == SnapshotChange(istioConfig: true))
+    #expect(changed.isFull && !changed.isEndpointOnly)
+    #expect(registry.current.istioConfig.gateways.first?.servers.map(\.port) == [16443])
+
+    let rejected = await registry.apply(cluster: "config", objects: try config(port: 16443, extra: Self.badVirtualServiceYAML))
+    #expect(rejected.istioConfig)
+    #expect(registry.current.istioConfig.rejected.map(\.name) == ["broken"])
+    #expect(registry.current.istioConfig.virtualServices.isEmpty)
+
+    // Another cluster's config is merged in, sorted by namespace, name, then cluster.
+    let second = await registry.apply(cluster: "another", objects: try config(port: 15443))
+    #expect(second.istioConfig)
+    #expect(registry.current.istioConfig.gateways.map(\.cluster) == ["another", "config"])
+
+    let removed = await registry.remove(cluster: "config")
+    #expect(removed.istioConfig)
+    #expect(registry.current.istioConfig.gateways.map(\.cluster) == ["another"])
+    #expect(registry.current.istioConfig.rejected.isEmpty)
+  }
+}
+
+@Suite struct SnapshotChangeNetworkTests {
+  @Test func networksAndIstioConfigFlags() {
+    #expect(SnapshotChange(networks: true).isEndpointOnly)
+    #expect(!SnapshotChange(networks: true).isFull)
+    #expect(!SnapshotChange(networks: true).isEmpty)
+    #expect(SnapshotChange(istioConfig: true).isFull)
+    #expect(!SnapshotChange(istioConfig: true).isEndpointOnly)
+    #expect(!SnapshotChange(istioConfig: true).isEmpty)
+    #expect(!SnapshotChange(endpointHostnames: ["h"], istioConfig: true).isEndpointOnly)
+    #expect(SnapshotChange(services: true).isFull)
+    var merged = SnapshotChange(endpointHostnames: ["a"])
+    merged.merge(SnapshotChange(networks: true))
+    #expect(merged == SnapshotChange(endpointHostnames: ["a"], networks: true))
+    merged.merge(SnapshotChange(istioConfig: true))
+    #expect(merged == SnapshotChange(endpointHostnames: ["a"], networks: true, istioConfig: true))
+    #expect(merged.isFull)
+  }
+}
