@@ -832,7 +832,9 @@ class Envoy:
 @pytest.fixture
 def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
     def start(sextant: Sextant, node_id: str, node_cluster: str, metadata: dict, xds_tls: XdsTls | None = None,
-              name: str = "envoy") -> Envoy:
+              name: str = "envoy", xds_address: tuple[str, int] | None = None) -> Envoy:
+        """`xds_address` (host, port) replaces Sextant's own address in the static `xds-grpc` cluster, e.g. a
+        gateway that forwards to Sextant's secure port."""
         index = sum(1 for p in processes.processes if p.name.startswith("envoy"))
         bootstrap_path = tmp_path / f"envoy-{index}-bootstrap.json"
         admin_address_path = tmp_path / f"envoy-{index}-admin-address"
@@ -841,7 +843,12 @@ def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
             port = sextant.secure_grpc_port
         else:
             port = sextant.grpc_port
-        bootstrap_path.write_text(json.dumps(sidecar_bootstrap(node_id, node_cluster, metadata, port, xds_tls), indent=2))
+        bootstrap = sidecar_bootstrap(node_id, node_cluster, metadata, port, xds_tls)
+        if xds_address is not None:
+            endpoint = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
+            endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] = {
+                "address": xds_address[0], "port_value": xds_address[1]}
+        bootstrap_path.write_text(json.dumps(bootstrap, indent=2))
         process = processes.start(name if name.startswith("envoy") else f"envoy-{name}", [
             envoy_bin,
             "-c", bootstrap_path,
