@@ -1,84 +1,22 @@
 import Logging
 import SextantKube
-import Synchronization
 
-/// Lists and watches EndpointSlices in whichever version the server serves: discovery.k8s.io/v1 (Kubernetes 1.21
-/// and later), else v1beta1 (1.17-1.24; the only one 1.20 serves).
+/// EndpointSlices in whichever version the server serves: discovery.k8s.io/v1 (Kubernetes 1.21 and later), else
+/// v1beta1 (1.17-1.24; the only one 1.20 serves), through a `VersionedResourceSource`.
 ///
-/// The version is looked up (API discovery) before every list, so a server upgraded under a running control plane
-/// is followed at the next relist; watches use the version of the last list. When neither is served (Kubernetes
-/// before 1.17) the collection stays empty: its "watch" just waits out each watch timeout, without asking again. v1beta1 objects decode into the same `EndpointSlice`
-/// model; `EndpointSliceSource.converted` fills `zone` and `nodeName` from v1beta1's `topology`.
-final class EndpointSliceSource: ListWatchSource {
-  let client: KubeClient
-  let clusterID: String
-  private let logger: Logger
-  private let chosen = Mutex<KubeResource??>(nil)
+/// The version is looked up before every list, so a server upgraded under a running control plane is followed at
+/// the next relist. When neither is served (Kubernetes before 1.17) the collection stays empty, with a warning:
+/// only Endpoints are used. v1beta1 objects decode into the same `EndpointSlice` model; `converted` fills `zone` and
+/// `nodeName` from v1beta1's `topology`.
+enum EndpointSliceSource {
+  /// The versions tried, preferred first.
+  static let candidates: [KubeResource] = [.endpointSlicesV1, .endpointSlicesV1beta1]
 
-  init(client: KubeClient, clusterID: String, logger: Logger) {
-    self.client = client
-    self.clusterID = clusterID
-    self.logger = logger
-  }
-
-  var url: String {
-    let resource = chosen.withLock { $0 ?? nil } ?? KubeResource.endpointSlicesV1
-    return client.server + resource.path
-  }
-
-  func list() async throws(KubeClientError) -> ObjectList<EndpointSlice> {
-    let resource: KubeResource?
-    do {
-      resource = try await resolve()
-    } catch {
-      var error = error
-      error.clusterID = clusterID
-      throw error
-    }
-    guard let resource else { return ObjectList(items: [], resourceVersion: "") }
-    return try await KubeResourceClient<EndpointSlice>(client: client, resource: resource, clusterID: clusterID).list()
-  }
-
-  func watch(
-    resourceVersion: String, timeout: Duration
-  ) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<EndpointSlice>], any Error> {
-    guard let resource = chosen.withLock({ $0 ?? nil }) else {
-      // Not served: nothing to watch; end normally after the timeout, so the informer simply waits again.
-      return AsyncThrowingStream { continuation in
-        let task = Task {
-          try? await Task.sleep(for: timeout)
-          continuation.finish()
-        }
-        continuation.onTermination = { _ in task.cancel() }
-      }
-    }
-    return try await KubeResourceClient<EndpointSlice>(client: client, resource: resource, clusterID: clusterID).watch(
-      resourceVersion: resourceVersion, timeout: timeout)
-  }
-
-  /// The version served now; logs when it differs from the previous choice.
-  private func resolve() async throws(KubeClientError) -> KubeResource? {
-    var resource: KubeResource?
-    if try await client.isServed(group: "discovery.k8s.io", version: "v1", resource: "endpointslices") {
-      resource = .endpointSlicesV1
-    } else if try await client.isServed(group: "discovery.k8s.io", version: "v1beta1", resource: "endpointslices") {
-      resource = .endpointSlicesV1beta1
-    }
-    let previous = chosen.withLock { chosen in
-      defer { chosen = .some(resource) }
-      return chosen
-    }
-    if previous == nil || previous! != resource {
-      if let resource {
-        logger.info(
-          "EndpointSlices: using \(resource.group)/\(resource.version)", metadata: ["server": "\(client.server)"])
-      } else {
-        logger.warning(
-          "EndpointSlices are not served (neither discovery.k8s.io/v1 nor v1beta1); only Endpoints are used",
-          metadata: ["server": "\(client.server)"])
-      }
-    }
-    return resource
+  /// The list-watch source of a cluster's EndpointSlices.
+  static func make(client: KubeClient, clusterID: String, logger: Logger) -> VersionedResourceSource<EndpointSlice> {
+    VersionedResourceSource(
+      client: client, clusterID: clusterID, name: "EndpointSlices", candidates: candidates,
+      notServedLevel: .warning, notServedConsequence: "only Endpoints are used", logger: logger)
   }
 
   /// A slice as v1 reads it: endpoint `zone` and `nodeName` taken from v1beta1's `topology` when not set (as the

@@ -13,11 +13,15 @@ import SextantKube
 /// - A watch that **ends normally** having received events, or after at least half of `watchTimeout` (the server
 ///   ends watches after `timeoutSeconds`), is simply started again from the last resourceVersion. One that ends at
 ///   once without any event is suspicious: relist, after a backoff delay.
-/// - **410 Gone** (HTTP status or ERROR event): relist at once (after a backoff delay when it happens again
-///   without progress in between). Any other ERROR event: error state, backoff, relist.
-/// - **Failures** (connection refused or reset, TLS, timeouts, 401/403, 404, 429, 5xx, decoding): error state, wait
-///   `backoff`, retry the same step (a failed watch resumes from the same resourceVersion). The backoff resets
-///   after a successful list or a watch that made progress.
+/// - **410 Gone** (HTTP status or ERROR event, or a source's own `gone`, such as `VersionedResourceSource` when the
+///   served version changed): relist at once (after a backoff delay when it happens again without progress in
+///   between). Any other ERROR event: error state, backoff, relist.
+/// - A watch event that **does not decode**: error state, backoff, relist. The list leaves that object out (and the
+///   informer logs it by name and field), and the next watch starts after it, so one object Sextant's model rejects
+///   does not stop the collection's watch.
+/// - **Failures** (connection refused or reset, TLS, timeouts, 401/403, 404, 429, 5xx, a response that is not a
+///   list): error state, wait `backoff`, retry the same step (a failed watch resumes from the same
+///   resourceVersion). The backoff resets after a successful list or a watch that made progress.
 ///
 /// State changes (`syncing` → `synced`, → `error`, back to `synced`) are reported through `onState` and logged
 /// once per change — entering an error (with cluster, URL and reason, at error level), a different kind of error,
@@ -181,10 +185,11 @@ public struct Informer<Object: KubeResourceObject>: Sendable {
       }
 
       if Task.isCancelled || failure?.code == .cancelled { return }
-      if failure?.code == .gone {
-        // The resourceVersion is too old: list again, at once the first time.
+      if let failure, failure.code == .gone {
+        // The resourceVersion is too old (or the source asks for a list): list again, at once the first time.
         logger.info(
-          "\(name): resourceVersion \(version) expired; listing again", metadata: ["url": "\(source.url)"])
+          "\(name): listing again: \(failure.message)",
+          metadata: ["url": "\(source.url)", "resourceVersion": "\(version)"])
         resourceVersion = nil
         goneWithoutProgress += 1
         if received == 0 && goneWithoutProgress > 1 {
@@ -195,7 +200,8 @@ public struct Informer<Object: KubeResourceObject>: Sendable {
       if var failure {
         failure.clusterID = source.clusterID
         await report(.error(failure))
-        if relistAfterFailure { resourceVersion = nil }
+        // An event that does not decode would fail every watch from the same resourceVersion again.
+        if relistAfterFailure || failure.code == .decodingFailed { resourceVersion = nil }
         if await pause() { continue } else { return }
       }
       if received > 0 || ContinuousClock.now - started >= watchTimeout / 2 {

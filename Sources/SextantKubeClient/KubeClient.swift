@@ -182,11 +182,23 @@ public final class KubeClient: Sendable {
   public func post(_ path: String, body: ByteBuffer, query: [(String, String)] = []) async throws(KubeClientError)
     -> (status: Int, body: ByteBuffer)
   {
+    try await send(.POST, path, body: body, query: query)
+  }
+
+  /// Sends `method` to `path`, with `body` (JSON) when given, and returns the whole body of a 2xx response.
+  ///
+  /// The general form of `get` and `post`, for writes Sextant itself does not make (tests use PUT and DELETE to
+  /// change objects on a live server). Not retried; the body is never logged or put in errors.
+  ///
+  /// - Throws: `KubeClientError` as `get`.
+  func send(
+    _ method: HTTPMethod, _ path: String, body: ByteBuffer? = nil, query: [(String, String)] = []
+  ) async throws(KubeClientError) -> (status: Int, body: ByteBuffer) {
     let target = self.target(path, query)
     do {
       return try await Self.withTimeout(options.requestTimeout) {
         let response = try await self.send(
-          target, headTimeout: self.options.requestTimeout, method: .POST, body: body)
+          target, headTimeout: self.options.requestTimeout, method: method, body: body)
         try await self.checkStatus(response, target)
         let body = try await response.body.collect(upTo: self.options.maximumResponseSize)
         return (Int(response.status.code), body)
@@ -223,12 +235,12 @@ public final class KubeClient: Sendable {
         guard error.code == .gone && continueToken != nil else { throw error }
         logger.debug("List continue token expired; listing again in one request", metadata: ["path": "\(path)"])
         let full: ListPage<T> = try await fetchPage(path, query)
-        (items, skipped) = Self.split(full.items ?? [])
+        (items, skipped) = Self.split(full.items ?? [], offset: 0)
         resourceVersion = full.metadata?.resourceVersion
         break
       }
       if resourceVersion == nil { resourceVersion = page.metadata?.resourceVersion }
-      let (pageItems, pageSkipped) = Self.split(page.items ?? [])
+      let (pageItems, pageSkipped) = Self.split(page.items ?? [], offset: items.count + skipped.count)
       items += pageItems
       skipped += pageSkipped
       continueToken = page.metadata?.continue.flatMap { $0.isEmpty ? nil : $0 }
@@ -417,14 +429,18 @@ public final class KubeClient: Sendable {
     }
   }
 
-  private static func split<T>(_ items: [LenientItem<T>]) -> ([T], [SkippedItem]) {
+  /// The decoded items of one page and the skipped ones, whose indexes are made list-wide by adding `offset` (the
+  /// number of items on earlier pages).
+  private static func split<T>(_ items: [LenientItem<T>], offset: Int) -> ([T], [SkippedItem]) {
     var decoded: [T] = []
     var skipped: [SkippedItem] = []
     decoded.reserveCapacity(items.count)
     for item in items {
       switch item.value {
       case .success(let value): decoded.append(value)
-      case .failure(let failure): skipped.append(failure)
+      case .failure(var failure):
+        failure.index = failure.index.map { $0 + offset }
+        skipped.append(failure)
       }
     }
     return (decoded, skipped)

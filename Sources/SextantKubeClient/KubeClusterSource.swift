@@ -5,19 +5,28 @@ import Synchronization
 /// Watches one cluster's API server and reports its objects as `ClusterSourceUpdate`s: the Kubernetes-backed
 /// counterpart of `FileClusterSource`, for one cluster.
 ///
-/// Six informers run side by side over all namespaces: Namespaces, Services, EndpointSlices (discovery.k8s.io/v1,
-/// else v1beta1), Endpoints, Pods and Nodes. Objects are stored as the registry reads them: `metadata.resourceVersion`
-/// is cleared (so writes that change nothing Sextant decodes do not cause updates) and v1beta1 slices are converted.
+/// Informers run side by side over all namespaces, one per collection:
+/// - always (the registry's inputs, `ObjectKind.registryKinds`): Namespaces, Services, EndpointSlices
+///   (discovery.k8s.io/v1, else v1beta1), Endpoints, Pods and Nodes;
+/// - with `KubeSourceOptions.watchIstioConfig` (the primary cluster only; `ObjectKind.istioConfigKinds`): Gateways
+///   and VirtualServices (networking.istio.io/v1, else v1beta1, else v1alpha3; see `VersionedResourceSource`). Where
+///   none of these versions is served (the Istio CRDs are not installed) the collections are empty and count as
+///   listed, and discovery is asked again at every watch timeout, so CRDs installed later are picked up. Without the
+///   option no request for them is ever made.
+///
+/// Objects are stored as the registry reads them: `metadata.resourceVersion` is cleared (so writes that change
+/// nothing Sextant decodes do not cause updates) and v1beta1 slices are converted. A list item that does not decode
+/// is left out and logged (naming it and the field); the rest of the collection is kept.
 ///
 /// Reporting:
-/// - `onUpdates([.state(all objects), .synced])` once every informer's first list is in;
+/// - `onUpdates([.state(all objects), .synced])` once the first list of every informer that runs is in;
 /// - afterwards `onUpdates([.state(all objects)])` after changes, coalesced: informers apply events as they
 ///   arrive, and one emission carries everything applied since the previous one (a burst of events gives one or a
 ///   few emissions, never one per event); `onUpdates` is awaited, and changes arriving meanwhile are batched into
 ///   the next emission;
 /// - `onState`: `.syncing` at start, `.synced` when all lists are in, `.error(reason)` while any informer fails (the
-///   reason names the collection), `.synced` again once all recovered; only changes are reported. The last objects
-///   stay in force while in error.
+///   reason names the collection: `Gateways: HTTP 403 Forbidden: ...`), `.synced` again once all recovered; only
+///   changes are reported. The last objects stay in force while in error.
 ///
 /// `run` returns when its task is cancelled, after shutting down the HTTP client it created (a client passed in
 /// is left to its owner). It never reports `.removed`: that is for whoever removes the cluster.
@@ -40,6 +49,10 @@ public final class KubeClusterSource: Sendable {
     var endpoints: any ListWatchSource<Endpoints>
     var pods: any ListWatchSource<Pod>
     var nodes: any ListWatchSource<Node>
+    /// The Istio config collections: informers run for them (and sync waits for them) only when set, which
+    /// `KubeClusterSource` does exactly when `watchIstioConfig` is on.
+    var gateways: (any ListWatchSource<IstioGateway>)? = nil
+    var virtualServices: (any ListWatchSource<IstioVirtualService>)? = nil
   }
 
   private let connection: Connection
@@ -102,13 +115,19 @@ public final class KubeClusterSource: Sendable {
   }
 
   private func sources(_ client: KubeClient) -> Sources {
-    Sources(
+    var sources = Sources(
       namespaces: KubeResourceClient<Namespace>(client: client, resource: .namespaces, clusterID: clusterID),
       services: KubeResourceClient<Service>(client: client, resource: .services, clusterID: clusterID),
-      endpointSlices: EndpointSliceSource(client: client, clusterID: clusterID, logger: logger),
+      endpointSlices: EndpointSliceSource.make(client: client, clusterID: clusterID, logger: logger),
       endpoints: KubeResourceClient<Endpoints>(client: client, resource: .endpoints, clusterID: clusterID),
       pods: KubeResourceClient<Pod>(client: client, resource: .pods, clusterID: clusterID),
       nodes: KubeResourceClient<Node>(client: client, resource: .nodes, clusterID: clusterID))
+    if options.watchIstioConfig {
+      sources.gateways = VersionedResourceSource.istioGateways(client: client, clusterID: clusterID, logger: logger)
+      sources.virtualServices = VersionedResourceSource.istioVirtualServices(
+        client: client, clusterID: clusterID, logger: logger)
+    }
+    return sources
   }
 
   // MARK: - Running
@@ -117,6 +136,8 @@ public final class KubeClusterSource: Sendable {
   private struct Pending: Sendable {
     var objects = ClusterObjects()
     var dirty = false
+    /// The kinds whose informers run: sync waits for each of them.
+    var running: Set<ObjectKind> = []
     var listed: Set<ObjectKind> = []
     var states: [ObjectKind: InformerState] = [:]
     var syncedReported = false
@@ -136,13 +157,14 @@ public final class KubeClusterSource: Sendable {
     await onState(.syncing)
     await withDiscardingTaskGroup { group in
       func start<Object: KubeResourceObject>(
-        _ kind: ObjectKind, _ name: String, _ source: any ListWatchSource<Object>,
-        transform: @escaping @Sendable (Object) -> Object, wrap: @escaping @Sendable (Object) -> KubeObject
+        _ kind: ObjectKind, _ source: any ListWatchSource<Object>,
+        transform: @escaping @Sendable (Object) -> Object = { $0 }, wrap: @escaping @Sendable (Object) -> KubeObject
       ) {
+        shared.pending.withLock { _ = $0.running.insert(kind) }
         var informerLogger = logger
         informerLogger[metadataKey: "kind"] = "\(kind.rawValue)"
         let informer = Informer(
-          source: source, name: name, watchTimeout: options.watchTimeout, backoff: options.backoff,
+          source: source, name: kind.collectionName, watchTimeout: options.watchTimeout, backoff: options.backoff,
           transform: { object in
             var object = transform(object)
             object.metadata.resourceVersion = nil
@@ -168,14 +190,19 @@ public final class KubeClusterSource: Sendable {
             })
         }
       }
-      start(.namespace, "Namespaces", sources.namespaces, transform: { $0 }, wrap: { .namespace($0) })
-      start(.service, "Services", sources.services, transform: { $0 }, wrap: { .service($0) })
+      start(.namespace, sources.namespaces, wrap: { .namespace($0) })
+      start(.service, sources.services, wrap: { .service($0) })
       start(
-        .endpointSlice, "EndpointSlices", sources.endpointSlices, transform: EndpointSliceSource.converted,
-        wrap: { .endpointSlice($0) })
-      start(.endpoints, "Endpoints", sources.endpoints, transform: { $0 }, wrap: { .endpoints($0) })
-      start(.pod, "Pods", sources.pods, transform: { $0 }, wrap: { .pod($0) })
-      start(.node, "Nodes", sources.nodes, transform: { $0 }, wrap: { .node($0) })
+        .endpointSlice, sources.endpointSlices, transform: EndpointSliceSource.converted, wrap: { .endpointSlice($0) })
+      start(.endpoints, sources.endpoints, wrap: { .endpoints($0) })
+      start(.pod, sources.pods, wrap: { .pod($0) })
+      start(.node, sources.nodes, wrap: { .node($0) })
+      if let gateways = sources.gateways {
+        start(.gateway, gateways, wrap: { .gateway($0) })
+      }
+      if let virtualServices = sources.virtualServices {
+        start(.virtualService, virtualServices, wrap: { .virtualService($0) })
+      }
 
       await emit(shared: shared, signals: signals, onUpdates: onUpdates, onState: onState)
       group.cancelAll()
@@ -195,7 +222,7 @@ public final class KubeClusterSource: Sendable {
         pending -> ([ClusterSourceEvent], [ObjectKind: InformerState], Bool) in
         var events: [ClusterSourceEvent] = []
         if !pending.syncedReported {
-          if pending.listed.count == ObjectKind.registryKinds.count {
+          if pending.listed.isSuperset(of: pending.running) {
             events = [.state(pending.objects), .synced]
             pending.syncedReported = true
             pending.dirty = false
@@ -222,8 +249,9 @@ public final class KubeClusterSource: Sendable {
 /// Folds the informers' states into the source's, reporting only real changes.
 ///
 /// The source is in error while any informer is; the reason is that of one failing informer (the first by kind),
-/// kept while that informer stays in error, so that other collections failing or recovering during one outage do
-/// not produce a new state each.
+/// prefixed with its collection's name (`Pods: connection refused`, `Gateways: HTTP 403 Forbidden: ...`), and kept
+/// while that informer stays in error, so that other collections failing or recovering during one outage do not
+/// produce a new state each.
 struct ConnectionStateTracker {
   private(set) var reported = KubeConnectionState.syncing
   private var errorKind: ObjectKind?
@@ -239,7 +267,7 @@ struct ConnectionStateTracker {
       return nil  // The informer whose failure is reported still fails: nothing new to say.
     } else if let (kind, error) = failing.first {
       errorKind = kind
-      next = .error("\(kind.rawValue): \(error.message)")
+      next = .error("\(kind.collectionName): \(error.message)")
     } else {
       errorKind = nil
       next = synced ? .synced : .syncing
@@ -247,5 +275,21 @@ struct ConnectionStateTracker {
     guard next != reported else { return nil }
     reported = next
     return next
+  }
+}
+
+extension ObjectKind {
+  /// The collection's name in logs and error reasons: `Pods`, `Endpoints`, `Gateways`.
+  var collectionName: String {
+    switch self {
+    case .namespace: "Namespaces"
+    case .service: "Services"
+    case .endpointSlice: "EndpointSlices"
+    case .endpoints: "Endpoints"
+    case .pod: "Pods"
+    case .node: "Nodes"
+    case .gateway: "Gateways"
+    case .virtualService: "VirtualServices"
+    }
   }
 }

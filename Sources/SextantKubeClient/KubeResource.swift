@@ -26,6 +26,12 @@ public struct KubeResource: Sendable, Hashable, CustomStringConvertible {
   public static let endpointSlicesV1beta1 = KubeResource(
     group: "discovery.k8s.io", version: "v1beta1", plural: "endpointslices")
 
+  /// Istio's networking.istio.io `plural` (`gateways`, `virtualservices`) in `version` (`v1`, `v1beta1`,
+  /// `v1alpha3`), across all namespaces.
+  public static func istioNetworking(_ plural: String, version: String) -> KubeResource {
+    KubeResource(group: IstioAPI.networkingGroup, version: version, plural: plural)
+  }
+
   /// Secrets in `namespace`.
   public static func secrets(in namespace: String) -> KubeResource {
     KubeResource(group: "", version: "v1", plural: "secrets", namespace: namespace)

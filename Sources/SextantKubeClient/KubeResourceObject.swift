@@ -18,3 +18,5 @@ extension EndpointSlice: KubeResourceObject {}
 extension Endpoints: KubeResourceObject {}
 extension Pod: KubeResourceObject {}
 extension Node: KubeResourceObject {}
+extension IstioGateway: KubeResourceObject {}
+extension IstioVirtualService: KubeResourceObject {}

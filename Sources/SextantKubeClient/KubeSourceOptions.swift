@@ -10,6 +10,12 @@ public struct KubeSourceOptions: Sendable {
   public var systemNamespace: String = "istio-system"
   /// The HTTP client's limits and timeouts.
   public var client: KubeClientOptions = KubeClientOptions()
+  /// Whether `KubeClusterSource` also lists and watches Istio's networking config (Gateways and VirtualServices,
+  /// networking.istio.io v1, else v1beta1, else v1alpha3, all namespaces). Only the primary (config) cluster reads
+  /// Istio config: turn it on for the primary's source and leave it off for remote clusters. When on, the initial
+  /// `.synced` also waits for these two collections; where the CRDs are not installed they count as listed (and
+  /// empty) and are looked for again at every watch timeout.
+  public var watchIstioConfig: Bool = false
   /// Waits between retries; tests inject one that returns at once.
   var sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
   /// The backoff's random source (tests fix it).
@@ -19,12 +25,14 @@ public struct KubeSourceOptions: Sendable {
     watchTimeout: Duration = .seconds(300),
     backoffCap: Duration = .seconds(30),
     systemNamespace: String = "istio-system",
-    client: KubeClientOptions = KubeClientOptions()
+    client: KubeClientOptions = KubeClientOptions(),
+    watchIstioConfig: Bool = false
   ) {
     self.watchTimeout = watchTimeout
     self.backoffCap = backoffCap
     self.systemNamespace = systemNamespace
     self.client = client
+    self.watchIstioConfig = watchIstioConfig
   }
 
   /// A fresh backoff with these settings.

@@ -22,18 +22,31 @@ public struct SkippedItem: Sendable, Hashable, CustomStringConvertible {
   /// `metadata.namespace` and `metadata.name`, when they could be read.
   public var namespace: String?
   public var name: String?
+  /// The item's position in the whole list (all pages, from 0), when known: what identifies an item whose name
+  /// cannot be read.
+  public var index: Int?
   /// Why it did not decode (field path and problem, never the value).
   public var reason: String
 
-  public init(namespace: String?, name: String?, reason: String) {
+  public init(namespace: String?, name: String?, index: Int? = nil, reason: String) {
     self.namespace = namespace
     self.name = name
+    self.index = index
     self.reason = reason
   }
 
+  /// `sample/bad (item 3): spec.ports[0].port: expected Int`; `item 3: metadata.name: required field is missing`.
   public var description: String {
     let object = [namespace, name].compactMap { $0 }.joined(separator: "/")
-    return "\(object.isEmpty ? "unnamed item" : object): \(reason)"
+    let position = index.map { "item \($0)" }
+    let label =
+      switch (object.isEmpty, position) {
+      case (false, let position?): "\(object) (\(position))"
+      case (false, nil): object
+      case (true, let position?): position
+      case (true, nil): "unnamed item"
+      }
+    return "\(label): \(reason)"
   }
 }
 
@@ -50,16 +63,38 @@ struct ListPage<Object: Decodable & Sendable>: Decodable {
 
 /// One list item: the decoded object, or why it did not decode.
 struct LenientItem<Object: Decodable & Sendable>: Decodable {
+  /// What can still be read of an item that did not decode: each field on its own, so a name of the wrong type
+  /// does not hide the namespace.
   private struct PartialObject: Decodable {
     struct Metadata: Decodable {
       var name: String?
       var namespace: String?
+
+      private enum CodingKeys: String, CodingKey {
+        case name
+        case namespace
+      }
+
+      init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        name = try? container.decodeIfPresent(String.self, forKey: .name)
+        namespace = try? container.decodeIfPresent(String.self, forKey: .namespace)
+      }
     }
     var metadata: Metadata?
+
+    private enum CodingKeys: String, CodingKey {
+      case metadata
+    }
+
+    init(from decoder: any Decoder) throws {
+      metadata = try? decoder.container(keyedBy: CodingKeys.self).decodeIfPresent(Metadata.self, forKey: .metadata)
+    }
   }
 
   var value: Result<Object, SkippedItem>
 
+  /// Decodes one element of `items`; a failure is recorded with the element's index in its page.
   init(from decoder: any Decoder) throws {
     do {
       value = .success(try Object(from: decoder))
@@ -68,6 +103,7 @@ struct LenientItem<Object: Decodable & Sendable>: Decodable {
       value = .failure(
         SkippedItem(
           namespace: partial?.metadata?.namespace, name: partial?.metadata?.name,
+          index: decoder.codingPath.last?.intValue,
           reason: DecodingErrorDescription.describe(error, droppingPrefix: decoder.codingPath.count)))
     }
   }

@@ -129,11 +129,14 @@ struct Server {
     if let primary = settings.primary {
       let sourceOptions = KubeSourceOptions(watchTimeout: settings.watchTimeout, systemNamespace: settings.systemNamespace)
       // Each source owns (creates and shuts down) the client it runs on.
+      // Only the primary (config) cluster's Gateways and VirtualServices are read; remote clusters use sourceOptions.
+      var primaryOptions = sourceOptions
+      primaryOptions.watchIstioConfig = true
       let source = try await startupStep {
         try KubeClusterSource(
           clusterID: settings.clusterID,
           config: primary.config,
-          options: sourceOptions,
+          options: primaryOptions,
           logger: Logger(label: "sextant.kube")
         )
       }

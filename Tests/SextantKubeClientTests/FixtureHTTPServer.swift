@@ -6,8 +6,10 @@ import Synchronization
 #endif
 
 /// A plain-HTTP server on 127.0.0.1 that answers each request with the next recorded response (status and JSON
-/// body, typically a fixture) and records what it received, so client requests (method, path, headers, body) and
-/// the decoding of real answers are tested together. One connection at a time, `Connection: close` after each.
+/// body, typically a fixture), or with what a routing function returns, and records what it received, so client
+/// requests (method, path, headers, body) and the decoding of real answers are tested together. One connection at
+/// a time, `Connection: close` after each; a `hold` response leaves its connection open and unanswered (a watch
+/// that waits for events) and goes on to the next connection.
 final class FixtureHTTPServer: Sendable {
   struct Request: Sendable {
     var method: String
@@ -24,10 +26,19 @@ final class FixtureHTTPServer: Sendable {
   struct Response: Sendable {
     var status: Int
     var body: [UInt8]
+    /// Never answered: the connection stays open until `stop()`.
+    var held = false
 
     init(status: Int, body: [UInt8]) {
       self.status = status
       self.body = body
+    }
+
+    /// No answer at all, like a watch with no events yet.
+    static var hold: Response {
+      var response = Response(status: 0, body: [])
+      response.held = true
+      return response
     }
 
     /// A recorded answer from Fixtures.
@@ -39,11 +50,23 @@ final class FixtureHTTPServer: Sendable {
   let port: Int
   var url: String { "http://127.0.0.1:\(port)" }
   private let listener: Int32
-  private let responses: Mutex<[Response]>
+  private let route: @Sendable (Request) -> Response
   private let received = Mutex<[Request]>([])
+  /// Connections of `hold` responses, closed by `stop()` (and at once once stopped).
+  private let held = Mutex<(stopped: Bool, connections: [Int32])>((false, []))
 
-  init(_ responses: [Response]) throws {
-    self.responses = Mutex(responses)
+  /// Answers requests with `responses` in order; once they are used up, with a 500 Status.
+  convenience init(_ responses: [Response]) throws {
+    let queue = Mutex(responses)
+    try self.init { _ in
+      queue.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        ?? Response(status: 500, body: Array(#"{"kind":"Status","message":"no recorded response left"}"#.utf8))
+    }
+  }
+
+  /// Answers each request with what `route` returns for it.
+  init(route: @escaping @Sendable (Request) -> Response) throws {
+    self.route = route
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -72,29 +95,45 @@ final class FixtureHTTPServer: Sendable {
   /// The requests received so far, in order.
   var requests: [Request] { received.withLock { $0 } }
 
-  /// Stops accepting connections.
+  /// The request targets (path and query) received so far, in order.
+  var targets: [String] { requests.map(\.target) }
+
+  /// Stops accepting connections and closes held ones.
   func stop() {
     shutdown(listener, Int32(SHUT_RDWR))
     close(listener)
+    let connections = held.withLock { held in
+      held.stopped = true
+      defer { held.connections = [] }
+      return held.connections
+    }
+    for connection in connections {
+      shutdown(connection, Int32(SHUT_RDWR))
+      close(connection)
+    }
   }
 
   private func serve() {
     while true {
       let connection = accept(listener, nil, nil)
       guard connection >= 0 else { return }
-      handle(connection)
-      close(connection)
+      let keep = handle(connection) && held.withLock { held in
+        if !held.stopped { held.connections.append(connection) }
+        return !held.stopped
+      }
+      if !keep { close(connection) }
     }
   }
 
-  private func handle(_ connection: Int32) {
+  /// Reads one request and answers it; true when the answer is `hold` (the connection must stay open).
+  private func handle(_ connection: Int32) -> Bool {
     var buffer: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     let separator: [UInt8] = Array("\r\n\r\n".utf8)
     var headerEnd: Int?
     while headerEnd == nil {
       let count = read(connection, &chunk, chunk.count)
-      guard count > 0 else { return }
+      guard count > 0 else { return false }
       buffer += chunk[0..<count]
       headerEnd = Self.find(separator, in: buffer)
     }
@@ -113,15 +152,12 @@ final class FixtureHTTPServer: Sendable {
       guard count > 0 else { break }
       body += chunk[0..<count]
     }
-    received.withLock {
-      $0.append(
-        Request(
-          method: requestLine.first ?? "", target: requestLine.count > 1 ? requestLine[1] : "", headers: headers,
-          body: body))
-    }
-    let response =
-      responses.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-      ?? Response(status: 500, body: Array(#"{"kind":"Status","message":"no recorded response left"}"#.utf8))
+    let request = Request(
+      method: requestLine.first ?? "", target: requestLine.count > 1 ? requestLine[1] : "", headers: headers,
+      body: body)
+    received.withLock { $0.append(request) }
+    let response = route(request)
+    if response.held { return true }
     let reply =
       Array(
         ("HTTP/1.1 \(response.status) Recorded\r\nContent-Type: application/json\r\n"
@@ -129,9 +165,10 @@ final class FixtureHTTPServer: Sendable {
     var offset = 0
     while offset < reply.count {
       let written = reply[offset...].withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-      guard written > 0 else { return }
+      guard written > 0 else { return false }
       offset += written
     }
+    return false
   }
 
   private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {

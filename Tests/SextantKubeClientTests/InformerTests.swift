@@ -99,6 +99,10 @@ struct InformerTests {
     #expect(result.states == [.synced])
     #expect(result.delays.isEmpty)
     #expect(logs.messages(atLeast: .warning).isEmpty)
+    #expect(
+      logs.messages(atLeast: .info) == [
+        "Pods: listing again: watch ERROR event: HTTP 410 Expired: too old resource version: 10 (15)"
+      ])
   }
 
   @Test("a 410 Gone response to the watch request relists at once too")
@@ -155,6 +159,42 @@ struct InformerTests {
     let timedOut = await run([list([], rv: "10"), .watch([]), .watch([])], watchTimeout: .zero)
     #expect(timedOut.calls == ["list", "watch 10", "watch 10", "watch 10"])
     #expect(timedOut.delays.isEmpty)
+  }
+
+  @Test("a watch event that does not decode: error, back off, then relist, so the watch goes on past it")
+  func undecodableWatchEvent() async {
+    let undecodable = KubeClientError(
+      code: .decodingFailed, message: "unexpected watch event: object.metadata.name: required field is missing",
+      clusterID: "cluster1", url: "u")
+    let a = pod("ns", "a", rv: "5")
+    let b = pod("ns", "b", rv: "12")
+    let result = await run([
+      list([a], rv: "10"),
+      .watch([[.added(pod("ns", "c", rv: "11"))]], endingWith: undecodable),
+      list([a, b], rv: "20"),
+    ])
+    #expect(result.calls == ["list", "watch 10", "list", "watch 20"])
+    #expect(result.delays == [.milliseconds(100)])
+    #expect(result.states == [.synced, .error(undecodable), .synced])
+    #expect(
+      result.changes.last
+        == InformerChange(
+          kind: .relist, upserted: [stored(b)], deleted: [NamespacedName(namespace: "ns", name: "c")]))
+  }
+
+  @Test("list items that do not decode are logged, naming them and the field")
+  func skippedItemsLogged() async {
+    let logs = LogRecorder()
+    let skipped = SkippedItem(
+      namespace: "istio-system", name: nil, index: 1, reason: "metadata.name: required field is missing")
+    let result = await run(
+      [.list(.success(ObjectList(items: [pod("ns", "a", rv: "5")], resourceVersion: "10", skipped: [skipped])))],
+      logs: logs)
+    #expect(result.changes.first?.upserted.count == 1)
+    #expect(
+      logs.messages(atLeast: .warning) == [
+        "Leaving out an object that does not decode: istio-system (item 1): metadata.name: required field is missing"
+      ])
   }
 
   @Test("an ERROR event other than 410 is an error: back off, then relist")

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import SextantKube
 import SextantTestSupport
 import Testing
 
@@ -98,6 +99,35 @@ struct KubeClientTests {
     #expect(error.status == status)
     #expect(error.message == "HTTP \(status) Reason: details")
     #expect(error.isRetryable)
+  }
+
+  @Test("a paginated list leaves out undecodable items, numbering them across pages")
+  func skippedAcrossPages() async throws {
+    let first = """
+      {"kind":"GatewayList","apiVersion":"networking.istio.io/v1","metadata":{"resourceVersion":"30","continue":"next"},
+       "items":[{"metadata":{"name":"a","namespace":"n"}},{"metadata":{"name":"b","namespace":"n"}}]}
+      """
+    let second = """
+      {"kind":"GatewayList","apiVersion":"networking.istio.io/v1","metadata":{"resourceVersion":"30"},
+       "items":[{"metadata":{"name":"c","namespace":"n"}},{"metadata":{"namespace":"n"}},{"metadata":{"name":"d"}}]}
+      """
+    let server = try FixtureHTTPServer([
+      FixtureHTTPServer.Response(status: 200, body: Array(first.utf8)),
+      FixtureHTTPServer.Response(status: 200, body: Array(second.utf8)),
+    ])
+    var options = KubeClientOptions()
+    options.pageSize = 2
+    let client = KubeClient(
+      clusterID: "c", config: KubeClientConfig(server: server.url), options: options, logger: logger)
+    let list = try await client.list("/apis/networking.istio.io/v1/gateways", as: IstioGateway.self)
+    await client.shutdown()
+    server.stop()
+    #expect(list.items.map(\.metadata.name) == ["a", "b", "c", "d"])
+    #expect(list.skipped.map(\.description) == ["n (item 3): metadata.name: required field is missing"])
+    #expect(
+      server.targets == [
+        "/apis/networking.istio.io/v1/gateways?limit=2", "/apis/networking.istio.io/v1/gateways?limit=2&continue=next",
+      ])
   }
 
   @Test("failures of the HTTP stack are classified")

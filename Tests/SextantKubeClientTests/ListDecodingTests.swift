@@ -82,6 +82,112 @@ struct ListDecodingTests {
     #expect(skipped.reason.hasPrefix("spec.ports[0].port: expected"))
   }
 
+  @Test(
+    "recorded GatewayLists (networking.istio.io v1 and v1beta1) decode: the expose-istiod and cross-network samples",
+    arguments: ["gateways-v1.json", "gateways-v1beta1.json"])
+  func gateways(file: String) throws {
+    let page = try page(file, as: IstioGateway.self)
+    #expect(page.metadata?.resourceVersion == "202")
+    let gateways = try items(page)
+    #expect(
+      gateways.map(\.informerKey.description) == [
+        "istio-system/cross-network-gateway", "istio-system/istiod-gateway",
+      ])
+    let crossNetwork = try #require(gateways[0].spec)
+    #expect(crossNetwork["selector"] == .object(["istio": .string("eastwestgateway")]))
+    #expect(
+      crossNetwork["servers"]
+        == .array([
+          .object([
+            "hosts": .array([.string("*.local")]),
+            "port": .object(["name": .string("tls"), "number": .number(15443), "protocol": .string("TLS")]),
+            "tls": .object(["mode": .string("AUTO_PASSTHROUGH")]),
+          ])
+        ]))
+    let istiod = try #require(gateways[1].spec)
+    #expect(istiod["selector"] == .object(["istio": .string("eastwestgateway")]))
+    guard case .array(let servers)? = istiod["servers"] else {
+      Issue.record("no servers")
+      return
+    }
+    #expect(servers.map { $0["port"]?["number"] } == [.number(15012), .number(15017)])
+    #expect(servers.map { $0["tls"]?["mode"] } == [.string("PASSTHROUGH"), .string("PASSTHROUGH")])
+    #expect(servers.map { $0["hosts"] } == [.array([.string("*")]), .array([.string("*")])])
+  }
+
+  @Test(
+    "recorded VirtualServiceLists (v1 and v1beta1) decode: istiod-vs routes TLS on 15012 and 15017 to istiod",
+    arguments: ["virtualservices-v1.json", "virtualservices-v1beta1.json"])
+  func virtualServices(file: String) throws {
+    let virtualServices = try items(try page(file, as: IstioVirtualService.self))
+    #expect(virtualServices.map(\.informerKey.description) == ["istio-system/istiod-vs"])
+    let spec = try #require(virtualServices.first?.spec)
+    #expect(spec["hosts"] == .array([.string("*")]))
+    #expect(spec["gateways"] == .array([.string("istiod-gateway")]))
+    guard case .array(let routes)? = spec["tls"] else {
+      Issue.record("no tls routes")
+      return
+    }
+    func route(_ port: Double, to destination: Double) -> ConfigValue {
+      .object([
+        "match": .array([.object(["port": .number(port), "sniHosts": .array([.string("*")])])]),
+        "route": .array([
+          .object([
+            "destination": .object([
+              "host": .string("istiod.istio-system.svc.cluster.local"),
+              "port": .object(["number": .number(destination)]),
+            ])
+          ])
+        ]),
+      ])
+    }
+    #expect(routes == [route(15012, to: 15012), route(15017, to: 443)])
+  }
+
+  @Test(
+    "our decoding of Istio lists agrees with SextantKube's ObjectDecoder",
+    arguments: ["gateways-v1.json", "gateways-v1beta1.json", "virtualservices-v1.json", "virtualservices-v1beta1.json"])
+  func istioAgreesWithObjectDecoder(file: String) throws {
+    let ours: [KubeObject] =
+      file.hasPrefix("gateways")
+      ? try items(try page(file, as: IstioGateway.self)).map { .gateway($0) }
+      : try items(try page(file, as: IstioVirtualService.self)).map { .virtualService($0) }
+    let theirs = try ObjectDecoder().decode(try Fixture.bytes(file), path: file, format: .json)
+    #expect(ours.count > 0)
+    #expect(theirs.objects == ours)
+  }
+
+  @Test("a Gateway whose name is missing or not a string is left out, named by its index and field")
+  func undecodableGateway() throws {
+    let json = """
+      {"kind":"GatewayList","apiVersion":"networking.istio.io/v1","metadata":{"resourceVersion":"9"},"items":[
+        {"metadata":{"name":"good","namespace":"istio-system"},"spec":{"servers":"anything goes"}},
+        {"metadata":{"namespace":"istio-system"},"spec":{}},
+        {"metadata":{"name":7,"namespace":"sample"}},
+        {"metadata":{"name":"no-spec","namespace":"sample"}}]}
+      """
+    let values = try #require(try JSONDecoder().decode(ListPage<IstioGateway>.self, from: Data(json.utf8)).items)
+    #expect(try values[0].value.get().spec == .object(["servers": .string("anything goes")]))
+    #expect(try values[3].value.get().spec == nil)
+    guard case .failure(let missing) = values[1].value, case .failure(let wrongType) = values[2].value else {
+      Issue.record("a bad item decoded")
+      return
+    }
+    #expect(
+      missing
+        == SkippedItem(
+          namespace: "istio-system", name: nil, index: 1, reason: "metadata.name: required field is missing"))
+    #expect(missing.description == "istio-system (item 1): metadata.name: required field is missing")
+    #expect(wrongType.index == 2)
+    #expect(wrongType.namespace == "sample")
+    #expect(wrongType.name == nil)
+    #expect(wrongType.reason.hasPrefix("metadata.name: expected String"))
+    #expect(
+      SkippedItem(namespace: nil, name: nil, index: 4, reason: "metadata: expected a mapping").description
+        == "item 4: metadata: expected a mapping")
+    #expect(SkippedItem(namespace: "a", name: "b", reason: "r").description == "a/b: r")
+  }
+
   @Test("an APIResourceList tells which resources are served")
   func discovery() throws {
     let list = try JSONDecoder().decode(
@@ -89,6 +195,12 @@ struct ListDecodingTests {
     #expect(list.groupVersion == "discovery.k8s.io/v1beta1")
     #expect(list.serves("endpointslices"))
     #expect(!list.serves("endpoints"))
+    let istio = try JSONDecoder().decode(
+      APIResourceList.self, from: Data(try Fixture.bytes("apiresourcelist-networking-istio-io-v1.json")))
+    #expect(istio.groupVersion == "networking.istio.io/v1")
+    #expect(istio.serves("gateways"))
+    #expect(istio.serves("virtualservices"))
+    #expect(!istio.serves("destinationrules"))
     let readOnlyStatus = APIResourceList(resources: [.init(name: "things", verbs: ["get"])])
     #expect(!readOnlyStatus.serves("things"))
   }

@@ -1,8 +1,10 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import SextantKube
 import SextantTestSupport
+import Synchronization
 import Testing
 
 @testable import SextantKubeClient
@@ -13,7 +15,8 @@ import Testing
 /// `SEXTANT_TEST_SYNCED_MARKER=PATH` it creates that file once synced, so a driver can create the Service then and see
 /// it arrive through the watch. With `SEXTANT_TEST_EXPECT_SECRET=NAMESPACE/NAME` the secret watcher test waits for
 /// that Secret (labelled `istio/multiCluster=true`). The TokenReview and Secret tests make their own namespace,
-/// service account and Secrets.
+/// service account and Secrets; the Istio config test installs (and at its end removes) the networking.istio.io
+/// CRDs for Gateway and VirtualService.
 @Suite(
   "Live API server",
   .enabled(if: ProcessInfo.processInfo.environment["SEXTANT_TEST_KUBECONFIG"] != nil),
@@ -234,4 +237,182 @@ struct LiveAPIServerTests {
       #expect(try await client.secret(namespace: namespace, name: name + "-missing") == nil)
     }
   }
+
+  // MARK: - Istio config (CRDs)
+
+  /// A CustomResourceDefinition of networking.istio.io `kind` as Istio installs it in shape: v1alpha3, v1beta1 and
+  /// v1 served, v1 stored, any spec accepted.
+  private func istioCRD(kind: String, plural: String) -> [String: Any] {
+    [
+      "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+      "metadata": ["name": "\(plural).networking.istio.io"],
+      "spec": [
+        "group": "networking.istio.io", "scope": "Namespaced",
+        "names": ["kind": kind, "listKind": "\(kind)List", "plural": plural, "singular": kind.lowercased()],
+        "versions": ["v1alpha3", "v1beta1", "v1"].map { version in
+          [
+            "name": version, "served": true, "storage": version == "v1",
+            "schema": ["openAPIV3Schema": ["type": "object", "x-kubernetes-preserve-unknown-fields": true]],
+          ] as [String: Any]
+        },
+      ] as [String: Any],
+    ]
+  }
+
+  /// Polls `condition` every 100 ms until it holds; throws (recording `what`) once `timeout` passed.
+  private func waitUntil(
+    _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
+  ) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+      guard ContinuousClock.now < deadline else {
+        Issue.record("timed out waiting until \(what)")
+        throw CancellationError()
+      }
+      try await Task.sleep(for: .milliseconds(100))
+    }
+  }
+
+  /// Whether discovery serves both Istio kinds in `version`.
+  private func istioServed(_ client: KubeClient, _ version: String = "v1") async throws -> Bool {
+    let gateways = try await client.isServed(group: "networking.istio.io", version: version, resource: "gateways")
+    let virtualServices = try await client.isServed(
+      group: "networking.istio.io", version: version, resource: "virtualservices")
+    return gateways && virtualServices
+  }
+
+  /// Whether discovery serves neither Istio kind in any version.
+  private func istioGone(_ client: KubeClient) async throws -> Bool {
+    for version in ["v1", "v1beta1", "v1alpha3"] {
+      for resource in ["gateways", "virtualservices"] {
+        if try await client.isServed(group: "networking.istio.io", version: version, resource: resource) {
+          return false
+        }
+      }
+    }
+    return true
+  }
+
+  private func json(_ body: ByteBuffer) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
+  }
+
+  @Test("Istio config: no CRDs, synced and empty; CRDs installed, a Gateway arrives, is updated, deleted; CRDs removed")
+  func istioConfig() async throws {
+    let crdPaths = ["gateways", "virtualservices"].map {
+      "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/\($0).networking.istio.io"
+    }
+    try await withClient(try config()) { client in
+      // A run that was cut short may have left the CRDs behind: start without them.
+      for path in crdPaths {
+        do throws(KubeClientError) {
+          _ = try await client.send(.DELETE, path)
+        } catch {
+          guard error.code == .notFound else { throw error }
+        }
+      }
+      try await waitUntil("the Istio CRDs are gone") { try await istioGone(client) }
+
+      let logs = LogRecorder()
+      let source = try KubeClusterSource(
+        clusterID: "live", config: try config(),
+        options: KubeSourceOptions(watchTimeout: .seconds(2), watchIstioConfig: true), logger: logs.logger)
+      let latest = LatestObjects()
+      let states = Collector<KubeConnectionState>()
+      let task = Task {
+        await source.run(
+          onUpdates: { batch in
+            for update in batch { if case .state(let objects) = update.event { latest.set(objects) } }
+          },
+          onState: { states.append($0) })
+      }
+      defer { task.cancel() }
+      func objects() -> ClusterObjects { latest.objects ?? ClusterObjects() }
+
+      // Not installed: synced at once, with no Istio objects.
+      try await waitUntil("synced without the CRDs") { states.values.last == .synced && latest.objects != nil }
+      #expect(objects().gateways.isEmpty)
+      #expect(logs.messages(atLeast: .info).contains { $0.hasPrefix("Gateways are not served") })
+
+      // Installed: discovery serves them within seconds.
+      for (kind, plural) in [("Gateway", "gateways"), ("VirtualService", "virtualservices")] {
+        try await create(
+          client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", istioCRD(kind: kind, plural: plural))
+      }
+      try await waitUntil("networking.istio.io serves v1 and v1beta1") {
+        let v1 = try await istioServed(client)
+        let v1beta1 = try await istioServed(client, "v1beta1")
+        return v1 && v1beta1
+      }
+      let namespace = "sextant-live-istio"
+      try await create(client, "/api/v1/namespaces", ["metadata": ["name": namespace]])
+      let name = "istiod-gateway-\(UInt32.random(in: 0...UInt32.max))"
+      let key = NamespacedName(namespace: namespace, name: name)
+      // Written in v1beta1 (as Istio's samples are), read by the source in v1.
+      try await create(
+        client, "/apis/networking.istio.io/v1beta1/namespaces/\(namespace)/gateways",
+        [
+          "apiVersion": "networking.istio.io/v1beta1", "kind": "Gateway",
+          "metadata": ["name": name, "namespace": namespace],
+          "spec": [
+            "selector": ["istio": "eastwestgateway"],
+            "servers": [
+              [
+                "port": ["name": "tls-istiod", "number": 15012, "protocol": "tls"], "tls": ["mode": "PASSTHROUGH"],
+                "hosts": ["*"],
+              ]
+            ],
+          ] as [String: Any],
+        ])
+      try await waitUntil("the Gateway arrives through the source") { objects().gateways[key] != nil }
+      let arrived = try #require(objects().gateways[key])
+      #expect(arrived.spec?["selector"] == .object(["istio": .string("eastwestgateway")]))
+      #expect(serverHosts(arrived) == [["*"]])
+      #expect(arrived.metadata.resourceVersion == nil)
+      #expect(logs.messages(atLeast: .info).contains("Gateways: using networking.istio.io/v1"))
+      #expect(states.values.last == .synced)
+
+      // Updated (in v1): the watch brings the change.
+      let path = "/apis/networking.istio.io/v1/namespaces/\(namespace)/gateways/\(name)"
+      var object = try json(try await client.get(path).body)
+      var spec = try #require(object["spec"] as? [String: Any])
+      var servers = try #require(spec["servers"] as? [[String: Any]])
+      servers[0]["hosts"] = ["istiod.istio-system.svc.cluster.local"]
+      spec["servers"] = servers
+      object["spec"] = spec
+      _ = try await client.send(.PUT, path, body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object)))
+      try await waitUntil("the update arrives") {
+        objects().gateways[key].map(serverHosts) == [["istiod.istio-system.svc.cluster.local"]]
+      }
+
+      // Deleted: gone from the state.
+      _ = try await client.send(.DELETE, path)
+      try await waitUntil("the deletion arrives") { objects().gateways[key] == nil }
+
+      // The CRDs removed while watched: the collections are listed again (empty), and the source ends synced.
+      try await create(
+        client, "/apis/networking.istio.io/v1/namespaces/\(namespace)/gateways",
+        ["apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": ["name": name], "spec": [:]])
+      try await waitUntil("the second Gateway arrives") { objects().gateways[key] != nil }
+      for path in crdPaths { _ = try await client.send(.DELETE, path) }
+      try await waitUntil("the source sees the CRDs removed") {
+        objects().gateways.isEmpty
+          && logs.messages(atLeast: .info).filter { $0.hasPrefix("Gateways are not served") }.count == 2
+          && states.values.last == .synced
+      }
+      task.cancel()
+      await task.value
+      Logger(label: "live").info(
+        "istio config: states \(states.values); log: \(logs.messages(atLeast: .info).joined(separator: " | "))")
+    }
+  }
+}
+
+/// The newest objects a source reported, readable from the test while the source runs.
+final class LatestObjects: Sendable {
+  private let latest = Mutex<ClusterObjects?>(nil)
+
+  var objects: ClusterObjects? { latest.withLock { $0 } }
+
+  func set(_ objects: ClusterObjects) { latest.withLock { $0 = objects } }
 }

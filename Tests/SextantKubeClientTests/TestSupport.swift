@@ -123,3 +123,29 @@ final class SleepRecorder: Sendable {
     }
   }
 }
+
+/// Polls `condition` every 10 ms until it holds: true, or false once `timeout` passed (the caller records the
+/// failure). For conditions on other threads (an HTTP server's requests) that nothing signals.
+func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
+  let deadline = ContinuousClock.now + timeout
+  while !condition() {
+    guard ContinuousClock.now < deadline else { return false }
+    try? await Task.sleep(for: .milliseconds(10))
+  }
+  return true
+}
+
+/// Istio objects and discovery answers recorded from kube-apiserver 1.20.2 (Fixtures; the expose-istiod and
+/// cross-network samples, in CRDs serving v1alpha3, v1beta1 and v1).
+enum IstioFixtures {
+  static func discoveryV1() throws -> FixtureHTTPServer.Response {
+    try .fixture(200, "apiresourcelist-networking-istio-io-v1.json")
+  }
+  static func discoveryV1beta1() throws -> FixtureHTTPServer.Response {
+    try .fixture(200, "apiresourcelist-networking-istio-io-v1beta1.json")
+  }
+  /// What a server without the group version answers (plain text, not a Status).
+  static func notServed() throws -> FixtureHTTPServer.Response {
+    try .fixture(404, "discovery-404-page-not-found.txt")
+  }
+}

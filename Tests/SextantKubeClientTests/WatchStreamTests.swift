@@ -33,6 +33,25 @@ struct WatchStreamTests {
     #expect(status.message == "too old resource version: 190 (195)")
   }
 
+  @Test("a recorded watch of networking.istio.io/v1 Gateways decodes: MODIFIED, ADDED, DELETED, BOOKMARK")
+  func decodesRecordedGatewayStream() throws {
+    let lines = try Fixture.bytes("watch-gateways-v1.ndjson").split(separator: UInt8(ascii: "\n")).map(Array.init)
+    let events = try lines.map { try WatchEvent<IstioGateway>.decode(line: $0) }
+    #expect(events.map(\.type) == ["MODIFIED", "ADDED", "DELETED", "BOOKMARK"])
+    guard case .modified(let modified) = events[0], case .added(let added) = events[1],
+      case .deleted(let deleted) = events[2], case .bookmark(let bookmark) = events[3]
+    else {
+      Issue.record("unexpected events \(events.map(\.type))")
+      return
+    }
+    #expect(modified.metadata.name == "istiod-gateway")
+    #expect(modified.metadata.resourceVersion == "203")
+    #expect(added.informerKey == NamespacedName(namespace: "sample", name: "ingress"))
+    #expect(added.spec?["selector"] == .object(["istio": .string("ingressgateway")]))
+    #expect(deleted.metadata.name == "cross-network-gateway")
+    #expect(bookmark == "206")
+  }
+
   @Test("a BOOKMARK is accepted for any kind, though its object is not a valid one")
   func bookmarkOfAnyKind() throws {
     let line =

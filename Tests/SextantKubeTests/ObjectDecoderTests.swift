@@ -171,9 +171,9 @@ struct ObjectDecoderTests {
     let file = try ObjectDecoder().decode(
       """
       apiVersion: networking.istio.io/v1
-      kind: VirtualService
+      kind: DestinationRule
       metadata: {name: reviews}
-      spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, port: {number: "not checked"}}}]}]}
+      spec: {host: reviews, trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}}
       ---
       apiVersion: v2
       kind: Service
@@ -183,11 +183,47 @@ struct ObjectDecoderTests {
       apiVersion: discovery.k8s.io/v1alpha1
       kind: EndpointSlice
       metadata: {}
+      ---
+      apiVersion: networking.istio.io/v2
+      kind: Gateway
+      metadata: {name: next}
       """, path: "mixed.yaml")
     #expect(file.objects.isEmpty)
-    #expect(file.skipped.map(\.kind) == ["VirtualService", "Service", "EndpointSlice"])
-    #expect(file.skipped.map(\.line) == [1, 6, 11])
-    #expect(file.skipped.map(\.name) == ["reviews", "future", nil])
+    #expect(file.skipped.map(\.kind) == ["DestinationRule", "Service", "EndpointSlice", "Gateway"])
+    #expect(file.skipped.map(\.line) == [1, 6, 11, 15])
+    #expect(file.skipped.map(\.name) == ["reviews", "future", nil, "next"])
+  }
+
+  @Test func istioObjectsKeepTheirSpecUnchecked() throws {
+    let file = try ObjectDecoder().decode(
+      """
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: reviews, namespace: sample}
+      spec: {hosts: [reviews], http: [{route: [{destination: {host: reviews, port: {number: "not checked"}}}]}]}
+      ---
+      apiVersion: networking.istio.io/v1alpha3
+      kind: Gateway
+      metadata: {name: cross-network-gateway, namespace: istio-system}
+      spec: {selector: {istio: eastwestgateway}, servers: [{port: {number: 15443}, hosts: ["*.local"]}]}
+      """, path: "istio.yaml")
+    #expect(file.skipped.isEmpty)
+    guard case .virtualService(let virtualService) = file.objects.first, case .gateway(let gateway) = file.objects.last
+    else {
+      Issue.record("unexpected objects \(file.objects)")
+      return
+    }
+    #expect(virtualService.metadata.namespace == "sample")
+    guard case .array(let routes)? = virtualService.spec?["http"] else {
+      Issue.record("no http routes in \(String(describing: virtualService.spec))")
+      return
+    }
+    guard case .array(let destinations)? = routes.first?["route"] else {
+      Issue.record("no route")
+      return
+    }
+    #expect(destinations.first?["destination"]?["port"]?["number"] == .string("not checked"))
+    #expect(gateway.spec?["selector"] == .object(["istio": .string("eastwestgateway")]))
   }
 
   @Test func emptyAndCommentOnlyFilesHoldNothing() throws {
