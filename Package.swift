@@ -216,7 +216,7 @@ let package = Package(
     ),
     .testTarget(
       name: "SextantRegistryTests",
-      dependencies: ["SextantRegistry", "SextantKube"]
+      dependencies: ["SextantRegistry", "SextantKube", "SextantTestSupport"]
     ),
   ],
   swiftLanguageModes: [.v6]

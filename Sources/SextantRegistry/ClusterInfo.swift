@@ -26,7 +26,8 @@ public struct ClusterInfo: Sendable, Hashable {
   public var hasSynced: Bool
   /// True when readiness gave up waiting for the initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed).
   public var waitExpired: Bool
-  /// The cluster's default network, empty when its system namespace has no `topology.istio.io/network` label.
+  /// The cluster's default network: its system namespace's `topology.istio.io/network` label, else the meshNetworks
+  /// network naming it in `fromRegistry`, else empty.
   public var network: String
   /// Objects of each kind the cluster's source held at the last `apply`.
   public var objectCounts: [ObjectKind: Int]

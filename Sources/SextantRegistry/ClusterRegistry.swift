@@ -2,8 +2,8 @@ import SextantKube
 
 /// Turns one cluster's Kubernetes objects into its `ClusterView`.
 ///
-/// `build` is a pure function of its arguments: the same objects always give an equal view, so callers can compare
-/// views to detect change. The rules (istiod's, unless noted):
+/// `build` is a pure function of its arguments (apart from gateway hostnames, answered from `HostResolver`'s 30 s
+/// cache): the same objects always give an equal view, so callers can compare views to detect change. The rules (istiod's, unless noted):
 /// - Every Service except `type: ExternalName` becomes a `MeshService` named `NAME.NAMESPACE.svc.DOMAIN_SUFFIX`.
 ///   Its VIPs are `clusterIPs` (or `clusterIP`), without `None`/empty, in the API's order. Ports are sorted by number;
 ///   when two Service ports share a number (e.g. 53/TCP and 53/UDP) the first declared one is kept.

@@ -172,7 +172,10 @@ private struct Checker {
 
   mutating func virtualService(_ spec: ConfigValue?, options: RegistryOptions) throws(ConfigRejection) -> VirtualServiceConfig {
     let members = try object(spec, "spec")
-    let hosts = try strings(members["hosts"], "spec.hosts", required: true)
+    // Short names are Services in the VirtualService's namespace, as for destinations (wildcards stay as written).
+    let hosts = try strings(members["hosts"], "spec.hosts", required: true).map { host in
+      host.hasPrefix("*") ? host : qualifiedHost(host, options: options)
+    }
     let gateways = try strings(members["gateways"], "spec.gateways", required: false).map(qualifiedGateway)
     var routes: [TLSRoute] = []
     for (index, item) in try list(members["tls"], "spec.tls", required: false).enumerated() {
@@ -182,15 +185,14 @@ private struct Checker {
       name: key.name, namespace: key.namespace, cluster: cluster, hosts: hosts, gateways: gateways, tlsRoutes: routes)
   }
 
-  /// `name` and `./name` → `NAMESPACE/name`; the legacy `name.ns.svc.DOMAIN` → `ns/name`; `mesh` and
+  /// `name` and `./name` → `NAMESPACE/name`; the legacy `name.ns[.…]` → `ns/name` (as istiod reads it); `mesh` and
   /// `namespace/name` stay.
   func qualifiedGateway(_ name: String) -> String {
     if name == "mesh" { return name }
     if name.hasPrefix("./") { return "\(key.namespace)/\(name.dropFirst(2))" }
     if name.contains("/") { return name }
     let labels = name.split(separator: ".", omittingEmptySubsequences: false)
-    if labels.count >= 3, labels[2] == "svc" { return "\(labels[1])/\(labels[0])" }
-    if labels.count == 2 { return "\(labels[1])/\(labels[0])" }
+    if labels.count >= 2 { return "\(labels[1])/\(labels[0])" }
     return "\(key.namespace)/\(name)"
   }
 
@@ -202,7 +204,7 @@ private struct Checker {
       let match = try object(item, matchField)
       matches.append(
         TLSRoute.Match(
-          sniHosts: try strings(match["sniHosts"], "\(matchField).sniHosts", required: true),
+          sniHosts: try sniHosts(match["sniHosts"], "\(matchField).sniHosts"),
           port: try optionalInteger(match["port"], "\(matchField).port", in: 1...65535),
           gateways: try strings(match["gateways"], "\(matchField).gateways", required: false).map(qualifiedGateway)
         ))
@@ -222,6 +224,30 @@ private struct Checker {
       destinations.append(RouteDestination(host: qualifiedHost(host, options: options), port: port, weight: weight))
     }
     return TLSRoute(matches: matches, destinations: destinations)
+  }
+
+  /// `sniHosts`: each `*`, `*.DOMAIN` or a DNS name (Envoy accepts no other server name), lower-cased, without
+  /// duplicates.
+  func sniHosts(_ value: ConfigValue?, _ field: String) throws(ConfigRejection) -> [String] {
+    var result: [String] = []
+    for (index, host) in try strings(value, field, required: true).enumerated() {
+      let lowered = host.lowercased()
+      let name = lowered.hasPrefix("*.") ? String(lowered.dropFirst(2)) : lowered
+      guard lowered == "*" || Self.isDNSName(name) else {
+        throw reject("\(field)[\(index)]", "expected *, *.DOMAIN or a DNS name, found \"\(host)\"")
+      }
+      if !result.contains(lowered) { result.append(lowered) }
+    }
+    return result
+  }
+
+  /// Letters, digits and hyphens in dot-separated labels of 1-63 characters, at most 253 in all.
+  static func isDNSName(_ name: String) -> Bool {
+    guard !name.isEmpty, name.utf8.count <= 253 else { return false }
+    return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
+      !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
+        && label.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+    }
   }
 
   /// A short name (no dot) is a Service in the VirtualService's namespace; anything else is taken as written.

@@ -3,8 +3,8 @@
 /// A network lists which endpoints belong to it (`fromRegistry`: every endpoint of a cluster; `fromCidr`: every
 /// endpoint address in a range) and, optionally, its gateways (an address, or a Service by hostname whose external
 /// addresses are used). Labels win over these declarations: an endpoint's network is the pod's
-/// `topology.istio.io/network` label, else its cluster's system-namespace label, else the first `fromCidr` range
-/// containing its address, else the network naming its cluster in `fromRegistry`, else the default network.
+/// `topology.istio.io/network` label, else its cluster's system-namespace label, else the network naming its cluster
+/// in `fromRegistry`, else the first `fromCidr` range containing its address, else the default network.
 public struct MeshNetworks: Sendable, Hashable {
   /// One declared network.
   public struct Network: Sendable, Hashable {

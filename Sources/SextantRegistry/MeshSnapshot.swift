@@ -28,6 +28,8 @@ public struct MeshSnapshot: Sendable {
   public let networksVersion: UInt64
   /// Gateways and VirtualServices of the primary and file-backed clusters, with rejected objects.
   public let istioConfig: IstioConfig
+  /// The `version` at which `istioConfig` last changed.
+  public let istioConfigVersion: UInt64
   /// Endpoints by address, built on first use and shared by every reader of this snapshot.
   private let addressIndex = EndpointAddressIndex()
 
@@ -41,8 +43,10 @@ public struct MeshSnapshot: Sendable {
     clusters: [ClusterID: ClusterInfo],
     networks: NetworkTopology = .empty,
     networksVersion: UInt64 = 0,
-    istioConfig: IstioConfig = .empty
+    istioConfig: IstioConfig = .empty,
+    istioConfigVersion: UInt64 = 0
   ) {
+    self.istioConfigVersion = istioConfigVersion
     self.networks = networks
     self.networksVersion = networksVersion
     self.istioConfig = istioConfig

@@ -43,7 +43,7 @@ public enum GatewayDiscovery {
     in objects: ClusterObjects,
     cluster: ClusterID,
     resolveHostnames: Bool,
-    resolve: (String) -> [String] = HostResolver.addresses
+    resolve: (String) -> [String] = HostResolver.cachedAddresses
   ) -> [NetworkGateway] {
     var result: [NetworkGateway] = []
     for key in objects.services.keys.sorted() {
@@ -76,7 +76,7 @@ public enum GatewayDiscovery {
 
   /// Load-balancer ingress IPs (and resolved hostnames), else external IPs; without duplicates, in order.
   public static func externalAddresses(
-    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = HostResolver.addresses
+    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = HostResolver.cachedAddresses
   ) -> [String] {
     var addresses: [String] = []
     for ingress in service.status?.loadBalancer?.ingress ?? [] {

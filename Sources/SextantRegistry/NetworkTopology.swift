@@ -31,7 +31,7 @@ public struct NetworkTopology: Sendable, Hashable {
       for declared in network.gateways {
         switch declared.target {
         case .address(let address):
-          let addresses = IPAddress(address) == nil ? HostResolver.addresses(address) : [address]
+          let addresses = IPAddress(address) == nil ? HostResolver.cachedAddresses(address) : [address]
           for resolved in addresses {
             byNetwork[name, default: []].append(
               NetworkGateway(network: name, address: resolved, port: declared.port, source: "meshNetworks"))

@@ -97,7 +97,8 @@ enum SnapshotMerge {
       clusters: clusters,
       networks: networks,
       networksVersion: networksChanged ? version : previous.networksVersion,
-      istioConfig: istioConfig
+      istioConfig: istioConfig,
+      istioConfigVersion: istioConfigChanged ? version : previous.istioConfigVersion
     )
     let change = SnapshotChange(
       services: servicesChanged, endpointHostnames: endpointHostnames, networks: networksChanged,

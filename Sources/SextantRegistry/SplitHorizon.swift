@@ -8,7 +8,8 @@
 ///   sum of the replaced endpoints' weights split evenly among the gateways;
 /// - the rest are dropped: not mTLS-capable (the gateway routes by the mTLS SNI), or their network has no gateway.
 /// To keep the split exact, every weight is first multiplied by the least common multiple of the gateway counts of
-/// the networks involved (as istiod does). Locality grouping is kept; locality weights are sums of the new weights.
+/// the networks involved (as istiod does), unless that would exceed Envoy's UInt32 total, in which case shares are
+/// rounded down. Locality grouping is kept; locality weights are sums of the new weights.
 public enum SplitHorizon {
   /// Why an endpoint cannot be reached from another network.
   public enum Unreachable: String, Sendable, Hashable, CaseIterable {
@@ -49,16 +50,18 @@ public enum SplitHorizon {
       }
     }
     guard !remote.isEmpty else { return local }
-    let scale = Set(remote.keys.map(\.network)).reduce(UInt64(1)) { lcm($0, UInt64(topology.gateways(of: $1).count)) }
+    let scale = scale(
+      gatewayCounts: Set(remote.keys.map(\.network)).map { topology.gateways(of: $0).count },
+      localWeights: local.map(\.weight), remoteWeights: remote.values.map(\.weight))
     var result = local.map { endpoint -> MeshEndpoint in
       var scaled = endpoint
-      scaled.weight = UInt32(clamping: UInt64(endpoint.weight) * scale)
+      scaled.weight = UInt32(UInt64(endpoint.weight) * scale)  // `scale` keeps every product within UInt32
       return scaled
     }
     for key in remote.keys.sorted(by: { ($0.locality, $0.network) < ($1.locality, $1.network) }) {
       let (weight, servicePort) = remote[key]!
       let gateways = topology.gateways(of: key.network)
-      let share = UInt32(clamping: weight * scale / UInt64(gateways.count))
+      let share = UInt32(clamping: max(1, weight * scale / UInt64(gateways.count)))
       for gateway in gateways {
         result.append(
           MeshEndpoint(
@@ -76,11 +79,33 @@ public enum SplitHorizon {
     return result
   }
 
-  static func lcm(_ a: UInt64, _ b: UInt64) -> UInt64 {
+  /// The factor every weight is multiplied by: the LCM of the gateway counts, so each network's share divides
+  /// exactly; 1 when that would overflow or push the assignment's total weight past UInt32.max (Envoy's limit), in
+  /// which case shares are rounded down (at least 1).
+  static func scale(gatewayCounts: [Int], localWeights: [UInt32], remoteWeights: [UInt64]) -> UInt64 {
+    var scale: UInt64 = 1
+    for count in gatewayCounts where count > 0 {
+      guard let next = lcm(scale, UInt64(count)) else { return 1 }
+      scale = next
+    }
+    var total = UInt64(0)
+    for weight in localWeights.map(UInt64.init) + remoteWeights {
+      let (product, overflow) = weight.multipliedReportingOverflow(by: scale)
+      guard !overflow else { return 1 }
+      let (sum, sumOverflow) = total.addingReportingOverflow(product)
+      guard !sumOverflow, sum <= UInt64(UInt32.max) else { return 1 }
+      total = sum
+    }
+    return scale
+  }
+
+  /// The least common multiple, or nil when it does not fit in UInt64.
+  static func lcm(_ a: UInt64, _ b: UInt64) -> UInt64? {
     guard a > 0, b > 0 else { return max(a, b, 1) }
     var (x, y) = (a, b)
     while y != 0 { (x, y) = (y, x % y) }
-    return a / x * b
+    let (product, overflow) = (a / x).multipliedReportingOverflow(by: b)
+    return overflow ? nil : product
   }
 }
 

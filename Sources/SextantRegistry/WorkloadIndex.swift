@@ -77,11 +77,12 @@ struct WorkloadIndex {
     )
   }
 
-  /// The endpoint's network: the pod's label, else the cluster's system-namespace label, else a meshNetworks
-  /// `fromCidr` range holding the address, else the meshNetworks network of the cluster (`fromRegistry`), else "".
+  /// The endpoint's network: the pod's label, else the cluster's system-namespace label, else the meshNetworks
+  /// network of the cluster (`fromRegistry`), else a meshNetworks `fromCidr` range holding the address (istiod's
+  /// order), else "".
   func network(labels: [String: String], address: String) -> String {
-    nonEmpty(labels[WellKnownLabels.network]) ?? nonEmpty(namespaceNetwork) ?? meshNetworks.network(ofAddress: address)
-      ?? registryNetwork
+    nonEmpty(labels[WellKnownLabels.network]) ?? nonEmpty(namespaceNetwork) ?? nonEmpty(registryNetwork)
+      ?? meshNetworks.network(ofAddress: address) ?? ""
   }
 
   /// The pod's `security.istio.io/tlsMode` label; without it, `istio` when the pod has an injected sidecar

@@ -319,7 +319,8 @@ struct AdsSession {
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
     guard proxy != nil else { return }
-    if request.change.isFull {
+    // Istio config (Gateways, VirtualServices) only shapes routers' config: sidecars skip a config-only change.
+    if request.change.services || (request.change.istioConfig && proxy!.type == .router) {
       for type in XDSType.pushOrder where watches[type] != nil {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }

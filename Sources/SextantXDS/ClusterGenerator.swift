@@ -63,17 +63,8 @@ public enum ClusterGenerator {
     connectTimeout: Google_Protobuf_Duration,
     trustDomain: String?
   ) throws(XDSError) -> Envoy_Config_Cluster_V3_Cluster {
-    let name = ResourceNames.outboundCluster(port: port.port, host: service.hostname)
-    var cluster = Envoy_Config_Cluster_V3_Cluster()
-    cluster.name = name
-    cluster.type = .eds
-    var eds = Envoy_Config_Cluster_V3_Cluster.EdsClusterConfig()
-    eds.edsConfig = EnvoyBuild.ads
-    eds.serviceName = name
-    cluster.edsClusterConfig = eds
-    cluster.connectTimeout = connectTimeout
-    cluster.lbPolicy = .leastRequest
-    cluster.circuitBreakers = circuitBreakers()
+    var cluster = edsCluster(
+      name: ResourceNames.outboundCluster(port: port.port, host: service.hostname), connectTimeout: connectTimeout)
     if port.protocol.isHTTP2 {
       cluster.typedExtensionProtocolOptions[httpProtocolOptionsName] = try EnvoyBuild.any(http2Options())
     }
@@ -105,7 +96,11 @@ public enum ClusterGenerator {
   static func sniCluster(service: MeshService, port: MeshPort, connectTimeout: Google_Protobuf_Duration)
     -> Envoy_Config_Cluster_V3_Cluster
   {
-    let name = ResourceNames.outboundSNI(port: port.port, host: service.hostname)
+    edsCluster(name: ResourceNames.outboundSNI(port: port.port, host: service.hostname), connectTimeout: connectTimeout)
+  }
+
+  /// An EDS cluster over ADS whose assignment is named like the cluster: LEAST_REQUEST, unlimited circuit breakers.
+  static func edsCluster(name: String, connectTimeout: Google_Protobuf_Duration) -> Envoy_Config_Cluster_V3_Cluster {
     var cluster = Envoy_Config_Cluster_V3_Cluster()
     cluster.name = name
     cluster.type = .eds

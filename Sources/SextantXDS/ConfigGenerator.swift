@@ -32,7 +32,7 @@ public struct ConfigGenerator: Sendable {
     case .secret:
       return []
     case .cluster:
-      let gateway = GatewayPlan(config: snapshot.istioConfig, view: view)
+      let gateway = GatewayPlan(snapshot: snapshot, view: view)
       let key = ResourceCacheKey.clusters(
         servicesVersion: snapshot.servicesVersion, type: view.type, interceptionMode: view.interceptionMode,
         inbound: inbound, mutualTLS: view.mutualTLS, gateway: gateway)
@@ -43,7 +43,7 @@ public struct ConfigGenerator: Sendable {
         }
       }
     case .listener:
-      let gateway = GatewayPlan(config: snapshot.istioConfig, view: view)
+      let gateway = GatewayPlan(snapshot: snapshot, view: view)
       let key = ResourceCacheKey.listeners(
         servicesVersion: snapshot.servicesVersion,
         type: view.type,

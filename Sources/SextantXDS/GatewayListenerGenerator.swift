@@ -11,29 +11,38 @@ import SwiftProtobuf
 /// - for PASSTHROUGH servers, one chain per VirtualService `tls` match, matched on its `sniHosts` (`*` matches any
 ///   SNI) and proxied to `outbound|PORT||HOST` of the route's first destination (its port, else the service's only
 ///   port; a route whose port cannot be decided is left out).
-/// The first chain wins when two match the same SNI set. A listener left without chains is not generated. A pure
+/// A server name goes to the first chain that claims it (later chains lose it, and a chain left with none is dropped;
+/// only the first `*` route becomes the catch-all), since Envoy rejects overlapping chains. A listener left without
+/// chains is not generated. A pure
 /// function of the services and the plan: the cache key is `(servicesVersion, view.type, gateway plan)`.
 enum GatewayListenerGenerator {
   static func generate(snapshot: MeshSnapshot, plan: GatewayPlan) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
     var listeners: [Envoy_Config_Listener_V3_Listener] = []
     for entry in plan.listeners {
       var chains: [Envoy_Config_Listener_V3_FilterChain] = []
-      var seen: Set<[String]> = []
+      // Envoy rejects a listener whose chains overlap: every server name (and the catch-all, "") is claimed once.
+      var claimed: Set<String> = []
       if !entry.autoPassthrough.isEmpty {
         for hostname in snapshot.sortedHostnames {
           guard let service = snapshot.services[hostname], entry.autoPassthrough.contains(where: { $0.matches(service) })
           else { continue }
           for port in service.ports where port.protocol != .udp {
             let sni = ResourceNames.outboundSNI(port: port.port, host: hostname)
-            guard seen.insert([sni]).inserted else { continue }
+            guard claimed.insert(sni).inserted else { continue }
             chains.append(try chain(name: sni, serverNames: [sni], cluster: sni))
           }
         }
       }
       for route in entry.routes {
         guard let port = route.destination.port ?? singlePort(of: route.destination.host, in: snapshot) else { continue }
-        let serverNames = route.sniHosts.contains("*") ? [] : route.sniHosts.sorted()
-        guard seen.insert(serverNames).inserted else { continue }
+        let serverNames: [String]
+        if route.sniHosts.contains("*") {
+          guard claimed.insert("").inserted else { continue }
+          serverNames = []
+        } else {
+          serverNames = route.sniHosts.sorted().filter { claimed.insert($0).inserted }
+          guard !serverNames.isEmpty else { continue }
+        }
         let cluster = ResourceNames.outboundCluster(port: port, host: route.destination.host)
         chains.append(try chain(name: cluster, serverNames: serverNames, cluster: cluster))
       }

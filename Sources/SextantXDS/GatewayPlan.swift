@@ -63,16 +63,29 @@ public struct GatewayPlan: Sendable, Hashable {
   public var listeners: [Listener]
   /// `Gateway NAMESPACE/NAME: spec.servers[i]: why`, for servers that got no listener.
   public var unsupported: [String]
+  /// The snapshot's `istioConfigVersion` the plan was derived from (0 for `.none`), so cache entries of plans from
+  /// older config can be pruned.
+  public var configVersion: UInt64
 
   public static let none = GatewayPlan(listeners: [], unsupported: [])
 
-  public init(listeners: [Listener], unsupported: [String]) {
+  public init(listeners: [Listener], unsupported: [String], configVersion: UInt64 = 0) {
     self.listeners = listeners.sorted()
     self.unsupported = unsupported
+    self.configVersion = configVersion
+  }
+
+  /// The plan of `view` (a router) in `snapshot`; `.none` for sidecars.
+  public init(snapshot: MeshSnapshot, view: ProxyView) {
+    guard view.type == .router else {
+      self = .none
+      return
+    }
+    self.init(config: snapshot.istioConfig, view: view, configVersion: snapshot.istioConfigVersion)
   }
 
   /// The plan of `view` (a router) under `config`; `.none` for sidecars.
-  public init(config: IstioConfig, view: ProxyView) {
+  public init(config: IstioConfig, view: ProxyView, configVersion: UInt64 = 0) {
     guard view.type == .router else {
       self = .none
       return
@@ -102,7 +115,7 @@ public struct GatewayPlan: Sendable, Hashable {
         listeners[key] = listener
       }
     }
-    self.init(listeners: Array(listeners.values), unsupported: unsupported)
+    self.init(listeners: Array(listeners.values), unsupported: unsupported, configVersion: configVersion)
   }
 
   /// The `tls` routes of VirtualServices bound to `gateway` whose matches apply to `server`'s port.
@@ -142,6 +155,11 @@ public struct GatewayPlan: Sendable, Hashable {
     if pattern == "*" { return true }
     if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst()) }
     return pattern == host
+  }
+
+  /// True when `plan` was built from `snapshot`'s Istio config (it records the config version it came from).
+  static func current(_ plan: GatewayPlan, in snapshot: MeshSnapshot) -> Bool {
+    plan.configVersion == snapshot.istioConfigVersion
   }
 
   /// True when some AUTO_PASSTHROUGH server serves `service`.

@@ -14,20 +14,28 @@ final class NetworkMetrics: Sendable {
     var reason: SplitHorizon.Unreachable
   }
 
-  private let reported = Mutex<Set<Series>>([])
+  private struct State {
+    var version: UInt64 = 0
+    var reported: Set<Series> = []
+  }
 
+  private let state = Mutex(State())
+
+  /// Records `snapshot`'s counts unless a newer snapshot was recorded already (pushes may race).
   func record(_ snapshot: MeshSnapshot) {
     let counts = snapshot.unreachableEndpoints()
     var current: [Series: Int] = [:]
     for (network, reasons) in counts {
       for (reason, count) in reasons { current[Series(network: network, reason: reason)] = count }
     }
-    let gone = reported.withLock { reported in
-      defer { reported = Set(current.keys) }
-      return reported.subtracting(current.keys)
+    // Under the lock, so two pushes cannot interleave their gauges and leave an older snapshot's values.
+    state.withLock { state in
+      guard snapshot.version >= state.version else { return }
+      state.version = snapshot.version
+      for series in state.reported.subtracting(current.keys) { gauge(series).record(0) }
+      for (series, count) in current { gauge(series).record(count) }
+      state.reported = Set(current.keys)
     }
-    for series in gone { gauge(series).record(0) }
-    for (series, count) in current { gauge(series).record(count) }
   }
 
   private func gauge(_ series: Series) -> Gauge {

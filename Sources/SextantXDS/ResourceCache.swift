@@ -76,7 +76,11 @@ public final class ResourceCache: Sendable {
     state.withLock { state in
       state.entries = state.entries.filter { key, _ in
         switch key {
-        case .clusters(let version, _, _, _, _, _), .listeners(let version, _, _, _, _, _, _), .route(_, let version, _):
+        case .clusters(let version, _, _, _, _, let gateway), .listeners(let version, _, _, _, _, _, let gateway):
+          // A gateway plan from older Istio config is not current either (its entries would pile up otherwise).
+          return version == snapshot.servicesVersion
+            && (gateway == .none || GatewayPlan.current(gateway, in: snapshot))
+        case .route(_, let version, _):
           return version == snapshot.servicesVersion
         case .endpoints(let cluster, let version, _, let networksVersion):
           guard let host = ResourceNames.endpointHost(cluster) else { return false }

@@ -1,4 +1,5 @@
 import SextantKube
+import SextantTestSupport
 import Testing
 
 @testable import SextantRegistry
@@ -11,84 +12,10 @@ struct IstioConfigParserTests {
   }
 
   /// Istio's samples/multicluster/expose-istiod.yaml.
-  static let exposeIstiod = """
-    apiVersion: networking.istio.io/v1
-    kind: Gateway
-    metadata:
-      name: istiod-gateway
-      namespace: istio-system
-    spec:
-      selector:
-        istio: eastwestgateway
-      servers:
-        - port:
-            name: tls-istiod
-            number: 15012
-            protocol: tls
-          tls:
-            mode: PASSTHROUGH
-          hosts:
-            - "*"
-        - port:
-            name: tls-istiodwebhook
-            number: 15017
-            protocol: tls
-          tls:
-            mode: PASSTHROUGH
-          hosts:
-            - "*"
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: VirtualService
-    metadata:
-      name: istiod-vs
-      namespace: istio-system
-    spec:
-      hosts:
-      - "*"
-      gateways:
-      - istiod-gateway
-      tls:
-      - match:
-        - port: 15012
-          sniHosts:
-          - "*"
-        route:
-        - destination:
-            host: istiod.istio-system.svc.cluster.local
-            port:
-              number: 15012
-      - match:
-        - port: 15017
-          sniHosts:
-          - "*"
-        route:
-        - destination:
-            host: istiod.istio-system.svc.cluster.local
-            port:
-              number: 443
-    """
+  static let exposeIstiod = IstioSamples.exposeIstiod
 
   /// Istio's samples/multicluster/expose-services.yaml.
-  static let crossNetwork = """
-    apiVersion: networking.istio.io/v1beta1
-    kind: Gateway
-    metadata:
-      name: cross-network-gateway
-      namespace: istio-system
-    spec:
-      selector:
-        istio: eastwestgateway
-      servers:
-        - port:
-            number: 15443
-            name: tls
-            protocol: TLS
-          tls:
-            mode: AUTO_PASSTHROUGH
-          hosts:
-            - "*.local"
-    """
+  static let crossNetwork = IstioSamples.crossNetwork
 
   @Test func exposeIstiodSample() throws {
     let config = try parse(Self.exposeIstiod)

@@ -3,7 +3,8 @@ import Testing
 
 @testable import SextantRegistry
 
-/// Endpoint networks: pod label > system-namespace label > meshNetworks `fromCidr` > meshNetworks `fromRegistry` > "".
+/// Endpoint networks: pod label > system-namespace label > meshNetworks `fromRegistry` > meshNetworks `fromCidr` > ""
+/// (istiod's order).
 @Suite("Endpoint networks")
 struct EndpointNetworkTests {
   let host = "reviews.default.svc.cluster.local"
@@ -40,9 +41,9 @@ struct EndpointNetworkTests {
     #expect(
       networks(view) == [
         "10.1.0.1": "net-pod",  // pod label wins over everything
-        "10.1.0.2": "net-cidr",  // an empty label is no label: the CIDR applies
-        "10.1.0.3": "net-cidr",  // fromCidr beats fromRegistry
-        "10.9.0.1": "net-registry",  // outside every range: the cluster's fromRegistry network
+        "10.1.0.2": "net-registry",  // an empty label is no label: the cluster's fromRegistry network applies
+        "10.1.0.3": "net-registry",  // fromRegistry beats fromCidr, as in istiod
+        "10.9.0.1": "net-registry",
       ])
     #expect(view.networkOfCluster == "net-registry")
   }

@@ -2,6 +2,7 @@ import EnvoyAPI
 import SextantKube
 import SextantRegistry
 import SwiftProtobuf
+import SextantTestSupport
 import Testing
 
 @testable import SextantXDS
@@ -47,83 +48,9 @@ enum GatewayFixture {
     type: .sidecar, namespace: "sample", interceptionMode: .none, network: "network1", ipAddress: "10.1.0.7",
     labels: eastWestLabels)
 
-  static let crossNetwork = """
-    apiVersion: networking.istio.io/v1
-    kind: Gateway
-    metadata:
-      name: cross-network-gateway
-      namespace: istio-system
-    spec:
-      selector:
-        istio: eastwestgateway
-      servers:
-        - port:
-            number: 15443
-            name: tls
-            protocol: TLS
-          tls:
-            mode: AUTO_PASSTHROUGH
-          hosts:
-            - "*.local"
-    """
+  static let crossNetwork = IstioSamples.crossNetwork
 
-  static let exposeIstiod = """
-    apiVersion: networking.istio.io/v1
-    kind: Gateway
-    metadata:
-      name: istiod-gateway
-      namespace: istio-system
-    spec:
-      selector:
-        istio: eastwestgateway
-      servers:
-        - port:
-            name: tls-istiod
-            number: 15012
-            protocol: tls
-          tls:
-            mode: PASSTHROUGH
-          hosts:
-            - "*"
-        - port:
-            name: tls-istiodwebhook
-            number: 15017
-            protocol: tls
-          tls:
-            mode: PASSTHROUGH
-          hosts:
-            - "*"
-    ---
-    apiVersion: networking.istio.io/v1
-    kind: VirtualService
-    metadata:
-      name: istiod-vs
-      namespace: istio-system
-    spec:
-      hosts:
-      - "*"
-      gateways:
-      - istiod-gateway
-      tls:
-      - match:
-        - port: 15012
-          sniHosts:
-          - "*"
-        route:
-        - destination:
-            host: istiod.istio-system.svc.cluster.local
-            port:
-              number: 15012
-      - match:
-        - port: 15017
-          sniHosts:
-          - "*"
-        route:
-        - destination:
-            host: istiod.istio-system.svc.cluster.local
-            port:
-              number: 443
-    """
+  static let exposeIstiod = IstioSamples.exposeIstiod
 
   /// A filter chain as the tests compare it: its name, SNI match and tcp_proxy target.
   struct Chain: Hashable, CustomStringConvertible {
