@@ -64,3 +64,19 @@ extension MeshRegistry {
     }
   }
 }
+
+/// Looks up the registry's gateway hostnames (RESOLVE_HOSTNAME_GATEWAYS) in the background until graceful shutdown.
+public struct GatewayHostnameService: ServiceLifecycle.Service {
+  let registry: MeshRegistry
+
+  public init(registry: MeshRegistry) {
+    self.registry = registry
+  }
+
+  public func run() async throws {
+    let registry = registry
+    try await cancelWhenGracefulShutdown {
+      await registry.runGatewayHostnames()
+    }
+  }
+}

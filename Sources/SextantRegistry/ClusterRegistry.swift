@@ -2,8 +2,8 @@ import SextantKube
 
 /// Turns one cluster's Kubernetes objects into its `ClusterView`.
 ///
-/// `build` is a pure function of its arguments (apart from gateway hostnames, answered from `HostResolver`'s 30 s
-/// cache): the same objects always give an equal view, so callers can compare views to detect change. The rules (istiod's, unless noted):
+/// `build` is a pure function of its arguments: the same objects (and answers of `resolve`) always give an equal view,
+/// so callers can compare views to detect change. The rules (istiod's, unless noted):
 /// - Every Service except `type: ExternalName` becomes a `MeshService` named `NAME.NAMESPACE.svc.DOMAIN_SUFFIX`.
 ///   Its VIPs are `clusterIPs` (or `clusterIP`), without `None`/empty, in the API's order. Ports are sorted by number;
 ///   when two Service ports share a number (e.g. 53/TCP and 53/UDP) the first declared one is kept.
@@ -19,7 +19,17 @@ import SextantKube
 ///   VirtualServices are checked one by one (`IstioConfigParser`).
 public enum ClusterRegistry {
   /// The view of `cluster` holding `objects`.
-  public static func build(cluster: ClusterID, objects: ClusterObjects, options: RegistryOptions) -> ClusterView {
+  ///
+  /// `resolve` gives the addresses of a gateway Service's load-balancer hostname (with `resolveHostnameGateways`);
+  /// `MeshRegistry` answers it from `GatewayHostnames` without waiting. The hostnames asked are recorded in the view.
+  public static func build(
+    cluster: ClusterID, objects: ClusterObjects, options: RegistryOptions, resolve: (String) -> [String] = { _ in [] }
+  ) -> ClusterView {
+    var asked: Set<String> = []
+    let recording = { (hostname: String) -> [String] in
+      asked.insert(hostname)
+      return resolve(hostname)
+    }
     let namespaceNetwork = objects.namespaces[options.systemNamespace]?.metadata.labels?[WellKnownLabels.network] ?? ""
     let registryNetwork = options.meshNetworks.network(ofCluster: cluster) ?? ""
     let network = namespaceNetwork.isEmpty ? registryNetwork : namespaceNetwork
@@ -42,7 +52,8 @@ public enum ClusterRegistry {
     for (key, service) in objects.services where service.spec.type != "ExternalName" {
       let hostname = options.hostname(name: key.name, namespace: key.namespace)
       if namedGateways.contains(hostname) {
-        let external = GatewayDiscovery.externalAddresses(of: service, resolveHostnames: options.resolveHostnameGateways)
+        let external = GatewayDiscovery.externalAddresses(
+          of: service, resolveHostnames: options.resolveHostnameGateways, resolve: recording)
         if !external.isEmpty { externalAddresses[hostname] = external }
       }
       let ports = uniquePorts(of: service)
@@ -75,15 +86,17 @@ public enum ClusterRegistry {
     counts[.gateway] = objects.gateways.count
     counts[.virtualService] = objects.virtualServices.count
 
+    let gateways = GatewayDiscovery.gateways(
+      in: objects, cluster: cluster, resolveHostnames: options.resolveHostnameGateways, resolve: recording)
     return ClusterView(
       cluster: cluster,
       services: services,
       endpoints: endpoints,
       networkOfCluster: network,
-      gateways: GatewayDiscovery.gateways(
-        in: objects, cluster: cluster, resolveHostnames: options.resolveHostnameGateways),
+      gateways: gateways,
       externalAddresses: externalAddresses,
       istioConfig: IstioConfigParser.parse(objects, cluster: cluster, options: options),
+      gatewayHostnames: asked,
       objectCounts: counts
     )
   }

@@ -22,6 +22,8 @@ public struct ClusterView: Sendable, Hashable {
   public var externalAddresses: [String: [String]]
   /// The cluster's Gateways and VirtualServices, checked (empty for clusters whose source does not read them).
   public var istioConfig: IstioConfig
+  /// The gateway hostnames the build asked addresses for: when one's addresses change, the view is rebuilt.
+  public var gatewayHostnames: Set<String>
   /// How many objects of each kind the cluster's source held.
   public var objectCounts: [ObjectKind: Int]
 
@@ -33,8 +35,10 @@ public struct ClusterView: Sendable, Hashable {
     gateways: [NetworkGateway] = [],
     externalAddresses: [String: [String]] = [:],
     istioConfig: IstioConfig = .empty,
+    gatewayHostnames: Set<String> = [],
     objectCounts: [ObjectKind: Int] = [:]
   ) {
+    self.gatewayHostnames = gatewayHostnames
     self.gateways = gateways
     self.externalAddresses = externalAddresses
     self.istioConfig = istioConfig

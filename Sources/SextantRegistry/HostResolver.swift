@@ -4,36 +4,20 @@ import Glibc
 import Darwin
 #endif
 
-import Synchronization
+import Dispatch
 
-/// Resolves gateway hostnames (RESOLVE_HOSTNAME_GATEWAYS) with the system resolver, through a process-wide cache.
-///
-/// Answers (and failures) are kept for `cacheLifetime`, so a cluster rebuilt on every endpoint change looks a
-/// gateway hostname up at most once per lifetime, and a load balancer's rotating answers change the gateways at most
-/// that often.
+/// Looks hostnames up with the system resolver.
 public enum HostResolver {
-  /// How long an answer is reused.
-  public static let cacheLifetime: Duration = .seconds(30)
-
-  private struct Entry {
-    var addresses: [String]
-    var expires: ContinuousClock.Instant
-  }
-
-  private static let cache = Mutex<[String: Entry]>([:])
-
-  /// The cached addresses of `hostname`, looking it up (blocking) when absent or expired.
-  public static func cachedAddresses(_ hostname: String) -> [String] {
-    let now = ContinuousClock.now
-    if let entry = cache.withLock({ $0[hostname] }), entry.expires > now { return entry.addresses }
-    let addresses = Self.addresses(hostname)
-    cache.withLock { $0[hostname] = Entry(addresses: addresses, expires: now.advanced(by: cacheLifetime)) }
-    return addresses
+  /// `addresses(hostname)` on a Dispatch worker, so the lookup never occupies a thread of Swift's cooperative pool.
+  public static func lookup(_ hostname: String) async -> [String] {
+    await withCheckedContinuation { continuation in
+      DispatchQueue.global().async { continuation.resume(returning: addresses(hostname)) }
+    }
   }
 
   /// The IPv4 and IPv6 addresses of `hostname`, sorted and without duplicates; empty when it does not resolve.
   ///
-  /// Blocks the caller for the lookup: used only for the hostnames of gateway Services, when enabled.
+  /// Blocks the caller for the lookup: call it through `lookup`.
   public static func addresses(_ hostname: String) -> [String] {
     var hints = addrinfo()
     hints.ai_family = AF_UNSPEC

@@ -51,6 +51,17 @@ public struct MeshNetworks: Sendable, Hashable {
   /// No declared network.
   public static let none = MeshNetworks()
 
+  /// Every gateway `address` that is a hostname rather than an IP.
+  public var gatewayHostnames: Set<String> {
+    var names: Set<String> = []
+    for network in networks.values {
+      for gateway in network.gateways {
+        if case .address(let address) = gateway.target, IPAddress(address) == nil { names.insert(address) }
+      }
+    }
+    return names
+  }
+
   /// Every Service hostname a gateway names by `registryServiceName`.
   public var registryServiceNames: Set<String> {
     var names: Set<String> = []

@@ -24,14 +24,23 @@ public actor MeshRegistry {
   }
 
   public let options: RegistryOptions
+  /// Addresses of gateway hostnames, looked up in the background: run `runGatewayHostnames()` for them to resolve.
+  public nonisolated let hostnames: GatewayHostnames
   private let logger: Logger
   private var views: [ClusterID: ClusterView] = [:]
+  /// The objects each view was built from, to rebuild it when a gateway hostname's addresses change.
+  private var objects: [ClusterID: ClusterObjects] = [:]
   /// The last published snapshot (the writer's copy, equal to `published.snapshot`).
   private var latest: MeshSnapshot = .empty
   private let published = Mutex(Published())
 
-  public init(options: RegistryOptions = .defaults, logger: Logger = Logger(label: "sextant.registry")) {
+  public init(
+    options: RegistryOptions = .defaults,
+    hostnames: GatewayHostnames = GatewayHostnames(),
+    logger: Logger = Logger(label: "sextant.registry")
+  ) {
     self.options = options
+    self.hostnames = hostnames
     self.logger = logger
   }
 
@@ -51,7 +60,8 @@ public actor MeshRegistry {
   /// - Returns: the change published (empty when nothing changed).
   @discardableResult
   public func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
-    let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options)
+    let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options, resolve: hostnames.addresses)
+    self.objects[cluster] = objects
     let info = latest.clusters[cluster]
     return replace(
       cluster: cluster,
@@ -113,12 +123,13 @@ public actor MeshRegistry {
   @discardableResult
   public func remove(cluster: ClusterID) -> SnapshotChange {
     published.withLock { state in _ = state.expected?.remove(cluster) }
+    objects[cluster] = nil
     guard let old = views.removeValue(forKey: cluster) else { return .none }
     var infos = latest.clusters
     infos[cluster] = nil
     let (snapshot, change) = SnapshotMerge.next(
       previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1,
-      meshNetworks: options.meshNetworks
+      meshNetworks: options.meshNetworks, resolve: hostnames.addresses
     )
     logger.info("cluster removed", metadata: ["cluster": "\(cluster)", "change": "\(change)"])
     publish(snapshot, change)
@@ -130,6 +141,28 @@ public actor MeshRegistry {
   /// Replaces any earlier declaration. Once called, even with an empty set, an otherwise empty mesh counts as synced.
   public nonisolated func expect(clusters: Set<ClusterID>) {
     published.withLock { $0.expected = clusters }
+  }
+
+  /// Looks gateway hostnames up until the task is cancelled, rebuilding the clusters (and meshNetworks gateways) that
+  /// use a hostname whose addresses changed.
+  public nonisolated func runGatewayHostnames() async {
+    await hostnames.run { [weak self] changed in
+      await self?.gatewayHostnamesChanged(changed)
+    }
+  }
+
+  /// Rebuilds what used `changed` hostnames: clusters whose gateway Services name one, and the network topology when
+  /// meshNetworks declares one as a gateway address.
+  func gatewayHostnamesChanged(_ changed: Set<String>) {
+    for cluster in views.keys.sorted() where !views[cluster]!.gatewayHostnames.isDisjoint(with: changed) {
+      guard let objects = objects[cluster] else { continue }
+      apply(cluster: cluster, objects: objects)
+    }
+    guard !options.meshNetworks.gatewayHostnames.isDisjoint(with: changed) else { return }
+    let networks = NetworkTopology(views: views, meshNetworks: options.meshNetworks, resolve: hostnames.addresses)
+    guard networks != latest.networks else { return }
+    let version = latest.version + 1
+    publish(latest.replacing(networks: networks, version: version), SnapshotChange(networks: true))
   }
 
   private func replace(
@@ -148,7 +181,7 @@ public actor MeshRegistry {
     infos[cluster] = info
     let (snapshot, change) = SnapshotMerge.next(
       previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1,
-      meshNetworks: options.meshNetworks
+      meshNetworks: options.meshNetworks, resolve: hostnames.addresses
     )
     logger.debug(
       "cluster updated",

@@ -70,6 +70,23 @@ public struct MeshSnapshot: Sendable {
     clusters: [:]
   )
 
+  /// This snapshot with `networks` replaced, as version `version` (which must be greater than this one's).
+  public func replacing(networks: NetworkTopology, version: UInt64) -> MeshSnapshot {
+    MeshSnapshot(
+      version: version,
+      services: services,
+      sortedHostnames: sortedHostnames,
+      endpoints: endpoints,
+      servicesVersion: servicesVersion,
+      endpointVersions: endpointVersions,
+      clusters: clusters,
+      networks: networks,
+      networksVersion: version,
+      istioConfig: istioConfig,
+      istioConfigVersion: istioConfigVersion
+    )
+  }
+
   /// The service named `hostname`.
   public func service(_ hostname: String) -> MeshService? { services[hostname] }
 

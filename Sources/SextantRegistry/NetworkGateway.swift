@@ -30,7 +30,8 @@ public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConver
 /// Finds the network gateways a cluster's Services declare, as istiod does.
 ///
 /// A Service labelled `topology.istio.io/network: NAME` is a gateway of NAME. Its addresses are
-/// `status.loadBalancer.ingress[].ip` (an ingress `hostname` is resolved only with `resolveHostnames`), else
+/// `status.loadBalancer.ingress[].ip` (an ingress `hostname` is turned into addresses by `resolve`, only with
+/// `resolveHostnames`), else
 /// `spec.externalIPs`, else, for a NodePort Service, the addresses of every node (ExternalIP, else InternalIP) with
 /// the node port of the Service port numbered like the gateway port. The gateway port is 15443 unless the label
 /// `networking.istio.io/gatewayPort` names another. A Service giving no address declares nothing.
@@ -43,7 +44,7 @@ public enum GatewayDiscovery {
     in objects: ClusterObjects,
     cluster: ClusterID,
     resolveHostnames: Bool,
-    resolve: (String) -> [String] = HostResolver.cachedAddresses
+    resolve: (String) -> [String] = { _ in [] }
   ) -> [NetworkGateway] {
     var result: [NetworkGateway] = []
     for key in objects.services.keys.sorted() {
@@ -76,7 +77,7 @@ public enum GatewayDiscovery {
 
   /// Load-balancer ingress IPs (and resolved hostnames), else external IPs; without duplicates, in order.
   public static func externalAddresses(
-    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = HostResolver.cachedAddresses
+    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = { _ in [] }
   ) -> [String] {
     var addresses: [String] = []
     for ingress in service.status?.loadBalancer?.ingress ?? [] {

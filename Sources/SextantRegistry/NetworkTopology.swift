@@ -21,7 +21,9 @@ public struct NetworkTopology: Sendable, Hashable {
 
   /// The topology of `views` plus `meshNetworks`' gateways (a `registryServiceName` gateway takes the external
   /// addresses of that hostname in the network's `fromRegistry` clusters, or in any cluster when it names none).
-  public init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks) {
+  ///
+  /// `resolve` answers a meshNetworks `address` that is a hostname (see `GatewayHostnames`).
+  public init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] }) {
     var byNetwork: [String: [NetworkGateway]] = [:]
     for cluster in views.keys.sorted() {
       for gateway in views[cluster]!.gateways { byNetwork[gateway.network, default: []].append(gateway) }
@@ -31,7 +33,7 @@ public struct NetworkTopology: Sendable, Hashable {
       for declared in network.gateways {
         switch declared.target {
         case .address(let address):
-          let addresses = IPAddress(address) == nil ? HostResolver.cachedAddresses(address) : [address]
+          let addresses = IPAddress(address) == nil ? resolve(address) : [address]
           for resolved in addresses {
             byNetwork[name, default: []].append(
               NetworkGateway(network: name, address: resolved, port: declared.port, source: "meshNetworks"))

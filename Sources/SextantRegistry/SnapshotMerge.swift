@@ -28,7 +28,8 @@ enum SnapshotMerge {
     views: [ClusterID: ClusterView],
     clusters: [ClusterID: ClusterInfo],
     version: UInt64,
-    meshNetworks: MeshNetworks = .none
+    meshNetworks: MeshNetworks = .none,
+    resolve: (String) -> [String] = { _ in [] }
   ) -> (snapshot: MeshSnapshot, change: SnapshotChange) {
     let oldServices = old?.services ?? [:]
     let newServices = new?.services ?? [:]
@@ -78,7 +79,7 @@ enum SnapshotMerge {
     // Gateways and Istio config are small: recomputed from every view when this cluster's part changed.
     var networks = previous.networks
     if old?.gateways != new?.gateways || old?.externalAddresses != new?.externalAddresses {
-      networks = NetworkTopology(views: views, meshNetworks: meshNetworks)
+      networks = NetworkTopology(views: views, meshNetworks: meshNetworks, resolve: resolve)
     }
     let networksChanged = networks != previous.networks
     var istioConfig = previous.istioConfig

@@ -96,7 +96,7 @@ struct Server {
     let cache = ResourceCache()
     let generator = ConfigGenerator(cache: cache, mesh: settings.mesh)
 
-    var services: [any ServiceLifecycle.Service] = []
+    var services: [any ServiceLifecycle.Service] = [GatewayHostnameService(registry: registry)]
     // The client the trust pieces use for the primary: CA Secrets and TokenReviews (sources own their own clients).
     let primaryClient = settings.primary.map {
       KubeClient(clusterID: settings.clusterID, config: $0.config, logger: Logger(label: "sextant.trust.kube"))
