@@ -62,6 +62,8 @@ enum NetworkViews {
     var virtualServices: [VirtualServiceView]
     /// Objects left out, each with the field and the reason.
     var rejected: [Rejection]
+    /// Accepted servers no gateway gets a listener for (Sextant serves TLS PASSTHROUGH and AUTO_PASSTHROUGH only).
+    var notServed: [String]
   }
 
   struct GatewayView: Encodable {
@@ -115,6 +117,13 @@ enum NetworkViews {
       },
       rejected: config.rejected.map {
         Rejection(kind: $0.kind, namespace: $0.namespace, name: $0.name, cluster: $0.cluster, field: $0.field, message: $0.message)
+      },
+      notServed: config.gateways.flatMap { gateway in
+        gateway.servers.enumerated().compactMap { index, server -> String? in
+          if server.tlsMode == .passthrough || server.tlsMode == .autoPassthrough { return nil }
+          return "Gateway \(gateway.qualifiedName) in \(gateway.cluster): spec.servers[\(index)]: protocol \(server.protocol)"
+            + (server.tlsMode.map { " with TLS mode \($0.rawValue)" } ?? "") + " is not served yet"
+        }
       }
     )
   }

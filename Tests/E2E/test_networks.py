@@ -574,3 +574,58 @@ def test_node_port_gateway_service_uses_the_node_addresses(file_mesh, figure):
     assert set(counts) == {"v1", "v2"}, f"expected v1 and v2 to answer every request: {describe_counts(counts)}"
     assert mesh.gateway_traffic("network2")[f"{mesh.sni} upstream_cx_total"] > 0, mesh.gateway_traffic("network2")
     assert_no_rejections(mesh)
+
+
+def test_invalid_istio_config_is_rejected_alone(file_mesh, figure):
+    """A Gateway with a bad port number and a VirtualService with an SNI Envoy cannot match sit in cluster2's files
+    next to valid config, with an HTTP Gateway Sextant does not serve yet: each bad object is rejected naming itself
+    and the field, the HTTP server is listed as not served, and cross-network traffic keeps working."""
+    broken_gateway = {
+        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": {"name": "broken", "namespace": "istio-system"},
+        "spec": {"selector": {"istio": "eastwestgateway"},
+                 "servers": [{"port": {"number": "abc", "protocol": "TLS"}, "tls": {"mode": "AUTO_PASSTHROUGH"},
+                              "hosts": ["*"]}]},
+    }
+    broken_virtual_service = {
+        "apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+        "metadata": {"name": "broken-vs", "namespace": "istio-system"},
+        "spec": {"hosts": ["*"], "gateways": ["broken"],
+                 "tls": [{"match": [{"sniHosts": ["*example.com"]}],
+                          "route": [{"destination": {"host": "istiod", "port": {"number": 15012}}}]}]},
+    }
+    http_gateway = {
+        "apiVersion": "networking.istio.io/v1alpha3", "kind": "Gateway",
+        "metadata": {"name": "web", "namespace": "istio-system"},
+        "spec": {"selector": {"istio": "ingressgateway"},
+                 "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]},
+    }
+    mesh = file_mesh()
+    mesh.extra_objects["cluster2"] = [broken_gateway, broken_virtual_service, http_gateway]
+    mesh.start()
+    mesh.check_v1_path()
+    mesh.wait_gateway_listeners()
+    wait_until(lambda: mesh.request() == "v2", ENVOY_CONFIG_TIMEOUT, "v2 to answer through network2's gateway",
+               processes=mesh.watched())
+
+    configz = json.loads(mesh.sextant.monitoring_get("/debug/configz"))
+    rejected = {(r["kind"], r["namespace"], r["name"], r["cluster"]): (r["field"], r["message"])
+                for r in configz["rejected"]}
+    figure("/debug/configz rejected", rejected)
+    assert set(rejected) == {("Gateway", "istio-system", "broken", "cluster2"),
+                             ("VirtualService", "istio-system", "broken-vs", "cluster2")}, configz
+    assert rejected[("Gateway", "istio-system", "broken", "cluster2")][0] == "spec.servers[0].port.number", rejected
+    assert "abc" in rejected[("Gateway", "istio-system", "broken", "cluster2")][1], rejected
+    assert rejected[("VirtualService", "istio-system", "broken-vs", "cluster2")][0] == \
+        "spec.tls[0].match[0].sniHosts[0]", rejected
+    assert any(line.startswith("Gateway istio-system/web in cluster2: spec.servers[0]: protocol HTTP")
+               for line in configz["not_served"]), configz["not_served"]
+    accepted = {g["name"] for g in configz["gateways"]}
+    assert "broken" not in accepted and "web" in accepted, accepted
+    warnings = mesh.sextant.log_lines("rejected Istio config")
+    assert any("Gateway istio-system/broken in cluster2: spec.servers[0].port.number" in line for line in warnings), \
+        warnings
+    counts = mesh.traffic(20, expect={"v1", "v2"})
+    figure("requests per version with rejected config present (20)", describe_counts(counts))
+    assert set(counts) == {"v1", "v2"}, f"valid config stopped working: {describe_counts(counts)}"
+    assert_no_rejections(mesh)
