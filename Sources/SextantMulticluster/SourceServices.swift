@@ -75,7 +75,7 @@ public struct GatewayHostnameService: ServiceLifecycle.Service {
 
   public func run() async throws {
     let registry = registry
-    try await cancelWhenGracefulShutdown {
+    await cancelWhenGracefulShutdown {
       await registry.runGatewayHostnames()
     }
   }
