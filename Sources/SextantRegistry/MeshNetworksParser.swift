@@ -1,37 +1,14 @@
 import Yams
 
-/// A `meshNetworks` document Sextant cannot use: names the source, the key path and, when known, the line.
-public struct MeshNetworksError: Error, Sendable, Hashable, CustomStringConvertible {
-  public var code: String { "invalid-mesh-networks" }
-  /// The file (or `FILE: meshNetworks` inside a mesh config) the document came from.
-  public var source: String
-  /// The path of the offending key, such as `networks.network1.gateways[0].port`.
-  public var key: String
-  public var message: String
-  public var line: Int?
-
-  public init(source: String, key: String, message: String, line: Int? = nil) {
-    self.source = source
-    self.key = key
-    self.message = message
-    self.line = line
-  }
-
-  public var description: String {
-    let place = line.map { "\(source):\($0)" } ?? source
-    return key.isEmpty ? "\(place): \(message)" : "\(place): \(key): \(message)"
-  }
-}
-
 extension MeshNetworks {
   /// Parses Istio's meshNetworks YAML (`networks: {NAME: {endpoints: [...], gateways: [...]}}`); `source` names the
   /// file in errors. Unknown keys are errors, so a typo never silently declares nothing.
-  public init(yaml: String, source: String) throws(MeshNetworksError) {
+  public init(yaml: String, source: String) throws(ConfigFileError) {
     let node: Yams.Node?
     do {
       node = try Yams.compose(yaml: yaml)
     } catch {
-      throw MeshNetworksError(source: source, key: "", message: "not valid YAML: \(error)")
+      throw ConfigFileError(.invalidMeshNetworks, source: source, key: "", message: "not valid YAML: \(error)")
     }
     guard let node else {
       self.init()
@@ -41,7 +18,7 @@ extension MeshNetworks {
   }
 
   /// Parses an already composed meshNetworks mapping found at `path` (empty at the top of a file).
-  public init(node: Yams.Node, source: String, path: String) throws(MeshNetworksError) {
+  public init(node: Yams.Node, source: String, path: String) throws(ConfigFileError) {
     let reader = NodeReader(source: source)
     self.init()
     if node.null != nil { return }
@@ -69,33 +46,33 @@ private struct NodeReader {
 
   func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
-  func error(_ path: String, _ message: String, _ node: Yams.Node) -> MeshNetworksError {
-    MeshNetworksError(source: source, key: path, message: message, line: node.mark.map { $0.line })
+  func error(_ path: String, _ message: String, _ node: Yams.Node) -> ConfigFileError {
+    ConfigFileError(.invalidMeshNetworks, source: source, key: path, message: message, line: node.mark.map { $0.line })
   }
 
-  func mapping(_ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> Yams.Node.Mapping {
+  func mapping(_ node: Yams.Node, _ path: String) throws(ConfigFileError) -> Yams.Node.Mapping {
     guard let mapping = node.mapping else { throw error(path, "expected a mapping", node) }
     return mapping
   }
 
-  func sequence(_ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> Yams.Node.Sequence {
+  func sequence(_ node: Yams.Node, _ path: String) throws(ConfigFileError) -> Yams.Node.Sequence {
     guard let sequence = node.sequence else { throw error(path, "expected a list", node) }
     return sequence
   }
 
-  func string(_ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> String {
+  func string(_ node: Yams.Node, _ path: String) throws(ConfigFileError) -> String {
     guard let text = node.scalar?.string, !text.isEmpty else { throw error(path, "expected a non-empty string", node) }
     return text
   }
 
-  func port(_ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> Int {
+  func port(_ node: Yams.Node, _ path: String) throws(ConfigFileError) -> Int {
     guard let text = node.scalar?.string, let port = Int(text), (1...65535).contains(port) else {
       throw error(path, "expected a port number between 1 and 65535", node)
     }
     return port
   }
 
-  func network(name: String, _ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> MeshNetworks.Network {
+  func network(name: String, _ node: Yams.Node, _ path: String) throws(ConfigFileError) -> MeshNetworks.Network {
     var network = MeshNetworks.Network(name: name)
     for (keyNode, value) in try mapping(node, path) {
       let key = keyNode.string ?? "\(keyNode)"
@@ -133,7 +110,7 @@ private struct NodeReader {
     return network
   }
 
-  func gateway(_ node: Yams.Node, _ path: String) throws(MeshNetworksError) -> MeshNetworks.Gateway {
+  func gateway(_ node: Yams.Node, _ path: String) throws(ConfigFileError) -> MeshNetworks.Gateway {
     var target: MeshNetworks.Gateway.Target?
     var port: Int?
     for (keyNode, value) in try mapping(node, path) {

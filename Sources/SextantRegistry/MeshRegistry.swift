@@ -28,7 +28,7 @@ public actor MeshRegistry {
   public nonisolated let hostnames: GatewayHostnames
   private let logger: Logger
   private var views: [ClusterID: ClusterView] = [:]
-  /// The objects each view was built from, to rebuild it when a gateway hostname's addresses change.
+  /// The objects of each cluster whose view uses gateway hostnames, to rebuild it when their addresses change.
   private var objects: [ClusterID: ClusterObjects] = [:]
   /// The last published snapshot (the writer's copy, equal to `published.snapshot`).
   private var latest: MeshSnapshot = .empty
@@ -61,7 +61,8 @@ public actor MeshRegistry {
   @discardableResult
   public func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
     let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options, resolve: hostnames.addresses)
-    self.objects[cluster] = objects
+    // Kept only where a rebuild may be needed without the source (a gateway hostname's answer changing).
+    self.objects[cluster] = view.gatewayHostnames.isEmpty ? nil : objects
     let info = latest.clusters[cluster]
     return replace(
       cluster: cluster,

@@ -27,48 +27,51 @@ public struct MeshConfig: Sendable, Hashable {
   public static let defaults = MeshConfig()
 
   /// Parses mesh config YAML; `source` names the file in errors.
-  public init(yaml: String, source: String) throws(MeshConfigError) {
+  public init(yaml: String, source: String) throws(ConfigFileError) {
     let node: Yams.Node?
     do {
       node = try Yams.compose(yaml: yaml)
     } catch {
-      throw MeshConfigError(source: source, key: "", message: "not valid YAML: \(error)")
+      throw ConfigFileError(.invalidMeshConfig, source: source, key: "", message: "not valid YAML: \(error)")
     }
     self.init()
     guard let node else { return }
     guard let mapping = node.mapping else {
-      throw MeshConfigError(source: source, key: "", message: "expected a mapping of meshConfig keys")
+      throw ConfigFileError(.invalidMeshConfig, source: source, key: "", message: "expected a mapping of meshConfig keys")
     }
     for (keyNode, value) in mapping {
       let key = keyNode.string ?? "\(keyNode)"
       switch key {
       case "connectTimeout":
         guard let text = value.string, let duration = GoDuration.parse(text), duration > .zero else {
-          throw MeshConfigError(source: source, key: key, message: "expected a positive duration such as 10s", line: value.mark?.line)
+          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a positive duration such as 10s", line: value.mark?.line)
         }
         connectTimeout = duration
       case "trustDomain":
         guard let text = value.string, !text.isEmpty else {
-          throw MeshConfigError(source: source, key: key, message: "expected a non-empty string", line: value.mark?.line)
+          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a non-empty string", line: value.mark?.line)
         }
         trustDomain = text
       case "meshNetworks":
         do {
           meshNetworks = try MeshNetworks(node: value, source: source, path: key)
         } catch {
-          throw MeshConfigError(source: source, key: error.key, message: error.message, line: error.line)
+          var inMeshConfig = error
+          inMeshConfig.code = .invalidMeshConfig  // the file is a mesh config; the key path says where inside it
+          throw inMeshConfig
         }
       case "outboundTrafficPolicy":
         guard let policy = value.mapping else {
-          throw MeshConfigError(source: source, key: key, message: "expected a mapping with key mode", line: value.mark?.line)
+          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a mapping with key mode", line: value.mark?.line)
         }
         for (innerKey, innerValue) in policy {
           let name = innerKey.string ?? "\(innerKey)"
           guard name == "mode" else {
-            throw MeshConfigError(source: source, key: "\(key).\(name)", message: "unknown key", line: innerKey.mark?.line)
+            throw ConfigFileError(.invalidMeshConfig, source: source, key: "\(key).\(name)", message: "unknown key", line: innerKey.mark?.line)
           }
           guard let text = innerValue.string, let mode = OutboundTrafficPolicy(rawValue: text) else {
-            throw MeshConfigError(
+            throw ConfigFileError(
+              .invalidMeshConfig,
               source: source,
               key: "\(key).mode",
               message: "expected ALLOW_ANY or REGISTRY_ONLY",
@@ -78,29 +81,8 @@ public struct MeshConfig: Sendable, Hashable {
           outboundTrafficPolicy = mode
         }
       default:
-        throw MeshConfigError(source: source, key: key, message: "unknown key", line: keyNode.mark?.line)
+        throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "unknown key", line: keyNode.mark?.line)
       }
     }
-  }
-}
-
-/// A mesh config file Sextant cannot use: names the file, the key and, when known, the line.
-public struct MeshConfigError: Error, Sendable, Hashable, CustomStringConvertible {
-  public var code: String { "invalid-mesh-config" }
-  public var source: String
-  public var key: String
-  public var message: String
-  public var line: Int?
-
-  public init(source: String, key: String, message: String, line: Int? = nil) {
-    self.source = source
-    self.key = key
-    self.message = message
-    self.line = line
-  }
-
-  public var description: String {
-    let place = line.map { "\(source):\($0)" } ?? source
-    return key.isEmpty ? "\(place): \(message)" : "\(place): \(key): \(message)"
   }
 }

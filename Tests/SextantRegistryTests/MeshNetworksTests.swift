@@ -57,7 +57,7 @@ struct MeshNetworksTests {
   }
 
   /// The error `yaml` gives.
-  func error(_ yaml: String) -> MeshNetworksError? {
+  func error(_ yaml: String) -> ConfigFileError? {
     do {
       _ = try MeshNetworks(yaml: yaml, source: "mn.yaml")
       return nil
@@ -71,7 +71,7 @@ struct MeshNetworksTests {
     #expect(top.key == "network")
     #expect(top.line == 2)
     #expect(top.source == "mn.yaml")
-    #expect(top.code == "invalid-mesh-networks")
+    #expect(top.code == .invalidMeshNetworks)
 
     let inNetwork = try #require(
       error(

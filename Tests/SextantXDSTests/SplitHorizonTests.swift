@@ -455,7 +455,7 @@ struct MeshConfigNetworksTests {
     #expect(MeshConfig.defaults.meshNetworks == .none)
   }
 
-  func error(_ yaml: String) -> MeshConfigError? {
+  func error(_ yaml: String) -> ConfigFileError? {
     do {
       _ = try MeshConfig(yaml: yaml, source: "mesh.yaml")
       return nil
@@ -479,7 +479,7 @@ struct MeshConfigNetworksTests {
     #expect(port.key == "meshNetworks.networks.network1.gateways[0].port")
     #expect(port.line == 7)
     #expect(port.source == "mesh.yaml")
-    #expect(port.code == "invalid-mesh-config")
+    #expect(port.code == .invalidMeshConfig)
     #expect(port.description.hasPrefix("mesh.yaml:7: meshNetworks.networks.network1.gateways[0].port: "))
 
     let unknown = try #require(error("meshNetworks:\n  netwrks: {}\n"))
