@@ -19,6 +19,14 @@ public struct NetworkTopology: Sendable, Hashable {
   /// The gateways into `network` (empty when it has none).
   public func gateways(of network: String) -> [NetworkGateway] { gateways[network] ?? [] }
 
+  /// The gateways an endpoint of `cluster` on `network` is reached through: those `cluster` itself declares, else
+  /// every gateway of `network` (istiod's choice: no hop between clusters when the endpoint's cluster has a gateway).
+  public func gateways(of network: String, cluster: ClusterID) -> [NetworkGateway] {
+    let all = gateways(of: network)
+    let own = all.filter { $0.cluster == cluster }
+    return own.isEmpty ? all : own
+  }
+
   /// The topology of `views` plus `meshNetworks`' gateways (a `registryServiceName` gateway takes the external
   /// addresses of that hostname in the network's `fromRegistry` clusters, or in any cluster when it names none).
   ///

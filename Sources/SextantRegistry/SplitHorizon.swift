@@ -5,7 +5,9 @@
 /// - endpoints on the proxy's network, or where either network is unset, are kept;
 /// - endpoints on another network that accept Istio mTLS are replaced by that network's gateways: one endpoint per
 ///   gateway (address and port of the gateway, `tlsMode` istio, the network and the gateway's cluster), carrying the
-///   sum of the replaced endpoints' weights split evenly among the gateways;
+///   sum of the replaced endpoints' weights split evenly among the gateways. As in istiod, an endpoint's weight goes
+///   to the gateways of its own cluster when that cluster declares any (`NetworkTopology.gateways(of:cluster:)`),
+///   saving a hop between clusters of one network; else to all of its network's gateways;
 /// - the rest are dropped: not mTLS-capable (the gateway routes by the mTLS SNI), or their network has no gateway.
 /// To keep the split exact, every weight is first multiplied by the least common multiple of the gateway counts of
 /// the networks involved (as istiod does), unless that would exceed Envoy's UInt32 total, in which case shares are
@@ -34,47 +36,60 @@ public enum SplitHorizon {
   public static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology) -> [MeshEndpoint] {
     guard topology.isMultiNetwork else { return endpoints }
     var local: [MeshEndpoint] = []
-    // (locality, network) → the replaced endpoints' total weight and the service port they served.
+    // (locality, network, endpoint cluster) → the replaced endpoints' total weight and the service port they served.
     struct Remote: Hashable {
       var locality: Locality
       var network: String
+      var cluster: ClusterID
     }
     var remote: [Remote: (weight: UInt64, servicePort: Int)] = [:]
     for endpoint in endpoints {
       if sameNetwork(endpoint.network, proxyNetwork) {
         local.append(endpoint)
       } else if unreachable(endpoint, topology: topology) == nil {
-        let key = Remote(locality: endpoint.locality, network: endpoint.network)
+        let key = Remote(locality: endpoint.locality, network: endpoint.network, cluster: endpoint.cluster)
         let previous = remote[key] ?? (0, endpoint.servicePort)
         remote[key] = (previous.weight + UInt64(endpoint.weight), previous.servicePort)
       }
     }
     guard !remote.isEmpty else { return local }
+    let chosen = Dictionary(
+      uniqueKeysWithValues: remote.keys.map { ($0, topology.gateways(of: $0.network, cluster: $0.cluster)) })
     let scale = scale(
-      gatewayCounts: Set(remote.keys.map(\.network)).map { topology.gateways(of: $0).count },
+      gatewayCounts: Set(chosen.values.map(\.count)).sorted(),
       localWeights: local.map(\.weight), remoteWeights: remote.values.map(\.weight))
     var result = local.map { endpoint -> MeshEndpoint in
       var scaled = endpoint
       scaled.weight = UInt32(UInt64(endpoint.weight) * scale)  // `scale` keeps every product within UInt32
       return scaled
     }
-    for key in remote.keys.sorted(by: { ($0.locality, $0.network) < ($1.locality, $1.network) }) {
-      let (weight, servicePort) = remote[key]!
-      let gateways = topology.gateways(of: key.network)
-      let share = UInt32(clamping: max(1, weight * scale / UInt64(gateways.count)))
+    // Several groups (clusters of one network) may share gateways: their shares are summed per gateway.
+    struct Target: Hashable {
+      var locality: Locality
+      var gateway: NetworkGateway
+    }
+    var shares: [Target: (weight: UInt64, servicePort: Int)] = [:]
+    for (key, (weight, servicePort)) in remote {
+      let gateways = chosen[key]!
+      let share = max(1, weight * scale / UInt64(gateways.count))
       for gateway in gateways {
-        result.append(
-          MeshEndpoint(
-            address: gateway.address,
-            port: gateway.port,
-            servicePort: servicePort,
-            locality: key.locality,
-            weight: share,
-            network: key.network,
-            tlsMode: WellKnownLabels.tlsModeIstio,
-            cluster: gateway.cluster
-          ))
+        let target = Target(locality: key.locality, gateway: gateway)
+        shares[target] = ((shares[target]?.weight ?? 0) + share, servicePort)
       }
+    }
+    for target in shares.keys.sorted(by: { ($0.locality, $0.gateway) < ($1.locality, $1.gateway) }) {
+      let (weight, servicePort) = shares[target]!
+      result.append(
+        MeshEndpoint(
+          address: target.gateway.address,
+          port: target.gateway.port,
+          servicePort: servicePort,
+          locality: target.locality,
+          weight: UInt32(clamping: weight),
+          network: target.gateway.network,
+          tlsMode: WellKnownLabels.tlsModeIstio,
+          cluster: target.gateway.cluster
+        ))
     }
     return result
   }

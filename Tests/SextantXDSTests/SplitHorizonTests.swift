@@ -123,6 +123,27 @@ struct SplitHorizonTests {
       ])
   }
 
+  @Test func endpointsGoThroughTheirOwnClustersGatewaysWhenItHasAny() {
+    // network2 spans c2 (one gateway), c3 (two gateways) and c4 (none). c2's endpoints go to c2's gateway only, c3's
+    // to c3's two, c4's to all three; the LCM is taken over the lists chosen (1, 2, 3 → 6).
+    let c2 = gateway("network2", "35.0.0.2", cluster: "c2")
+    let c3 = [gateway("network2", "35.0.0.3", cluster: "c3"), gateway("network2", "35.0.0.4", cluster: "c3")]
+    let topology = NetworkTopology(gateways: ["network1": [network1Gateway], "network2": [c2] + c3])
+    #expect(topology.gateways(of: "network2", cluster: "c2") == [c2])
+    #expect(topology.gateways(of: "network2", cluster: "c4") == [c2] + c3)
+    #expect(topology.gateways(of: "network9", cluster: "c2") == [])
+    let endpoints = [
+      endpoint("10.2.0.1", network: "network2", cluster: "c2"), endpoint("10.2.0.2", network: "network2", cluster: "c2"),
+      endpoint("10.3.0.1", network: "network2", cluster: "c3"),
+      endpoint("10.4.0.1", network: "network2", weight: 3, cluster: "c4"),
+    ]
+    // c2: 2 * 6 / 1 = 12 to c2's gateway; c3: 6 / 2 = 3 to each of c3's; c4: 3 * 6 / 3 = 6 to each of the three.
+    #expect(
+      SplitHorizon.apply(endpoints, proxyNetwork: "network1", topology: topology) == [
+        gatewayEndpoint(c2, weight: 18), gatewayEndpoint(c3[0], weight: 9), gatewayEndpoint(c3[1], weight: 9),
+      ])
+  }
+
   @Test func localitiesStaySeparate() {
     let endpoints = [
       endpoint("10.2.0.1", network: "network2", locality: Self.west),
