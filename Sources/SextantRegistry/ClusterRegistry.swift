@@ -16,7 +16,8 @@ import SextantKube
 ///   seen twice is kept once (the first slice by name wins).
 /// - Pod, node, network and locality facts come from `WorkloadIndex`.
 /// - Services labelled with a network are that network's gateways (`GatewayDiscovery`); Gateways and
-///   VirtualServices are checked one by one (`IstioConfigParser`).
+///   VirtualServices are checked one by one (`IstioConfigParser`). A gateway Service's unreadable annotation is
+///   listed with the rejected Istio config.
 public enum ClusterRegistry {
   /// The view of `cluster` holding `objects`.
   ///
@@ -86,16 +87,18 @@ public enum ClusterRegistry {
     counts[.gateway] = objects.gateways.count
     counts[.virtualService] = objects.virtualServices.count
 
-    let gateways = GatewayDiscovery.gateways(
+    let discovery = GatewayDiscovery.discover(
       in: objects, cluster: cluster, resolveHostnames: options.resolveHostnameGateways, resolve: recording)
+    var istioConfig = IstioConfigParser.parse(objects, cluster: cluster, options: options)
+    istioConfig.rejected += discovery.rejected
     return ClusterView(
       cluster: cluster,
       services: services,
       endpoints: endpoints,
       networkOfCluster: network,
-      gateways: gateways,
+      gateways: discovery.gateways,
       externalAddresses: externalAddresses,
-      istioConfig: IstioConfigParser.parse(objects, cluster: cluster, options: options),
+      istioConfig: istioConfig,
       gatewayHostnames: asked,
       objectCounts: counts
     )

@@ -134,7 +134,7 @@ public struct VirtualServiceConfig: Sendable, Hashable, Comparable {
 /// An object that was not accepted: which one, which field, and why.
 public struct ConfigRejection: Error, Sendable, Hashable, Comparable, CustomStringConvertible {
   public var code: String { "invalid-istio-config" }
-  /// `Gateway` or `VirtualService`.
+  /// `Gateway` or `VirtualService`; `Service` for a gateway Service's annotation.
   public var kind: String
   public var namespace: String
   public var name: String

@@ -32,12 +32,22 @@ public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConver
 /// A Service labelled `topology.istio.io/network: NAME` is a gateway of NAME. Its addresses are
 /// `status.loadBalancer.ingress[].ip` (an ingress `hostname` is turned into addresses by `resolve`, only with
 /// `resolveHostnames`), else
-/// `spec.externalIPs`, else, for a NodePort Service, the addresses of every node (ExternalIP, else InternalIP) with
-/// the node port of the Service port numbered like the gateway port. The gateway port is 15443 unless the label
+/// `spec.externalIPs`, else, for a NodePort Service, the addresses of its nodes (ExternalIP, else InternalIP) with
+/// the node port of the Service port numbered like the gateway port. Its nodes are those the annotation
+/// `traffic.istio.io/nodeSelector` selects (`NodeSelector`), every node without it (or with an empty one); one that
+/// is not a selector is reported and, as in istiod, every node is used. The gateway port is 15443 unless the label
 /// `networking.istio.io/gatewayPort` names another. A Service giving no address declares nothing.
 public enum GatewayDiscovery {
   /// The default port of an east-west gateway (Istio's AUTO_PASSTHROUGH port).
   public static let defaultPort = 15443
+
+  /// What a cluster's Services declare.
+  public struct Discovery: Sendable, Hashable {
+    /// Sorted.
+    public var gateways: [NetworkGateway]
+    /// Gateway Services with an annotation that is not valid, naming the Service and the annotation.
+    public var rejected: [ConfigRejection]
+  }
 
   /// The gateways declared by `objects`' Services, sorted.
   public static func gateways(
@@ -46,7 +56,18 @@ public enum GatewayDiscovery {
     resolveHostnames: Bool,
     resolve: (String) -> [String] = { _ in [] }
   ) -> [NetworkGateway] {
+    discover(in: objects, cluster: cluster, resolveHostnames: resolveHostnames, resolve: resolve).gateways
+  }
+
+  /// The gateways declared by `objects`' Services, and the annotations that could not be read.
+  public static func discover(
+    in objects: ClusterObjects,
+    cluster: ClusterID,
+    resolveHostnames: Bool,
+    resolve: (String) -> [String] = { _ in [] }
+  ) -> Discovery {
     var result: [NetworkGateway] = []
+    var rejected: [ConfigRejection] = []
     for key in objects.services.keys.sorted() {
       let service = objects.services[key]!
       guard let network = nonEmpty(service.metadata.labels?[WellKnownLabels.network]) else { continue }
@@ -57,14 +78,26 @@ public enum GatewayDiscovery {
       if addresses.isEmpty, service.spec.type == "NodePort",
         let nodePort = service.spec.ports?.first(where: { $0.port == port })?.nodePort
       {
-        addresses = nodeAddresses(objects.nodes)
+        var selector: [String: String] = [:]
+        if let text = service.metadata.annotations?[NodeSelector.annotation], !text.isEmpty {
+          switch NodeSelector.parse(text) {
+          case .success(let parsed): selector = parsed
+          case .failure(let invalid):
+            rejected.append(
+              ConfigRejection(
+                kind: "Service", namespace: key.namespace, name: key.name, cluster: cluster,
+                field: "metadata.annotations[\(NodeSelector.annotation)]",
+                message: "\(invalid.message); every node's address is used"))
+          }
+        }
+        addresses = nodeAddresses(objects.nodes.filter { NodeSelector.selects(selector, $0.value) })
         targetPort = nodePort
       }
       for address in addresses {
         result.append(NetworkGateway(network: network, address: address, port: targetPort, cluster: cluster, source: source))
       }
     }
-    return result.sorted()
+    return Discovery(gateways: result.sorted(), rejected: rejected)
   }
 
   /// The port label's value when it is a valid port, else 15443.

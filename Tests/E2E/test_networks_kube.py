@@ -24,6 +24,7 @@ Run: .venv/bin/python -m pytest -q Tests/E2E/test_networks_kube.py   (after `swi
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from network_support import (
     gateway_service,
     lb_status,
     networkz,
+    node,
     rejected_updates,
     unreachable,
     unreachable_samples,
@@ -326,3 +328,79 @@ def run_scenario(mesh: NetworkMesh, kube: KubeClusters, figure) -> None:
     checks.expect(not unreachable(sextant, network="network2"), f"endpoints of network2 counted unreachable: {samples}")
     checks.expect(FQDN in {e.get("hostname") for e in sextant.registryz()}, "helloworld missing from /debug/registryz")
     checks.assert_all()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# NodePort gateways and traffic.istio.io/nodeSelector
+
+
+NODE_SELECTOR_ANNOTATION = "traffic.istio.io/nodeSelector"
+SELECTOR_LABEL = "sextant.test/eastwest"
+
+
+def network3_gateways(sextant) -> list[tuple[str, int]]:
+    """network3's gateways as /debug/networkz lists them: (address, port)."""
+    networks = json.loads(networkz(sextant))["networks"]
+    return sorted((g["address"], g["port"]) for n in networks if n["network"] == "network3" for g in n["gateways"])
+
+
+def test_nodeport_gateway_uses_the_nodes_its_annotation_selects(kube: KubeClusters, processes, sextant_bin,
+                                                                 tmp_path: Path, figure):
+    """A NodePort gateway Service (network3, in the primary) with `traffic.istio.io/nodeSelector`: only the selected
+    Nodes' ExternalIPs are its addresses, with the allocated node port; relabelling a Node follows live; an annotation
+    that is not a JSON object is listed by /debug/configz `rejected`, naming the Service and the annotation, and every
+    Node is used (istiod's behaviour)."""
+    kube.ensure_running()
+    delete_remote_secrets(kube.c1)
+    server = kube.c1
+    sink = KubeSink({PRIMARY: server})
+    processes.add_diagnostic("objects written through the API", sink.describe)
+    addresses = {"eastwest-node-a": "127.0.0.61", "eastwest-node-b": "127.0.0.62", "other-node": "127.0.0.63"}
+    nodes = []
+    for name, address in addresses.items():
+        obj = node(name, address, "10.96.0.1")
+        obj["metadata"]["labels"] = {SELECTOR_LABEL: "yes"} if name.startswith("eastwest") else {}
+        nodes.append(obj)
+    service = {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "eastwest-nodeport", "namespace": SYSTEM_NAMESPACE,
+                     "labels": {"topology.istio.io/network": "network3"},
+                     "annotations": {NODE_SELECTOR_ANNOTATION: json.dumps({SELECTOR_LABEL: "yes"})}},
+        "spec": {"type": "NodePort", "selector": {"app": "eastwest-nodeport"},
+                 "ports": [{"name": "tls", "port": 15443, "protocol": "TCP"}]},
+    }
+    try:
+        server.create_namespace(SYSTEM_NAMESPACE)
+        sink.put(PRIMARY, "nodes", nodes)
+        sink.put(PRIMARY, "service", [service])
+        stored = server.get(f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/services/eastwest-nodeport")
+        node_port = stored["spec"]["ports"][0]["nodePort"]
+        figure("node port allocated by the API server", node_port)
+        sextant = start_kube_sextant(processes, sextant_bin, server.write_kubeconfig(tmp_path / "cluster1.kubeconfig"))
+        sextant.wait_ready()
+
+        selected = [(addresses["eastwest-node-a"], node_port), (addresses["eastwest-node-b"], node_port)]
+        wait_until(lambda: network3_gateways(sextant) == selected, 10.0,
+                   f"network3's gateways to be the selected nodes {selected}", processes=[sextant.process])
+
+        # A Node loses the label: it is no longer a gateway address.
+        changed = time.monotonic()
+        server.patch("/api/v1/nodes/eastwest-node-b", {"metadata": {"labels": {SELECTOR_LABEL: None}}})
+        wait_until(lambda: network3_gateways(sextant) == selected[:1], 10.0,
+                   "eastwest-node-b to leave network3's gateways once unlabelled", processes=[sextant.process])
+        figure("seconds until an unlabelled node left the gateways", round(time.monotonic() - changed, 3))
+
+        # Not a JSON object: reported, and every node is used.
+        server.patch(f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/services/eastwest-nodeport",
+                     {"metadata": {"annotations": {NODE_SELECTOR_ANNOTATION: f"{SELECTOR_LABEL}=yes"}}})
+        everyone = sorted((address, node_port) for address in addresses.values())
+        wait_until(lambda: network3_gateways(sextant) == everyone, 10.0,
+                   "every node to be a network3 gateway once the annotation is invalid", processes=[sextant.process])
+        rejected = json.loads(sextant.monitoring_get("/debug/configz"))["rejected"]
+        figure("/debug/configz rejected", rejected)
+        assert [(r["kind"], r["namespace"], r["name"], r["field"]) for r in rejected] == [
+            ("Service", SYSTEM_NAMESPACE, "eastwest-nodeport", f"metadata.annotations[{NODE_SELECTOR_ANNOTATION}]")
+        ], rejected
+        assert "expected a JSON object" in rejected[0]["message"], rejected
+    finally:
+        sink.cleanup()

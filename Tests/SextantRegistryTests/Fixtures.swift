@@ -124,23 +124,24 @@ extension Fx {
       Service.Port(name: "status-port", port: 15021, nodePort: 30021),
       Service.Port(name: "tls", port: 15443, nodePort: 31443),
     ],
-    labels: [String: String] = [:]
+    labels: [String: String] = [:],
+    annotations: [String: String]? = nil
   ) -> KubeObject {
     var allLabels = labels
     if let network { allLabels["topology.istio.io/network"] = network }
     return .service(
       Service(
-        metadata: ObjectMeta(name: name, namespace: namespace, labels: allLabels),
+        metadata: ObjectMeta(name: name, namespace: namespace, labels: allLabels, annotations: annotations),
         spec: Service.Spec(type: type, clusterIP: "10.0.0.99", ports: ports, externalIPs: externalIPs),
         status: ingress.isEmpty ? nil : Service.Status(loadBalancer: Service.LoadBalancer(ingress: ingress))
       ))
   }
 
   /// A node with `status.addresses` given as (type, address) pairs.
-  static func node(_ name: String, addresses: [(String, String)]) -> KubeObject {
+  static func node(_ name: String, addresses: [(String, String)], labels: [String: String]? = nil) -> KubeObject {
     .node(
       Node(
-        metadata: ObjectMeta(name: name),
+        metadata: ObjectMeta(name: name, labels: labels),
         status: Node.Status(addresses: addresses.map { Node.Address(type: $0.0, address: $0.1) })))
   }
 

@@ -187,6 +187,59 @@ struct GatewayDiscoveryTests {
     #expect(otherPort == [gateway("10.0.0.2", 30021), gateway("203.0.113.1", 30021)])
   }
 
+  @Test func nodeSelectorAnnotationChoosesTheNodes() {
+    let nodes = [
+      Fx.node("n1", addresses: [("ExternalIP", "203.0.113.1")], labels: ["gateway": "yes", "zone": "z1"]),
+      Fx.node("n2", addresses: [("ExternalIP", "203.0.113.2")], labels: ["gateway": "yes", "zone": "z2"]),
+      Fx.node("n3", addresses: [("ExternalIP", "203.0.113.3")]),
+    ]
+    func discover(_ selector: String?, type: String = "NodePort") -> GatewayDiscovery.Discovery {
+      let service = Fx.gatewayService(
+        network: "network2", type: type, annotations: selector.map { ["traffic.istio.io/nodeSelector": $0] })
+      return GatewayDiscovery.discover(in: ClusterObjects([service] + nodes), cluster: "c2", resolveHostnames: false)
+    }
+    let all = [gateway("203.0.113.1", 31443), gateway("203.0.113.2", 31443), gateway("203.0.113.3", 31443)]
+    #expect(discover(nil) == GatewayDiscovery.Discovery(gateways: all, rejected: []))
+    #expect(discover("{}").gateways == all)
+    #expect(discover("") == GatewayDiscovery.Discovery(gateways: all, rejected: []))
+    #expect(discover(#"{"gateway": "yes"}"#).gateways == Array(all.prefix(2)))
+    #expect(discover(#"{"gateway": "yes", "zone": "z2"}"#).gateways == [all[1]])
+    #expect(discover(#"{"gateway": "no"}"#).gateways == [])
+
+    // Not a selector: reported, naming the Service and the annotation, and every node is used (as istiod).
+    for (text, message) in [
+      ("zone=z1", #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#),
+      (#"["z1"]"#, #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#),
+      (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}"); every node's address is used"#),
+    ] {
+      let found = discover(text)
+      #expect(found.gateways == all)
+      #expect(
+        found.rejected == [
+          ConfigRejection(
+            kind: "Service", namespace: "istio-system", name: "istio-eastwestgateway", cluster: "c2",
+            field: "metadata.annotations[traffic.istio.io/nodeSelector]", message: message)
+        ])
+    }
+    // Only a NodePort gateway reads it.
+    #expect(discover("zone=z1", type: "LoadBalancer") == GatewayDiscovery.Discovery(gateways: [], rejected: []))
+  }
+
+  @Test func invalidNodeSelectorIsListedWithTheRejectedIstioConfig() {
+    let objects: [KubeObject] = [
+      Fx.gatewayService(
+        network: "network2", type: "NodePort", annotations: ["traffic.istio.io/nodeSelector": "not json"]),
+      Fx.node("n1", addresses: [("ExternalIP", "203.0.113.1")]),
+    ]
+    let view = ClusterRegistry.build(cluster: "c2", objects: ClusterObjects(objects), options: .defaults)
+    #expect(view.gateways == [gateway("203.0.113.1", 31443)])
+    #expect(
+      view.istioConfig.rejected.map(\.description) == [
+        #"Service istio-system/istio-eastwestgateway in c2: metadata.annotations[traffic.istio.io/nodeSelector]: "#
+          + #"expected a JSON object of node label names to values, found "not json"; every node's address is used"#
+      ])
+  }
+
   @Test func nodePortFallbackNeedsANodePortServiceAndAMatchingPort() {
     let nodes = [Fx.node("n1", addresses: [("ExternalIP", "203.0.113.1")])]
     // A LoadBalancer without ingress yet does not fall back to nodes.
