@@ -38,7 +38,15 @@ enum EnvoyBuild {
   /// Packs a message into an Any with Envoy's `type.googleapis.com/` prefix.
   static func any(_ message: some SwiftProtobuf.Message) throws(XDSError) -> Google_Protobuf_Any {
     do {
-      return try Google_Protobuf_Any(message: message)
+      // Serialized here, once: `Google_Protobuf_Any(message:)` would keep the message and serialize it again every
+      // time the Any is encoded, i.e. for every proxy a cached resource is sent to. Map entries (Struct metadata) are
+      // written in key order, so equal messages give equal bytes.
+      var options = BinaryEncodingOptions()
+      options.useDeterministicOrdering = true
+      var any = Google_Protobuf_Any()
+      any.typeURL = "type.googleapis.com/" + type(of: message).protoMessageName
+      any.value = try message.serializedBytes(options: options)
+      return any
     } catch {
       throw XDSError(.generation, "cannot serialize \(type(of: message)): \(error)")
     }

@@ -228,8 +228,28 @@ import Testing
     #expect(actual == expected, "generator output differs from Golden/\(name); rerun with SEXTANT_UPDATE_GOLDEN=1 to accept")
   }
 
+  /// The messages generators pack into `typed_config` and `transport_socket` Anys. Generators serialize an Any once,
+  /// as bytes; turning those bytes back into JSON needs their type, found by URL among registered types.
+  static let packedTypes: Bool = {
+    let types: [any SwiftProtobuf.Message.Type] = [
+      Envoy_Extensions_Filters_Http_Router_V3_Router.self,
+      Envoy_Extensions_Filters_Listener_OriginalDst_V3_OriginalDst.self,
+      Envoy_Extensions_Filters_Listener_TlsInspector_V3_TlsInspector.self,
+      Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self,
+      Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
+      Envoy_Extensions_TransportSockets_RawBuffer_V3_RawBuffer.self,
+      Envoy_Extensions_TransportSockets_Tls_V3_DownstreamTlsContext.self,
+      Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext.self,
+      Envoy_Extensions_TransportSockets_Tls_V3_Secret.self,
+      Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self,
+    ]
+    for type in types { Google_Protobuf_Any.register(messageType: type) }
+    return true
+  }()
+
   /// Pretty, key-sorted JSON with Envoy's field names (as in its docs and config dumps), so a person can read the golden files and their diffs.
   static func render(_ messages: [some SwiftProtobuf.Message]) throws -> String {
+    precondition(packedTypes)
     let objects = try messages.map { message in
       var options = JSONEncodingOptions()
       options.preserveProtoFieldNames = true
