@@ -336,21 +336,27 @@ struct AdsSession {
     }
     guard let endpoints = watches[.endpoint] else { return }
     // Gateways moved: every assignment may differ, since other networks' endpoints are replaced by gateways.
-    let touched =
-      request.change.networks
-      || endpoints.names.contains { name in
-        guard let host = ResourceNames.endpointHost(name) else { return false }
-        return request.change.endpointHostnames.contains(host)
-      }
-    if touched {
+    if request.change.networks {
       try await send(.endpoint, snapshot: request.snapshot, writer: writer)
+      return
+    }
+    // Only the assignments whose hostname changed, as istiod does: EDS responses are incremental even in the
+    // state-of-the-world protocol (a subscribed assignment left out of a response keeps its last value).
+    let touched = endpoints.requestedNames.filter { name in
+      guard let host = ResourceNames.endpointHost(name) else { return false }
+      return request.change.endpointHostnames.contains(host)
+    }
+    if !touched.isEmpty {
+      try await send(.endpoint, snapshot: request.snapshot, writer: writer, only: touched)
     }
   }
 
+  /// Sends the proxy's resources of `type` in `snapshot`: every subscribed one, or (EDS and RDS pushes) `only` those.
   mutating func send(
     _ type: XDSType,
     snapshot: MeshSnapshot,
-    writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
+    writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
+    only subset: [String]? = nil
   ) async throws {
     guard proxy != nil, var watch = watches[type] else { return }
     if type == .secret { try await recheckCredentialBeforeReissue(names: watch.requestedNames) }
@@ -364,7 +370,7 @@ struct AdsSession {
         let inbound = type == .cluster || type == .listener ? InboundPlan(snapshot: snapshot, view: view) : .none
         resources = try generator.resources(
           type,
-          names: type.isWildcard ? [] : watch.requestedNames,
+          names: type.isWildcard ? [] : subset ?? watch.requestedNames,
           snapshot: snapshot,
           view: view,
           inbound: inbound

@@ -103,10 +103,11 @@ import Testing
     nodeID: String = "sidecar~127.0.0.10~client.sample~sample.svc.cluster.local",
     security: StreamSecurity = .none,
     metadata: Metadata = [:],
+    objects: ClusterObjects = Self.objects(endpoints: ["10.1.0.1"]),
     _ body: (inout Harness) async throws -> Void
   ) async throws {
     let registry = MeshRegistry()
-    await registry.apply(cluster: "cluster1", objects: Self.objects(endpoints: ["10.1.0.1"]))
+    await registry.apply(cluster: "cluster1", objects: objects)
     await registry.markSynced(cluster: "cluster1")
     let (initial, updates) = registry.subscribe()
     let connections = ConnectionRegistry()
@@ -223,6 +224,56 @@ import Testing
       let second = try await h.next("EDS push after a service change")
       #expect([first.typeURL, second.typeURL] == [XDSType.cluster.rawValue, XDSType.endpoint.rawValue])
       #expect(first.resources.count == 4)
+    }
+  }
+
+  /// helloworld (as `objects`) plus ratings (port 9080) with `ratings` endpoints.
+  static func twoServices(ratings: [String], extraPort: Bool = false) -> ClusterObjects {
+    var objects = Self.objects(endpoints: ["10.1.0.1"], extraPort: extraPort)
+    objects.upsert(
+      .service(
+        Service(
+          metadata: ObjectMeta(name: "ratings", namespace: "sample"),
+          spec: .init(clusterIP: "10.96.0.11", ports: [Service.Port(name: "http", port: 9080, targetPort: .int(9080))]))))
+    objects.upsert(
+      .endpointSlice(
+        EndpointSlice(
+          metadata: ObjectMeta(name: "ratings", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "ratings"]),
+          endpoints: ratings.map { .init(addresses: [$0]) },
+          ports: [.init(name: "http", port: 9080)])))
+    return objects
+  }
+
+  @Test func endpointPushCarriesOnlyTheChangedAssignments() async throws {
+    let ratingsCluster = "outbound|9080||ratings.sample.svc.cluster.local"
+    try await withHarness(objects: Self.twoServices(ratings: ["10.2.0.1"])) { h in
+      h.requests.yield(Self.request(.cluster, node: true))
+      let cds = try await h.next("CDS response")
+      let names = [Self.helloCluster, ratingsCluster]
+      h.requests.yield(Self.request(.endpoint, names: names))
+      let eds = try await h.next("EDS response")
+      #expect(eds.resources.count == 2)
+      h.requests.yield(Self.request(.cluster, nonce: cds.nonce, version: cds.versionInfo))
+      h.requests.yield(Self.request(.endpoint, names: names, nonce: eds.nonce, version: eds.versionInfo))
+
+      // Only ratings' endpoints change: the push holds ratings' assignment alone (EDS is incremental in SotW).
+      await h.registry.apply(cluster: "cluster1", objects: Self.twoServices(ratings: ["10.2.0.1", "10.2.0.2"]))
+      let pushed = try await h.next("EDS push after ratings' endpoints changed")
+      let assignments = try pushed.resources.map { try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0) }
+      #expect(assignments.map(\.clusterName) == [ratingsCluster])
+      #expect(assignments.first?.endpoints.flatMap(\.lbEndpoints).count == 2)
+      h.requests.yield(Self.request(.endpoint, names: names, nonce: pushed.nonce, version: pushed.versionInfo))
+      // The ACK of a partial response counts as in sync (polled: the server reads the ACK on its own task).
+      let deadline = ContinuousClock.now + .seconds(5)
+      func endpointStatus() -> SyncStatus? { h.connections.all.first?.snapshot.watches[.endpoint]?.syncStatus }
+      while endpointStatus() != .synced, ContinuousClock.now < deadline { await Task.yield() }
+      #expect(endpointStatus() == .synced)
+
+      // A service change sends every subscribed assignment again.
+      await h.registry.apply(cluster: "cluster1", objects: Self.twoServices(ratings: ["10.2.0.1", "10.2.0.2"], extraPort: true))
+      _ = try await h.next("CDS push after a service change")
+      let full = try await h.next("EDS push after a service change")
+      #expect(full.resources.count == 2)
     }
   }
 
