@@ -203,6 +203,9 @@ struct AdsSession {
   var ignoredTypes: Set<String> = []
   /// The inbound plan the last CDS and the last LDS were generated with; a change needs that type sent again.
   var sentInbound: [XDSType: InboundPlan] = [:]
+  /// The EDS subscription by hostname (`ResourceNames.endpointHost`), rebuilt when the subscription changes, so a
+  /// push finds the assignments it touches without parsing every subscribed name.
+  var endpointNamesByHost: [String: [String]] = [:]
   /// The `default` certificate last sent, if any.
   var certificate: StreamCertificate?
   /// The CA generation the last `ROOTCA` was built from.
@@ -293,6 +296,9 @@ struct AdsSession {
       errorMessage: request.hasErrorDetail ? request.errorDetail.message : nil
     )
     let previousNack = watches[type]?.lastNack
+    if type == .endpoint && watch.names != watches[type]?.names {
+      endpointNamesByHost = Dictionary(grouping: watch.requestedNames) { ResourceNames.endpointHost($0) ?? "" }
+    }
     watches[type] = watch
     connection.update(proxy: proxy, watches: watches)
     switch classification {
@@ -334,7 +340,7 @@ struct AdsSession {
         try await send(type, snapshot: request.snapshot, writer: writer)
       }
     }
-    guard let endpoints = watches[.endpoint] else { return }
+    guard watches[.endpoint] != nil else { return }
     // Gateways moved: every assignment may differ, since other networks' endpoints are replaced by gateways.
     if request.change.networks {
       try await send(.endpoint, snapshot: request.snapshot, writer: writer)
@@ -342,10 +348,7 @@ struct AdsSession {
     }
     // Only the assignments whose hostname changed, as istiod does: EDS responses are incremental even in the
     // state-of-the-world protocol (a subscribed assignment left out of a response keeps its last value).
-    let touched = endpoints.requestedNames.filter { name in
-      guard let host = ResourceNames.endpointHost(name) else { return false }
-      return request.change.endpointHostnames.contains(host)
-    }
+    let touched = request.change.endpointHostnames.flatMap { endpointNamesByHost[$0] ?? [] }.sorted()
     if !touched.isEmpty {
       try await send(.endpoint, snapshot: request.snapshot, writer: writer, only: touched)
     }
