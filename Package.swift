@@ -10,6 +10,7 @@ import PackageDescription
 /// - SextantXDS: config generators (pure functions) and the ADS server with its push pipeline.
 /// - SextantAdmin: readiness, debug and metrics HTTP endpoints.
 /// - sextant: the command line and the wiring of services.
+/// - sextant-bench, sextant-load: development tools (in-process timings; a load run against a real sextant).
 let package = Package(
   name: "sextant",
   platforms: [.macOS(.v15)],
@@ -165,6 +166,17 @@ let package = Package(
         "SextantSecurity",
         "SextantXDS",
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .executableTarget(
+      name: "sextant-load",
+      dependencies: [
+        "EnvoyAPI",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
     .target(

@@ -1,0 +1,57 @@
+"""sextant-load, the load-run tool (Docs/development.md), against a real sextant: a tiny run must sync every
+simulated proxy, see every endpoint change arrive, report its figures, and leave no sextant process behind. Its
+figures are not asserted (speed is measured by load runs, not by tests); this only keeps the tool working.
+
+Run: .venv/bin/python -m pytest -q Tests/E2E/test_load_tool.py   (after `swift build`)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+
+def sextant_processes_under(directory_prefix: str) -> list[int]:
+    """PIDs whose command line mentions `directory_prefix` (a load run's working directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "serve" in command and directory_prefix in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_small_load_run_syncs_every_proxy_and_measures_every_change(sextant_bin: Path, figure):
+    tool = sextant_bin.parent / "sextant-load"
+    assert os.access(tool, os.X_OK), f"{tool} is missing: `swift build` builds it with sextant"
+    result = subprocess.run(
+        [str(tool), "--sextant", str(sextant_bin), "--services", "20", "--endpoints-per-service", "3",
+         "--proxies", "10", "--changes", "3", "--timeout", "60", "--debounce-after", "10ms"],
+        capture_output=True, text=True, timeout=180,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    for name in ("initial sync, all proxies (first connect to last synced)",
+                 "endpoint change, file written to proxy received, p50 / p99 / max",
+                 "fan-out, first to last proxy per change, p50 / max"):
+        assert name in lines, f"sextant-load printed no {name!r}: {result.stdout}"
+        figure(name, lines[name])
+    assert lines.get("stream failures") == "0; NACKs: 0", result.stdout
+    assert re.match(r"\d+ KiB", lines.get("config bytes per proxy", "")), result.stdout
+    assert not sextant_processes_under("/sextant-load-"), "sextant-load left a sextant process running"
+
+
+def test_a_missing_sextant_executable_is_named(sextant_bin: Path, tmp_path: Path):
+    tool = sextant_bin.parent / "sextant-load"
+    missing = tmp_path / "no-such-sextant"
+    result = subprocess.run([str(tool), "--sextant", str(missing)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"--sextant {missing}: not an executable file" in result.stderr, result.stderr
