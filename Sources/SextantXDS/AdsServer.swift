@@ -301,8 +301,10 @@ struct AdsSession {
     }
     watches[type] = watch
     connection.update(proxy: proxy, watches: watches)
+    var answer: [String]? = nil
     switch classification {
-    case .nack(let reason):
+    case .nack(let reason), .nackAndGrew(let reason, _):
+      if case .nackAndGrew(_, let added) = classification { answer = added.sorted() }
       XDSMetrics.rejected(type)
       if reason != previousNack {
         logger.warning(
@@ -316,7 +318,7 @@ struct AdsSession {
       logger.trace("request", metadata: ["type": "\(type.shortName)", "classification": "\(classification)"])
     }
     if WatchState.needsResponse(classification) {
-      try await send(type, snapshot: pushed.snapshot, writer: writer)
+      try await send(type, snapshot: pushed.snapshot, writer: writer, only: answer)
     }
   }
 
@@ -354,7 +356,8 @@ struct AdsSession {
     }
   }
 
-  /// Sends the proxy's resources of `type` in `snapshot`: every subscribed one, or (EDS and RDS pushes) `only` those.
+  /// Sends the proxy's resources of `type` in `snapshot`: every subscribed one, or `only` those (named types: EDS
+  /// pushes, and names added in a NACK).
   mutating func send(
     _ type: XDSType,
     snapshot: MeshSnapshot,

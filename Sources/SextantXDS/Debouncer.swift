@@ -29,10 +29,11 @@ public struct PushRequest: Sendable {
     self.change = change
   }
 
-  /// Folds a later request into this one: the later snapshot, the union of changes.
-  public mutating func merge(_ later: PushRequest) {
-    snapshot = later.snapshot
-    change.merge(later.change)
+  /// Folds another request into this one: the newer of the two snapshots (by version, so a request that arrives
+  /// late never takes a proxy back to older config), the union of changes.
+  public mutating func merge(_ other: PushRequest) {
+    if other.snapshot.version >= snapshot.version { snapshot = other.snapshot }
+    change.merge(other.change)
   }
 }
 

@@ -14,7 +14,10 @@ public final class PushedSnapshot: Sendable {
 
   public var snapshot: MeshSnapshot { current.withLock { $0 } }
 
-  func set(_ snapshot: MeshSnapshot) { current.withLock { $0 = snapshot } }
+  /// Replaces the snapshot unless it is older than the current one.
+  func set(_ snapshot: MeshSnapshot) {
+    current.withLock { if snapshot.version >= $0.version { $0 = snapshot } }
+  }
 }
 
 /// Debounces registry changes and hands each batch to every connected proxy (which coalesces what it has not yet
@@ -55,8 +58,12 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
       group.addTask {
         for await (snapshot, change) in self.updates.cancelOnGracefulShutdown() {
           let now = self.clock.now
-          let immediate = self.machine.withLock { $0.receive(PushRequest(snapshot: snapshot, change: change), at: now) }
-          if let immediate { self.push(immediate) }
+          // Pushes happen under the machine's lock: the timer task and this one never push out of order.
+          self.machine.withLock { machine in
+            if let immediate = machine.receive(PushRequest(snapshot: snapshot, change: change), at: now) {
+              self.push(immediate)
+            }
+          }
           ring.yield()
         }
         ring.finish()
@@ -74,8 +81,8 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
             return
           }
           let now = self.clock.now
-          if let request = self.machine.withLock({ $0.fire(at: now) }) {
-            self.push(request)
+          self.machine.withLock { machine in
+            if let request = machine.fire(at: now) { self.push(request) }
           }
         }
       }
@@ -84,7 +91,9 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
     }
   }
 
-  /// Publishes one batch: newest snapshot first, then every connection is told.
+  /// Publishes one batch: newest snapshot first, then every connection is told. Called with the machine's lock
+  /// held, so batches are published in the order the machine releases them; it takes only leaf locks (the pushed
+  /// snapshot, the cache, the connection list and each connection's pending request).
   private func push(_ request: PushRequest) {
     pushed.set(request.snapshot)
     cache.prune(keeping: request.snapshot)

@@ -32,6 +32,9 @@ public struct WatchState: Sendable, Hashable {
     case subscriptionShrank(removed: Set<String>)
     /// The proxy rejected the last response (error_detail set): record, keep serving, do not resend.
     case nack(reason: String)
+    /// The proxy rejected the last response and, in the same request, subscribed to more names: record the NACK
+    /// and answer the added names only (resending the rejected ones would only be rejected again).
+    case nackAndGrew(reason: String, added: Set<String>)
     /// The nonce is not the last one sent: an answer to an older response, ignored.
     case stale(nonce: String)
   }
@@ -39,7 +42,7 @@ public struct WatchState: Sendable, Hashable {
   /// Whether the classification calls for a response.
   public static func needsResponse(_ classification: Classification) -> Bool {
     switch classification {
-    case .initial, .subscriptionGrew: true
+    case .initial, .subscriptionGrew, .nackAndGrew: true
     case .ack, .subscriptionShrank, .nack, .stale: false
     }
   }
@@ -59,8 +62,11 @@ public struct WatchState: Sendable, Hashable {
     guard nonce == sentNonce else { return .stale(nonce: nonce) }
     if let errorMessage {
       lastNack = errorMessage
+      // A request carries the whole subscription, NACK or not: names it adds must still be answered, or a
+      // cluster waiting for them would stay warming until some later push happened to include them.
+      let added = type.isWildcard ? [] : requested.subtracting(names)
       names = requested
-      return .nack(reason: errorMessage)
+      return added.isEmpty ? .nack(reason: errorMessage) : .nackAndGrew(reason: errorMessage, added: added)
     }
     ackedNonce = nonce
     ackedVersion = versionInfo

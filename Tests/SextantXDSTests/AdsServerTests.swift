@@ -204,6 +204,25 @@ import Testing
     }
   }
 
+  @Test func namesAddedInANackAreAnsweredAlone() async throws {
+    let ratingsCluster = "outbound|9080||ratings.sample.svc.cluster.local"
+    try await withHarness(objects: Self.twoServices(ratings: ["10.2.0.1"])) { h in
+      h.requests.yield(Self.request(.cluster, node: true))
+      _ = try await h.next("CDS response")
+      h.requests.yield(Self.request(.endpoint, names: [Self.helloCluster]))
+      let eds = try await h.next("EDS response")
+      // Envoy rejects helloworld's assignment and, in the same request, subscribes to ratings too.
+      h.requests.yield(
+        Self.request(.endpoint, names: [Self.helloCluster, ratingsCluster], nonce: eds.nonce, version: "", error: "bad"))
+      let answer = try await h.next("EDS answer to the name added in a NACK")
+      let names = try answer.resources.map { try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0).clusterName }
+      #expect(names == [ratingsCluster])
+      let watch = h.connections.all.first!.snapshot.watches[.endpoint]
+      #expect(watch?.requestedNames == [Self.helloCluster, ratingsCluster])
+      #expect(watch?.lastNack == "bad")
+    }
+  }
+
   @Test func endpointChangePushesOnlyEDSAndServiceChangePushesInOrder() async throws {
     try await withHarness { h in
       h.requests.yield(Self.request(.cluster, node: true))
@@ -266,7 +285,7 @@ import Testing
       // The ACK of a partial response counts as in sync (polled: the server reads the ACK on its own task).
       let deadline = ContinuousClock.now + .seconds(5)
       func endpointStatus() -> SyncStatus? { h.connections.all.first?.snapshot.watches[.endpoint]?.syncStatus }
-      while endpointStatus() != .synced, ContinuousClock.now < deadline { await Task.yield() }
+      while endpointStatus() != .synced, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
       #expect(endpointStatus() == .synced)
 
       // A service change sends every subscribed assignment again.

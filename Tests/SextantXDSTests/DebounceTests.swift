@@ -43,6 +43,21 @@ import Testing
     #expect(machine.receive(request(services: true), at: at(5)) == nil)
     #expect(machine.deadline == at(105))
   }
+
+  @Test func mergingNeverGoesBackToAnOlderSnapshot() {
+    let older = MeshSnapshot.empty.replacing(networks: .empty, version: 5)
+    let newer = MeshSnapshot.empty.replacing(networks: .empty, version: 6)
+    var request = PushRequest(snapshot: newer, change: SnapshotChange(services: false, endpointHostnames: ["a"]))
+    request.merge(PushRequest(snapshot: older, change: SnapshotChange(services: true, endpointHostnames: ["b"])))
+    #expect(request.snapshot.version == 6)
+    #expect(request.change == SnapshotChange(services: true, endpointHostnames: ["a", "b"]))
+    request.merge(PushRequest(snapshot: MeshSnapshot.empty.replacing(networks: .empty, version: 7), change: .init()))
+    #expect(request.snapshot.version == 7)
+
+    let pushed = PushedSnapshot(newer)
+    pushed.set(older)
+    #expect(pushed.snapshot.version == 6)
+  }
 }
 
 extension PushRequest: Equatable {

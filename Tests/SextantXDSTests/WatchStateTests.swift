@@ -48,6 +48,34 @@ import Testing
     #expect(watch.lastNack == nil)
   }
 
+  @Test func namesAddedInANackAreAnsweredAndTheRestAreNot() {
+    var watch = WatchState(type: .endpoint)
+    _ = watch.receive(versionInfo: "", nonce: "", resourceNames: ["a"], errorMessage: nil)
+    watch.sent(version: "1", nonce: "n1")
+    let nack = watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["a", "b"], errorMessage: "bad a")
+    #expect(nack == .nackAndGrew(reason: "bad a", added: ["b"]))
+    #expect(WatchState.needsResponse(nack))
+    #expect(watch.requestedNames == ["a", "b"])
+    #expect(watch.syncStatus == .error)
+
+    // The answer to the added name is accepted: the NACK is over; the same names again are a plain ACK.
+    watch.sent(version: "1", nonce: "n2")
+    #expect(watch.receive(versionInfo: "1", nonce: "n2", resourceNames: ["a", "b"], errorMessage: nil) == .ack)
+    #expect(watch.syncStatus == .synced)
+
+    // A NACK that drops names, or keeps them, is not answered; the subscription follows the request.
+    watch.sent(version: "2", nonce: "n3")
+    #expect(watch.receive(versionInfo: "1", nonce: "n3", resourceNames: ["b"], errorMessage: "bad") == .nack(reason: "bad"))
+    #expect(watch.requestedNames == ["b"])
+  }
+
+  @Test func wildcardNacksNeverCountAsGrowth() {
+    var watch = WatchState(type: .cluster)
+    _ = watch.receive(versionInfo: "", nonce: "", resourceNames: [], errorMessage: nil)
+    watch.sent(version: "1", nonce: "n1")
+    #expect(watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["x"], errorMessage: "no") == .nack(reason: "no"))
+  }
+
   @Test func staleNonceIsIgnoredEvenWithAnError() {
     var watch = WatchState(type: .route)
     _ = watch.receive(versionInfo: "", nonce: "", resourceNames: ["80"], errorMessage: nil)
