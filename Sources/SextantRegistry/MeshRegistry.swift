@@ -193,7 +193,7 @@ public actor MeshRegistry {
   }
 
   private func publish(_ snapshot: MeshSnapshot, _ change: SnapshotChange) {
-    if change.istioConfig {
+    if snapshot.istioConfig.rejected != latest.istioConfig.rejected {
       let known = Set(latest.istioConfig.rejected)
       for rejection in snapshot.istioConfig.rejected where !known.contains(rejection) {
         logger.warning("rejected Istio config", metadata: ["error": "\(rejection)"])

@@ -80,14 +80,13 @@ public enum GatewayDiscovery {
       {
         var selector: [String: String] = [:]
         if let text = service.metadata.annotations?[NodeSelector.annotation], !text.isEmpty {
-          switch NodeSelector.parse(text) {
-          case .success(let parsed): selector = parsed
-          case .failure(let invalid):
+          let parsed = NodeSelector.parse(text)
+          selector = parsed.selector
+          if let problem = parsed.problem {
             rejected.append(
               ConfigRejection(
                 kind: "Service", namespace: key.namespace, name: key.name, cluster: cluster,
-                field: "metadata.annotations[\(NodeSelector.annotation)]",
-                message: "\(invalid.message); every node's address is used"))
+                field: "metadata.annotations[\(NodeSelector.annotation)]", message: problem))
           }
         }
         addresses = nodeAddresses(objects.nodes.filter { NodeSelector.selects(selector, $0.value) })

@@ -59,9 +59,18 @@ public struct NetworkTopology: Sendable, Hashable {
         }
       }
     }
-    gateways = byNetwork.mapValues { list in
-      var seen: Set<String> = []
-      return list.sorted().filter { seen.insert("\($0.address):\($0.port)").inserted }
-    }.filter { !$0.value.isEmpty }
+    gateways = byNetwork.mapValues(Self.deduplicated).filter { !$0.value.isEmpty }
+  }
+
+  /// One gateway per address and port; of duplicates, the one a cluster declared (first by cluster ID) rather than
+  /// a meshNetworks entry, so the per-cluster choice of gateways still finds it.
+  static func deduplicated(_ list: [NetworkGateway]) -> [NetworkGateway] {
+    var chosen: [String: NetworkGateway] = [:]
+    for gateway in list.sorted() {
+      let key = "\(gateway.address):\(gateway.port)"
+      if let kept = chosen[key], !kept.cluster.isEmpty || gateway.cluster.isEmpty { continue }
+      chosen[key] = gateway
+    }
+    return chosen.values.sorted()
   }
 }

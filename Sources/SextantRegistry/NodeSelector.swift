@@ -4,29 +4,30 @@ import SextantKube
 /// The `traffic.istio.io/nodeSelector` annotation of a NodePort gateway Service: whose node addresses it offers.
 ///
 /// The value is a JSON object of node label names to values, such as `{"topology.kubernetes.io/zone": "z1"}`; a node
-/// is selected when its labels hold every pair, so `{}` selects every node. istiod reads the same annotation.
+/// is selected when its labels hold every pair, so `{}` (or `null`) selects every node. istiod reads the same
+/// annotation the same way: a value that is not an object selects every node; a pair whose value is not a string is
+/// ignored and the other pairs still select.
 enum NodeSelector {
   static let annotation = "traffic.istio.io/nodeSelector"
 
-  /// The selector `text` spells, or a message saying what is wrong with it.
-  static func parse(_ text: String) -> Result<[String: String], Invalid> {
+  /// The selector `text` spells, and what was wrong with it, if anything (the selector is then what could be read).
+  static func parse(_ text: String) -> (selector: [String: String], problem: String?) {
     let found = text.count > 80 ? "\(text.prefix(80))…" : text
-    guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-      return .failure(Invalid(message: "expected a JSON object of node label names to values, found \"\(found)\""))
+    guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) else {
+      return ([:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used")
+    }
+    if parsed is NSNull { return ([:], nil) }
+    guard let object = parsed as? [String: Any] else {
+      return ([:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used")
     }
     var selector: [String: String] = [:]
+    var ignored: [String] = []
     for key in object.keys.sorted() {
-      guard let value = object[key] as? String else {
-        return .failure(Invalid(message: "the value of \"\(key)\" is not a string (in \"\(found)\")"))
-      }
-      selector[key] = value
+      if let value = object[key] as? String { selector[key] = value } else { ignored.append("\"\(key)\"") }
     }
-    return .success(selector)
-  }
-
-  /// Why an annotation value is not a selector.
-  struct Invalid: Error, Hashable {
-    var message: String
+    guard !ignored.isEmpty else { return (selector, nil) }
+    let pairs = ignored.count == 1 ? "the value of \(ignored[0]) is" : "the values of \(ignored.joined(separator: ", ")) are"
+    return (selector, "\(pairs) not a string (in \"\(found)\"); ignored, the other pairs select the nodes")
   }
 
   /// True when `node`'s labels hold every pair of `selector`.

@@ -5,7 +5,8 @@
 /// changed in any cluster, including hostnames that appeared or disappeared; it is filled whether or not `services`
 /// is set. `networks` is true when any network's gateways changed: every proxy's endpoints must be sent again, since
 /// other networks' endpoints are replaced by gateways. `istioConfig` is true when the accepted Gateways or
-/// VirtualServices changed: gateway proxies need new clusters and listeners. An empty change (e.g. a cluster only
+/// VirtualServices changed: gateway proxies need new clusters and listeners (a change in rejected objects alone does
+/// not set it; the snapshot still carries the new rejected list for the debug endpoints). An empty change (e.g. a cluster only
 /// became synced) needs no push.
 public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   public var services: Bool

@@ -86,7 +86,11 @@ enum SnapshotMerge {
     if old?.istioConfig != new?.istioConfig {
       istioConfig = mergeIstioConfig(views: views, order: order)
     }
-    let istioConfigChanged = istioConfig != previous.istioConfig
+    // Only accepted objects shape config: a change in the rejected list alone is shown by the debug endpoints and
+    // logged, but pushes nothing.
+    let istioConfigChanged =
+      istioConfig.gateways != previous.istioConfig.gateways
+      || istioConfig.virtualServices != previous.istioConfig.virtualServices
 
     let snapshot = MeshSnapshot(
       version: version,

@@ -9,8 +9,8 @@
 ///   to the gateways of its own cluster when that cluster declares any (`NetworkTopology.gateways(of:cluster:)`),
 ///   saving a hop between clusters of one network; else to all of its network's gateways;
 /// - the rest are dropped: not mTLS-capable (the gateway routes by the mTLS SNI), or their network has no gateway.
-/// To keep the split exact, every weight is first multiplied by the least common multiple of the gateway counts of
-/// the networks involved (as istiod does), unless that would exceed Envoy's UInt32 total, in which case shares are
+/// To keep the split exact, every weight is first multiplied by the least common multiple of the sizes of the gateway
+/// lists chosen (per network, or per cluster where its own gateways are used; as istiod does), unless that would exceed Envoy's UInt32 total, in which case shares are
 /// rounded down. Locality grouping is kept; locality weights are sums of the new weights.
 public enum SplitHorizon {
   /// Why an endpoint cannot be reached from another network.
@@ -94,7 +94,7 @@ public enum SplitHorizon {
     return result
   }
 
-  /// The factor every weight is multiplied by: the LCM of the gateway counts, so each network's share divides
+  /// The factor every weight is multiplied by: the LCM of the chosen gateway lists' sizes, so each share divides
   /// exactly; 1 when that would overflow or push the assignment's total weight past UInt32.max (Envoy's limit), in
   /// which case shares are rounded down (at least 1).
   static func scale(gatewayCounts: [Int], localWeights: [UInt32], remoteWeights: [UInt64]) -> UInt64 {

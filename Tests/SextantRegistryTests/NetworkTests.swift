@@ -206,14 +206,23 @@ struct GatewayDiscoveryTests {
     #expect(discover(#"{"gateway": "yes", "zone": "z2"}"#).gateways == [all[1]])
     #expect(discover(#"{"gateway": "no"}"#).gateways == [])
 
-    // Not a selector: reported, naming the Service and the annotation, and every node is used (as istiod).
-    for (text, message) in [
-      ("zone=z1", #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#),
-      (#"["z1"]"#, #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#),
-      (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}"); every node's address is used"#),
+    #expect(discover("null") == GatewayDiscovery.Discovery(gateways: all, rejected: []))
+
+    // Not a selector: reported, naming the Service and the annotation, and every node is used (as istiod); a pair
+    // whose value is not a string is reported and ignored, the others still select (as Go's JSON decoding does).
+    for (text, message, gateways) in [
+      ("zone=z1", #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#, all),
+      (#"["z1"]"#, #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#, all),
+      (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}"); ignored, the other pairs select the nodes"#, all),
+      (
+        #"{"zone": "z2", "gateway": true, "x": []}"#,
+        #"the values of "gateway", "x" are not a string (in "{"zone": "z2", "gateway": true, "x": []}"); "#
+          + "ignored, the other pairs select the nodes",
+        [all[1]]
+      ),
     ] {
       let found = discover(text)
-      #expect(found.gateways == all)
+      #expect(found.gateways == gateways)
       #expect(
         found.rejected == [
           ConfigRejection(
@@ -367,6 +376,9 @@ struct NetworkTopologyTests {
     ])
     let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
     #expect(topology.gateways(of: "network2").map { "\($0.address):\($0.port)" } == ["35.0.0.2:15443", "35.0.0.2:15444", "35.0.0.3:15443"])
+    // Of the duplicates, the Service's entry is kept: it names its cluster, which chooses per-cluster gateways.
+    #expect(topology.gateways(of: "network2").first == serviceGateway("network2", "35.0.0.2", cluster: "c2"))
+    #expect(topology.gateways(of: "network2", cluster: "c2").map(\.address) == ["35.0.0.2", "35.0.0.3"])
     #expect(
       topology.gateways(of: "network3") == [NetworkGateway(network: "network3", address: "192.0.2.1", port: 443, source: "meshNetworks")])
     #expect(topology.gateways(of: "network1").count == 1)
@@ -562,8 +574,11 @@ struct MeshRegistryNetworkTests {
     #expect(changed.isFull && !changed.isEndpointOnly)
     #expect(registry.current.istioConfig.gateways.first?.servers.map(\.port) == [16443])
 
+    // A rejected object changes nothing a proxy is sent: no push, the Istio config version stays; it is still listed.
+    let version = registry.current.istioConfigVersion
     let rejected = await registry.apply(cluster: "config", objects: try config(port: 16443, extra: Self.badVirtualServiceYAML))
-    #expect(rejected.istioConfig)
+    #expect(rejected.isEmpty)
+    #expect(registry.current.istioConfigVersion == version)
     #expect(registry.current.istioConfig.rejected.map(\.name) == ["broken"])
     #expect(registry.current.istioConfig.virtualServices.isEmpty)
 
