@@ -62,12 +62,12 @@ final class LoadBoard: Sendable {
     }
   }
 
-  /// The EDS cluster being waited for, if any.
-  var target: String? { state.withLock { $0.target } }
-
-  func arrived(_ proxy: Int, at instant: ContinuousClock.Instant) {
+  /// Records `proxy`'s first arrival of the tracked cluster, if `names` (the assignments of one EDS response)
+  /// hold it; compared under the lock, so a response racing `track(_:)` is judged against one target.
+  func arrived(_ proxy: Int, names: some Sequence<String>, at instant: ContinuousClock.Instant) {
     state.withLock { state in
-      if state.arrivals[proxy] == nil { state.arrivals[proxy] = instant }
+      guard let target = state.target, state.arrivals[proxy] == nil, names.contains(target) else { return }
+      state.arrivals[proxy] = instant
     }
   }
 

@@ -34,7 +34,8 @@ struct LoadProxy {
     return node
   }
 
-  /// Runs the stream until the task is cancelled (normal end) or the stream fails (reported to the board).
+  /// Runs the stream until the task is cancelled (normal end) or the stream fails or is ended by the server (both
+  /// reported to the board).
   func run() async {
     do {
       try await withGRPCClient(
@@ -57,6 +58,8 @@ struct LoadProxy {
             for request in session.handle(message) { continuation.yield(request) }
           }
           continuation.finish()
+          // Sextant ends streams only when it shuts down, which a run never asks for while it measures.
+          if !Task.isCancelled { board.failed(index, "the server ended the stream") }
         }
       }
     } catch {
@@ -90,25 +93,23 @@ struct ProxySession {
     do {
       switch type {
       case TypeURL.cluster:
+        let eds = try edsClusters(response)
         versions[type] = response.versionInfo
         next.append(request(type))
-        let eds = try edsClusters(response)
         if eds != names[TypeURL.endpoint, default: []] { next.append(subscribe(TypeURL.endpoint, eds)) }
         if !listenersRequested {
           listenersRequested = true
           next.append(subscribe(TypeURL.listener, []))
         }
       case TypeURL.listener:
+        let routes = try routeNames(response)
         versions[type] = response.versionInfo
         next.append(request(type))
-        let routes = try routeNames(response)
         if routes != names[TypeURL.route, default: []] { next.append(subscribe(TypeURL.route, routes)) }
       case TypeURL.endpoint:
         versions[type] = response.versionInfo
         next.append(request(type))
-        if let target = board.target, response.resources.contains(where: { Self.assignmentName($0) == target }) {
-          board.arrived(index, at: .now)
-        }
+        board.arrived(index, names: response.resources.lazy.compactMap(Self.assignmentName), at: .now)
       default:
         versions[type] = response.versionInfo
         next.append(request(type))

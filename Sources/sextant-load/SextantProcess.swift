@@ -84,7 +84,7 @@ final class SextantProcess {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
     func field(_ name: String) -> Int? {
       guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return nil }
-      return line.split(separator: " ").compactMap { Int($0) }.first
+      return line.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }.first
     }
     guard let rss = field("VmRSS"), let peak = field("VmHWM") else { return nil }
     return (rss, peak)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -31,11 +32,19 @@ def sextant_processes_under(directory_prefix: str) -> list[int]:
 def test_a_small_load_run_syncs_every_proxy_and_measures_every_change(sextant_bin: Path, figure):
     tool = sextant_bin.parent / "sextant-load"
     assert os.access(tool, os.X_OK), f"{tool} is missing: `swift build` builds it with sextant"
-    result = subprocess.run(
+    # Its own session: on a timeout the tool and the sextant it started are stopped together, by process group.
+    process = subprocess.Popen(
         [str(tool), "--sextant", str(sextant_bin), "--services", "20", "--endpoints-per-service", "3",
          "--proxies", "10", "--changes", "3", "--timeout", "60", "--debounce-after", "10ms"],
-        capture_output=True, text=True, timeout=180,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"sextant-load did not finish in 180 s: {(stdout + stderr)[-3000:]}")
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
@@ -46,7 +55,7 @@ def test_a_small_load_run_syncs_every_proxy_and_measures_every_change(sextant_bi
         figure(name, lines[name])
     assert lines.get("stream failures") == "0; NACKs: 0", result.stdout
     assert re.match(r"\d+ KiB", lines.get("config bytes per proxy", "")), result.stdout
-    assert not sextant_processes_under("/sextant-load-"), "sextant-load left a sextant process running"
+    assert not sextant_processes_under(f"/sextant-load-{process.pid}/"), "sextant-load left a sextant process running"
 
 
 def test_a_missing_sextant_executable_is_named(sextant_bin: Path, tmp_path: Path):
