@@ -327,32 +327,36 @@ struct AdsSession {
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
     guard proxy != nil else { return }
+    // A request answered since this push was enqueued may have used a newer snapshot: never go back to an older one
+    // (the newer snapshot's own change is pending and follows).
+    let current = pushed.snapshot
+    let snapshot = current.version > request.snapshot.version ? current : request.snapshot
     // Istio config (Gateways, VirtualServices) only shapes routers' config: sidecars skip a config-only change.
     if request.change.services || (request.change.istioConfig && proxy!.type == .router) {
       for type in XDSType.pushOrder where watches[type] != nil {
-        try await send(type, snapshot: request.snapshot, writer: writer)
+        try await send(type, snapshot: snapshot, writer: writer)
       }
       return
     }
     // The proxy's own endpoints moved: its inbound clusters and listeners follow.
     let tracked = [XDSType.cluster, .listener].filter { watches[$0] != nil && sentInbound[$0] != nil }
     if !tracked.isEmpty {
-      let inbound = InboundPlan(snapshot: request.snapshot, view: view)
+      let inbound = InboundPlan(snapshot: snapshot, view: view)
       for type in tracked where sentInbound[type] != inbound {
-        try await send(type, snapshot: request.snapshot, writer: writer)
+        try await send(type, snapshot: snapshot, writer: writer)
       }
     }
     guard watches[.endpoint] != nil else { return }
     // Gateways moved: every assignment may differ, since other networks' endpoints are replaced by gateways.
     if request.change.networks {
-      try await send(.endpoint, snapshot: request.snapshot, writer: writer)
+      try await send(.endpoint, snapshot: snapshot, writer: writer)
       return
     }
     // Only the assignments whose hostname changed, as istiod does: EDS responses are incremental even in the
     // state-of-the-world protocol (a subscribed assignment left out of a response keeps its last value).
     let touched = request.change.endpointHostnames.flatMap { endpointNamesByHost[$0] ?? [] }.sorted()
     if !touched.isEmpty {
-      try await send(.endpoint, snapshot: request.snapshot, writer: writer, only: touched)
+      try await send(.endpoint, snapshot: snapshot, writer: writer, only: touched)
     }
   }
 

@@ -23,6 +23,7 @@ final class NetworkMetrics: Sendable {
 
   /// Records `snapshot`'s counts unless a newer snapshot was recorded already (pushes may race).
   func record(_ snapshot: MeshSnapshot) {
+    guard state.withLock({ snapshot.version > $0.version || $0.version == 0 }) else { return }
     let counts = snapshot.unreachableEndpoints()
     var current: [Series: Int] = [:]
     for (network, reasons) in counts {

@@ -59,11 +59,14 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
         for await (snapshot, change) in self.updates.cancelOnGracefulShutdown() {
           let now = self.clock.now
           // Pushes happen under the machine's lock: the timer task and this one never push out of order.
-          self.machine.withLock { machine in
-            if let immediate = machine.receive(PushRequest(snapshot: snapshot, change: change), at: now) {
-              self.push(immediate)
+          let published = self.machine.withLock { machine -> PushRequest? in
+            guard let immediate = machine.receive(PushRequest(snapshot: snapshot, change: change), at: now) else {
+              return nil
             }
+            self.push(immediate)
+            return immediate
           }
+          if let published { self.recordNetworkMetrics(published) }
           ring.yield()
         }
         ring.finish()
@@ -81,9 +84,12 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
             return
           }
           let now = self.clock.now
-          self.machine.withLock { machine in
-            if let request = machine.fire(at: now) { self.push(request) }
+          let published = self.machine.withLock { machine -> PushRequest? in
+            guard let request = machine.fire(at: now) else { return nil }
+            self.push(request)
+            return request
           }
+          if let published { self.recordNetworkMetrics(published) }
         }
       }
       await group.next()
@@ -93,13 +99,10 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
 
   /// Publishes one batch: newest snapshot first, then every connection is told. Called with the machine's lock
   /// held, so batches are published in the order the machine releases them; it takes only leaf locks (the pushed
-  /// snapshot, the cache, the connection list and each connection's pending request).
+  /// snapshot, the cache, the connection list and each connection's pending request) and never suspends.
   private func push(_ request: PushRequest) {
     pushed.set(request.snapshot)
     cache.prune(keeping: request.snapshot)
-    if request.change.networks || !request.change.endpointHostnames.isEmpty {
-      networkMetrics.record(request.snapshot)
-    }
     let targets = connections.all
     logger.debug(
       "push",
@@ -114,5 +117,12 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
     for connection in targets {
       connection.enqueue(request)
     }
+  }
+
+  /// Updates the unreachable-endpoint gauges after a push that moved endpoints or gateways, outside the machine's
+  /// lock (it walks every endpoint; `NetworkMetrics` keeps the newest snapshot's figures when two race).
+  private func recordNetworkMetrics(_ request: PushRequest) {
+    guard request.change.networks || !request.change.endpointHostnames.isEmpty else { return }
+    networkMetrics.record(request.snapshot)
   }
 }
