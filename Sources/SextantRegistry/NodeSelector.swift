@@ -5,8 +5,9 @@ import SextantKube
 ///
 /// The value is a JSON object of node label names to values, such as `{"topology.kubernetes.io/zone": "z1"}`; a node
 /// is selected when its labels hold every pair, so `{}` (or `null`) selects every node. istiod reads the same
-/// annotation the same way: a value that is not an object selects every node; a pair whose value is not a string is
-/// ignored and the other pairs still select.
+/// annotation the same way: a value that is not an object selects every node; a pair whose value is not a string
+/// stands for the empty string (Go's JSON decoding stores the zero value), so it selects only nodes whose label is
+/// set to "" (usually none).
 enum NodeSelector {
   static let annotation = "traffic.istio.io/nodeSelector"
 
@@ -21,13 +22,19 @@ enum NodeSelector {
       return ([:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used")
     }
     var selector: [String: String] = [:]
-    var ignored: [String] = []
+    var notStrings: [String] = []
     for key in object.keys.sorted() {
-      if let value = object[key] as? String { selector[key] = value } else { ignored.append("\"\(key)\"") }
+      if let value = object[key] as? String {
+        selector[key] = value
+      } else {
+        selector[key] = ""
+        notStrings.append("\"\(key)\"")
+      }
     }
-    guard !ignored.isEmpty else { return (selector, nil) }
-    let pairs = ignored.count == 1 ? "the value of \(ignored[0]) is" : "the values of \(ignored.joined(separator: ", ")) are"
-    return (selector, "\(pairs) not a string (in \"\(found)\"); ignored, the other pairs select the nodes")
+    guard !notStrings.isEmpty else { return (selector, nil) }
+    let pairs =
+      notStrings.count == 1 ? "the value of \(notStrings[0]) is" : "the values of \(notStrings.joined(separator: ", ")) are"
+    return (selector, "\(pairs) not a string (in \"\(found)\"); taken as \"\" as istiod does, selecting only nodes with that label empty")
   }
 
   /// True when `node`'s labels hold every pair of `selector`.

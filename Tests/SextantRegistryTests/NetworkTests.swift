@@ -193,10 +193,10 @@ struct GatewayDiscoveryTests {
       Fx.node("n2", addresses: [("ExternalIP", "203.0.113.2")], labels: ["gateway": "yes", "zone": "z2"]),
       Fx.node("n3", addresses: [("ExternalIP", "203.0.113.3")]),
     ]
-    func discover(_ selector: String?, type: String = "NodePort") -> GatewayDiscovery.Discovery {
+    func discover(_ selector: String?, type: String = "NodePort", extra: [KubeObject] = []) -> GatewayDiscovery.Discovery {
       let service = Fx.gatewayService(
         network: "network2", type: type, annotations: selector.map { ["traffic.istio.io/nodeSelector": $0] })
-      return GatewayDiscovery.discover(in: ClusterObjects([service] + nodes), cluster: "c2", resolveHostnames: false)
+      return GatewayDiscovery.discover(in: ClusterObjects([service] + nodes + extra), cluster: "c2", resolveHostnames: false)
     }
     let all = [gateway("203.0.113.1", 31443), gateway("203.0.113.2", 31443), gateway("203.0.113.3", 31443)]
     #expect(discover(nil) == GatewayDiscovery.Discovery(gateways: all, rejected: []))
@@ -209,16 +209,15 @@ struct GatewayDiscoveryTests {
     #expect(discover("null") == GatewayDiscovery.Discovery(gateways: all, rejected: []))
 
     // Not a selector: reported, naming the Service and the annotation, and every node is used (as istiod); a pair
-    // whose value is not a string is reported and ignored, the others still select (as Go's JSON decoding does).
+    // whose value is not a string is reported and stands for "" (Go's JSON decoding stores the zero value).
+    let empty = #"; taken as "" as istiod does, selecting only nodes with that label empty"#
     for (text, message, gateways) in [
       ("zone=z1", #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#, all),
       (#"["z1"]"#, #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#, all),
-      (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}"); ignored, the other pairs select the nodes"#, all),
+      (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}")"# + empty, []),
       (
         #"{"zone": "z2", "gateway": true, "x": []}"#,
-        #"the values of "gateway", "x" are not a string (in "{"zone": "z2", "gateway": true, "x": []}"); "#
-          + "ignored, the other pairs select the nodes",
-        [all[1]]
+        #"the values of "gateway", "x" are not a string (in "{"zone": "z2", "gateway": true, "x": []}")"# + empty, []
       ),
     ] {
       let found = discover(text)
@@ -230,6 +229,9 @@ struct GatewayDiscoveryTests {
             field: "metadata.annotations[traffic.istio.io/nodeSelector]", message: message)
         ])
     }
+    // A node whose label is empty matches such a pair.
+    let n4 = Fx.node("n4", addresses: [("ExternalIP", "203.0.113.4")], labels: ["gateway": "", "zone": "z2"])
+    #expect(discover(#"{"zone": "z2", "gateway": false}"#, extra: [n4]).gateways == [gateway("203.0.113.4", 31443)])
     // Only a NodePort gateway reads it.
     #expect(discover("zone=z1", type: "LoadBalancer") == GatewayDiscovery.Discovery(gateways: [], rejected: []))
   }
