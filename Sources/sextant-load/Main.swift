@@ -48,7 +48,7 @@ struct SextantLoad: AsyncParsableCommand {
     guard services > 0, proxies > 0, changes >= 0, timeout > 0 else {
       throw ValidationError("--services, --proxies and --timeout must be positive, --changes not negative")
     }
-    // Pod and proxy addresses are numbered within a /16 (see MeshFiles and LoadProxy).
+    // A service's pod addresses and a proxy's address take its index in two octets (see MeshFiles and LoadProxy).
     guard services <= 65536, proxies <= 65536 else { throw ValidationError("--services and --proxies must be at most 65536") }
     guard (1...200).contains(endpointsPerService) else { throw ValidationError("--endpoints-per-service must be 1...200") }
     guard FileManager.default.isExecutableFile(atPath: sextant) else {

@@ -32,7 +32,8 @@ def sextant_processes_under(directory_prefix: str) -> list[int]:
 def test_a_small_load_run_syncs_every_proxy_and_measures_every_change(sextant_bin: Path, figure):
     tool = sextant_bin.parent / "sextant-load"
     assert os.access(tool, os.X_OK), f"{tool} is missing: `swift build` builds it with sextant"
-    # Its own session: on a timeout the tool and the sextant it started are stopped together, by process group.
+    # Its own session, so a timeout stops it by process group: SIGTERM first (the tool then stops the sextant it
+    # started, which runs in a process group of its own), then SIGKILL, then any sextant still under its directory.
     process = subprocess.Popen(
         [str(tool), "--sextant", str(sextant_bin), "--services", "20", "--endpoints-per-service", "3",
          "--proxies", "10", "--changes", "3", "--timeout", "60", "--debounce-after", "10ms"],
@@ -41,8 +42,14 @@ def test_a_small_load_run_syncs_every_proxy_and_measures_every_change(sextant_bi
     try:
         stdout, stderr = process.communicate(timeout=180)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        stdout, stderr = process.communicate()
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+        for pid in sextant_processes_under(f"/sextant-load-{process.pid}/"):
+            os.kill(pid, signal.SIGKILL)
         raise AssertionError(f"sextant-load did not finish in 180 s: {(stdout + stderr)[-3000:]}")
     result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     output = result.stdout + result.stderr
