@@ -223,6 +223,10 @@ private struct Checker {
       let weight = try optionalInteger(route["weight"], "\(routeField).weight", in: 0...100) ?? 0
       destinations.append(RouteDestination(host: qualifiedHost(host, options: options), port: port, weight: weight))
     }
+    // One destination takes every connection whatever its weight; several share them by weight, so some must count.
+    if destinations.count > 1 && destinations.allSatisfy({ $0.weight == 0 }) {
+      throw reject("\(field).route", "\(destinations.count) destinations and no weight above 0: give each its share")
+    }
     return TLSRoute(matches: matches, destinations: destinations)
   }
 

@@ -78,4 +78,25 @@ enum EnvoyBuild {
     proxy.cluster = cluster
     return try networkFilter("envoy.filters.network.tcp_proxy", proxy)
   }
+
+  /// A cluster and its share of connections in a weighted tcp_proxy.
+  struct WeightedCluster: Sendable, Hashable {
+    var name: String
+    var weight: UInt32
+  }
+
+  /// A tcp_proxy that splits connections across `clusters` by weight (Envoy needs at least two, weights above 0).
+  static func tcpProxy(statPrefix: String, weighted clusters: [WeightedCluster]) throws(XDSError)
+    -> Envoy_Config_Listener_V3_Filter
+  {
+    var proxy = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy()
+    proxy.statPrefix = statPrefix
+    proxy.weightedClusters.clusters = clusters.map { cluster in
+      var weight = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.WeightedCluster.ClusterWeight()
+      weight.name = cluster.name
+      weight.weight = cluster.weight
+      return weight
+    }
+    return try networkFilter("envoy.filters.network.tcp_proxy", proxy)
+  }
 }

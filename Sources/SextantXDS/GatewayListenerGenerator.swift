@@ -9,8 +9,9 @@ import SwiftProtobuf
 /// - for AUTO_PASSTHROUGH servers, one chain per (non-UDP) service port whose service matches a server host, matched on SNI
 ///   `outbound_.PORT_._.HOST` and proxied (tcp_proxy) to the SNI cluster of the same name;
 /// - for PASSTHROUGH servers, one chain per VirtualService `tls` match, matched on its `sniHosts` (`*` matches any
-///   SNI) and proxied to `outbound|PORT||HOST` of the route's first destination (its port, else the service's only
-///   port; a route whose port cannot be decided is left out).
+///   SNI) and proxied to `outbound|PORT||HOST` of the route's destination (its port, else the service's only port;
+///   a destination whose port cannot be decided is left out), or split across several such clusters by weight
+///   (tcp_proxy `weighted_clusters`; the chain and stat prefix are then named `weighted|CLUSTER,...`).
 /// A server name goes to the first chain that claims it (later chains lose it, and a chain left with none is dropped;
 /// only the first `*` route becomes the catch-all), since Envoy rejects overlapping chains. A listener left without
 /// chains is not generated. A pure
@@ -34,7 +35,18 @@ enum GatewayListenerGenerator {
         }
       }
       for route in entry.routes {
-        guard let port = route.destination.port ?? singlePort(of: route.destination.host, in: snapshot) else { continue }
+        var targets: [EnvoyBuild.WeightedCluster] = []
+        for destination in route.destinations {
+          guard let port = destination.port ?? singlePort(of: destination.host, in: snapshot) else { continue }
+          let name = ResourceNames.outboundCluster(port: port, host: destination.host)
+          // Two destinations naming one cluster are one share (Envoy wants each cluster once).
+          if let index = targets.firstIndex(where: { $0.name == name }) {
+            targets[index].weight += UInt32(destination.weight)
+          } else {
+            targets.append(EnvoyBuild.WeightedCluster(name: name, weight: UInt32(destination.weight)))
+          }
+        }
+        guard !targets.isEmpty else { continue }
         let serverNames: [String]
         if route.sniHosts.contains("*") {
           guard claimed.insert("").inserted else { continue }
@@ -43,8 +55,7 @@ enum GatewayListenerGenerator {
           serverNames = route.sniHosts.sorted().filter { claimed.insert($0).inserted }
           guard !serverNames.isEmpty else { continue }
         }
-        let cluster = ResourceNames.outboundCluster(port: port, host: route.destination.host)
-        chains.append(try chain(name: cluster, serverNames: serverNames, cluster: cluster))
+        chains.append(try chain(serverNames: serverNames, targets: targets))
       }
       guard !chains.isEmpty else { continue }
       var listener = Envoy_Config_Listener_V3_Listener()
@@ -71,6 +82,19 @@ enum GatewayListenerGenerator {
     chain.name = name
     if !serverNames.isEmpty { chain.filterChainMatch.serverNames = serverNames }
     chain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
+    return chain
+  }
+
+  /// A PASSTHROUGH route's chain: to its one cluster, or split across several by weight.
+  static func chain(serverNames: [String], targets: [EnvoyBuild.WeightedCluster]) throws(XDSError)
+    -> Envoy_Config_Listener_V3_FilterChain
+  {
+    guard targets.count > 1 else { return try chain(name: targets[0].name, serverNames: serverNames, cluster: targets[0].name) }
+    let name = "weighted|" + targets.map(\.name).joined(separator: ",")
+    var chain = Envoy_Config_Listener_V3_FilterChain()
+    chain.name = name
+    if !serverNames.isEmpty { chain.filterChainMatch.serverNames = serverNames }
+    chain.filters = [try EnvoyBuild.tcpProxy(statPrefix: name, weighted: targets)]
     return chain
   }
 }

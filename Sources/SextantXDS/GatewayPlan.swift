@@ -52,10 +52,11 @@ public struct GatewayPlan: Sendable, Hashable {
     }
   }
 
-  /// A PASSTHROUGH route: connections whose SNI matches `sniHosts` go to `destination`.
+  /// A PASSTHROUGH route: connections whose SNI matches `sniHosts` go to `destinations`, split by their weights
+  /// (a single destination takes every connection, whatever its weight).
   public struct Route: Sendable, Hashable {
     public var sniHosts: [String]
-    public var destination: RouteDestination
+    public var destinations: [RouteDestination]
     /// `VirtualService NAMESPACE/NAME`, for stat prefixes and debugging.
     public var source: String
   }
@@ -127,12 +128,16 @@ public struct GatewayPlan: Sendable, Hashable {
       guard service.hosts.contains(where: { host in serverHosts.contains { $0.admits(host: host, namespace: service.namespace) } })
       else { continue }
       for route in service.tlsRoutes {
-        guard let destination = route.destinations.first else { continue }
+        // As istiod: of several destinations, those weighted 0 take no connections.
+        let destinations = route.destinations.count == 1 ? route.destinations : route.destinations.filter { $0.weight > 0 }
+        guard !destinations.isEmpty else { continue }
         for match in route.matches {
           if let port = match.port, port != server.port { continue }
           if !match.gateways.isEmpty, !match.gateways.contains(gateway.qualifiedName) { continue }
           routes.append(
-            Route(sniHosts: match.sniHosts, destination: destination, source: "VirtualService \(service.namespace)/\(service.name)"))
+            Route(
+              sniHosts: match.sniHosts, destinations: destinations,
+              source: "VirtualService \(service.namespace)/\(service.name)"))
         }
       }
     }

@@ -1,8 +1,10 @@
-"""A tiny HTTP backend for the end-to-end tests: answers every GET with a fixed text.
+"""A tiny HTTP backend for the end-to-end tests: answers every GET with a fixed text, over TLS when given a
+certificate and key (PEM files).
 
-Usage: python backend.py HOST PORT TEXT
+Usage: python backend.py HOST PORT TEXT [CERT KEY]
 """
 
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -26,7 +28,11 @@ def main() -> None:
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    print(f"{text!r} listening on {host}:{port}", flush=True)
+    if len(sys.argv) == 6:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[4], sys.argv[5])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print(f"{text!r} listening on {host}:{port}" + (" (TLS)" if len(sys.argv) == 6 else ""), flush=True)
     server.serve_forever()
 
 

@@ -300,6 +300,84 @@ struct GatewayGeneratorTests {
       ])
   }
 
+  @Test func passthroughRouteWithSeveralDestinationsSplitsByWeight() async throws {
+    let snapshot = try await F.snapshot(
+      """
+      apiVersion: networking.istio.io/v1
+      kind: Gateway
+      metadata: {name: sni-gw, namespace: istio-system}
+      spec:
+        selector: {istio: eastwestgateway}
+        servers:
+        - port: {number: 443, name: tls, protocol: TLS}
+          tls: {mode: PASSTHROUGH}
+          hosts: ["*"]
+      ---
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: split, namespace: sample}
+      spec:
+        hosts: ["*.example.com"]
+        gateways: [istio-system/sni-gw]
+        tls:
+        - match: [{sniHosts: [a.example.com]}]
+          route:
+          - {destination: {host: helloworld}, weight: 75}
+          - {destination: {host: ratings, port: {number: 9080}}, weight: 20}
+          - {destination: {host: ratings, port: {number: 9080}}, weight: 5}
+          - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
+        - match: [{sniHosts: [b.example.com]}]
+          route:
+          - {destination: {host: helloworld}, weight: 100}
+          - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
+        - match: [{sniHosts: [c.example.com]}]
+          route:
+          - {destination: {host: ratings}, weight: 50}
+          - {destination: {host: helloworld}, weight: 50}
+      """)
+    #expect(snapshot.istioConfig.rejected == [])
+    let (_, listeners, _) = try F.generate(snapshot, view: F.router())
+    let listener = try #require(listeners.first)
+    let proxies = try listener.filterChains.map {
+      try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: $0.filters[0].typedConfig)
+    }
+    let hello = "outbound|5000||\(F.hello)"
+    let ratings = "outbound|9080||\(F.ratings)"
+    #expect(listener.filterChains.map(\.filterChainMatch.serverNames) == [["a.example.com"], ["b.example.com"], ["c.example.com"]])
+    // a: weights as given, one share per cluster (ratings' two entries summed), weight 0 takes nothing.
+    #expect(listener.filterChains[0].name == "weighted|\(hello),\(ratings)")
+    #expect(proxies[0].statPrefix == "weighted|\(hello),\(ratings)")
+    #expect(proxies[0].weightedClusters.clusters.map(\.name) == [hello, ratings])
+    #expect(proxies[0].weightedClusters.clusters.map(\.weight) == [75, 25])
+    // b: only one destination has a weight: a plain cluster.
+    #expect(proxies[1].cluster == hello && proxies[1].weightedClusters.clusters.isEmpty)
+    // c: ratings has two ports and the route names none: it is left out, helloworld takes every connection.
+    #expect(proxies[2].cluster == hello)
+  }
+
+  @Test func severalDestinationsWithoutWeightsAreRejected() async throws {
+    let snapshot = try await F.snapshot(
+      """
+      apiVersion: networking.istio.io/v1
+      kind: VirtualService
+      metadata: {name: unweighted, namespace: sample}
+      spec:
+        hosts: ["*.example.com"]
+        gateways: [istio-system/sni-gw]
+        tls:
+        - match: [{sniHosts: [a.example.com]}]
+          route:
+          - {destination: {host: helloworld}}
+          - {destination: {host: ratings, port: {number: 9080}}}
+      """)
+    #expect(
+      snapshot.istioConfig.rejected.map(\.description) == [
+        "VirtualService sample/unweighted in cluster1: spec.tls[0].route: 2 destinations and no weight above 0: "
+          + "give each its share"
+      ])
+    #expect(snapshot.istioConfig.virtualServices.isEmpty)
+  }
+
   @Test func listenerWithoutChainsIsLeftOut() async throws {
     let snapshot = try await F.snapshot(
       """
