@@ -128,7 +128,7 @@ public struct GatewayPlan: Sendable, Hashable {
       guard service.hosts.contains(where: { host in serverHosts.contains { $0.admits(host: host, namespace: service.namespace) } })
       else { continue }
       for route in service.tlsRoutes {
-        // As istiod: of several destinations, those weighted 0 take no connections.
+        // Of several destinations, those weighted 0 take no connections (Envoy wants every weight above 0).
         let destinations = route.destinations.count == 1 ? route.destinations : route.destinations.filter { $0.weight > 0 }
         guard !destinations.isEmpty else { continue }
         for match in route.matches {
