@@ -19,6 +19,10 @@ actor RemoteClusterCoordinator {
 
   private let primaryClusterID: ClusterID
   private let registry: MeshRegistry
+  private let owners: ClusterOwners
+  /// How the coordinator signs its claims on cluster IDs (one owner for every remote secret: a cluster moving from
+  /// one secret to another stays claimed).
+  static let owner = "a remote secret"
   private let options: RemoteClusterOptions
   private let clock: any Clock<Duration>
   private let logger: Logger
@@ -27,17 +31,21 @@ actor RemoteClusterCoordinator {
   /// The last good decoding of each secret, kept when a later version does not decode (nothing is lost).
   private var lastGood: [NamespacedName: [ClusterID: [UInt8]]] = [:]
   private var warned: Set<String> = []
+  /// The cluster IDs claimed in `owners` for the current secrets.
+  private var claimed: Set<ClusterID> = []
   private var generation: UInt64 = 0
 
   init(
     primaryClusterID: ClusterID,
     registry: MeshRegistry,
+    owners: ClusterOwners,
     options: RemoteClusterOptions,
     clock: any Clock<Duration>,
     logger: Logger
   ) {
     self.primaryClusterID = primaryClusterID
     self.registry = registry
+    self.owners = owners
     self.options = options
     self.clock = clock
     self.logger = logger
@@ -70,10 +78,18 @@ actor RemoteClusterCoordinator {
           )
           continue
         }
+        if let other = owners.claim(clusterID, owner: Self.owner) {
+          warnOnce(
+            "owned \(key) \(clusterID) \(other)", "remote secret names a cluster another source feeds; ignored",
+            ["secret": "\(key)", "cluster": "\(clusterID)", "owner": "\(other)"])
+          continue
+        }
         let text = String(decoding: data[clusterID]!, as: UTF8.self)
         desired[clusterID] = Desired(kubeconfig: text, hash: Kubeconfig.hash(of: text), secret: key.description)
       }
     }
+    for clusterID in claimed.subtracting(desired.keys) { owners.release(clusterID, owner: Self.owner) }
+    claimed = Set(desired.keys)
 
     // Removed clusters: stop everything and drop what they contributed.
     for clusterID in Set(active.keys).union(pending.keys) where desired[clusterID] == nil {

@@ -10,8 +10,8 @@ import ServiceLifecycle
 /// Secrets labelled `istio/multiCluster=true`: every data key is a cluster ID, its value a kubeconfig (the format
 /// `istioctl create-remote-secret` writes). A new key adds a cluster; a changed kubeconfig (by content hash) starts a
 /// new source and swaps it in only once it has synced, the old one serving until then (make-before-break); a removed
-/// key or secret stops the source and removes the cluster's services and endpoints. A key naming the primary cluster
-/// is ignored with a warning. A bad kubeconfig or an unreachable server affects that cluster alone: it is shown in
+/// key or secret stops the source and removes the cluster's services and endpoints. A key naming the primary cluster,
+/// or a cluster another source feeds (`owners`: a clusters-directory subdirectory), is ignored with a warning. A bad kubeconfig or an unreachable server affects that cluster alone: it is shown in
 /// `error` with the reason, and readiness stops waiting for it after `RemoteClusterOptions.syncTimeout`.
 public final class RemoteSecretController: ServiceLifecycle.Service {
   private let watcher: SecretWatcher
@@ -25,6 +25,7 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
     primaryClusterID: ClusterID,
     systemNamespace: String,
     registry: MeshRegistry,
+    owners: ClusterOwners = ClusterOwners(),
     options: RemoteClusterOptions = .defaults,
     clock: any Clock<Duration> = ContinuousClock(),
     logger: Logger
@@ -43,6 +44,7 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
     self.coordinator = RemoteClusterCoordinator(
       primaryClusterID: primaryClusterID,
       registry: registry,
+      owners: owners,
       options: options,
       clock: clock,
       logger: logger

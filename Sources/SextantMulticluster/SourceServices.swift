@@ -3,22 +3,40 @@ import SextantKube
 import SextantKubeClient
 import SextantRegistry
 import ServiceLifecycle
+import Synchronization
 
 /// Feeds a file-backed clusters directory into the registry until graceful shutdown.
+///
+/// A subdirectory named like a cluster another source feeds (the primary cluster, a remote secret's) is left out
+/// with an error naming both; the directory's later changes are admitted once that source has given the ID up.
 public struct FileSourceService: ServiceLifecycle.Service {
   let source: FileClusterSource
   let registry: MeshRegistry
+  let owners: ClusterOwners
+  let logger: Logger
 
-  public init(source: FileClusterSource, registry: MeshRegistry) {
+  public init(source: FileClusterSource, registry: MeshRegistry, owners: ClusterOwners, logger: Logger) {
     self.source = source
     self.registry = registry
+    self.owners = owners
+    self.logger = logger
   }
 
   public func run() async throws {
     let registry = registry
+    let owners = owners
+    let logger = logger
+    let owner = "clusters directory \(source.directory)"
+    let reported = Mutex<Set<String>>([])
     try await cancelWhenGracefulShutdown {
       try await source.run { updates in
-        await registry.apply(updates)
+        let (admitted, refused) = owners.admit(updates, owner: owner)
+        for (cluster, other) in refused where reported.withLock({ $0.insert("\(cluster) \(other)").inserted }) {
+          logger.error(
+            "cluster directory ignored: its name is the ID of a cluster another source feeds",
+            metadata: ["directory": "\(source.directory)/\(cluster)", "cluster": "\(cluster)", "owner": "\(other)"])
+        }
+        await registry.apply(admitted)
       }
     }
   }

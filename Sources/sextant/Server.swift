@@ -119,11 +119,15 @@ struct Server {
     services += trust.services
     let workloadSecrets = WorkloadSecrets(meshCA: trust.meshCA, ttl: settings.security.workloadTTL)
 
+    // Each cluster ID is fed by one source; the primary's is claimed before any source runs.
+    let owners = ClusterOwners()
+    if settings.primary != nil { _ = owners.claim(settings.clusterID, owner: "the primary cluster") }
     let fileSource = settings.clustersDirectory.map {
       FileClusterSource(directory: $0, logger: Logger(label: "sextant.files"))
     }
     if let fileSource {
-      services.append(FileSourceService(source: fileSource, registry: registry))
+      services.append(
+        FileSourceService(source: fileSource, registry: registry, owners: owners, logger: Logger(label: "sextant.files")))
     }
     var remoteSecrets: RemoteSecretController?
     if let primary = settings.primary {
@@ -147,6 +151,7 @@ struct Server {
           primaryClusterID: settings.clusterID,
           systemNamespace: settings.systemNamespace,
           registry: registry,
+          owners: owners,
           options: RemoteClusterOptions(
             syncTimeout: settings.remote.timeout,
             allowedKubeconfigOptions: settings.remote.insecureOptions,

@@ -563,13 +563,37 @@ def test_bad_remote_secrets_are_isolated(mc: Multicluster, figure):
 # 5. A remote secret naming the primary cluster
 
 
+INTRUDER = "intruder.mc-primary.svc.cluster.local"
+
+
 def test_secret_key_naming_the_primary_is_ignored(mc: Multicluster, figure):
     app = mc.deploy("mc-primary", {"helloworld-c1": ["v1"]}, {"helloworld-c2": ["v2"]}, backends=["v1", "v2"])
     # One secret with both keys (cluster2 and cluster1), one with only the primary's key.
     mc.put_secret("istio-remote-secret-cluster2", {REMOTE: mc.c2.kubeconfig(), PRIMARY: mc.c1.kubeconfig()})
     mc.put_secret("istio-remote-secret-cluster1", {PRIMARY: mc.c1.kubeconfig()}, cluster=PRIMARY)
-    sextant = mc.start_sextant()
+    # A clusters directory whose subdirectory is named like the primary: it must not replace the primary's objects.
+    clusters_dir = mc.tmp_path / "clusters"
+    (clusters_dir / PRIMARY).mkdir(parents=True)
+    (clusters_dir / PRIMARY / "intruder.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: intruder, namespace: mc-primary}\n"
+        "spec: {clusterIP: 10.96.7.7, ports: [{name: http, port: 80}]}\n")
+    sextant = mc.start_sextant(extra_args=["--clusters-dir", str(clusters_dir)])
     assert_synced(sextant, [PRIMARY, REMOTE], "right after /ready answered 200")
+    refused = []
+
+    def directory_refused():
+        refused[:] = [line for line in sextant.log_text().splitlines()
+                      if "cluster directory ignored" in line and f"{clusters_dir}/{PRIMARY}" in line]
+        return refused
+
+    try:
+        wait_until(directory_refused, 5.0, f"an error saying {clusters_dir}/{PRIMARY} is ignored (the primary's ID)",
+                   processes=[sextant.process])
+    finally:
+        figure("clusters directory named like the primary: log", refused[:1])
+    assert "the primary cluster" in refused[0], refused[0]
+    services = {entry["hostname"]: entry for entry in sextant.registryz()}
+    assert INTRUDER not in services, f"the directory named like the primary fed the registry: {services[INTRUDER]}"
 
     warnings = []
 
