@@ -91,23 +91,27 @@ public final class FileClusterSource: Sendable {
 
   /// Scans now, reports the result, then scans every `pollInterval` and reports changes until the task is cancelled.
   ///
-  /// `onUpdates` is called with the non-empty result of each scan (see `scan()`), the first one holding `.state` and
-  /// `.synced` for every cluster present at start; it is awaited before the next scan. Returns when the task is
-  /// cancelled.
+  /// `onUpdates` is called with the non-empty result of each scan (see `scan()`), or with every result, empty ones
+  /// too, when `everyScan` is true (for a caller that has its own work to do at each poll); the first call holds
+  /// `.state` and `.synced` for every cluster present at start. It is awaited before the next scan. Returns when the
+  /// task is cancelled.
   ///
   /// - Throws: `FileClusterSourceError` when the first scan cannot list `directory` (a configuration mistake worth
   ///   failing fast on); later failures are logged once and polling goes on.
-  public func run(onUpdates: @Sendable ([ClusterSourceUpdate]) async -> Void) async throws(FileClusterSourceError) {
+  public func run(
+    everyScan: Bool = false,
+    onUpdates: @Sendable ([ClusterSourceUpdate]) async -> Void
+  ) async throws(FileClusterSourceError) {
     let initial = try scan()
-    if !initial.isEmpty { await onUpdates(initial) }
+    if !initial.isEmpty || everyScan { await onUpdates(initial) }
     while !Task.isCancelled {
       do {
         try await clock.sleep(for: pollInterval)
       } catch {
         return
       }
-      guard let updates = try? scan(), !updates.isEmpty else { continue }
-      await onUpdates(updates)
+      let updates = (try? scan()) ?? []
+      if !updates.isEmpty || everyScan { await onUpdates(updates) }
     }
   }
 

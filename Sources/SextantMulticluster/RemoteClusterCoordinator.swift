@@ -88,7 +88,8 @@ actor RemoteClusterCoordinator {
         desired[clusterID] = Desired(kubeconfig: text, hash: Kubeconfig.hash(of: text), secret: key.description)
       }
     }
-    for clusterID in claimed.subtracting(desired.keys) { owners.release(clusterID, owner: Self.owner) }
+    // Given up only after their removal below, so a source that claims one next never loses what it feeds.
+    let released = claimed.subtracting(desired.keys)
     claimed = Set(desired.keys)
 
     // Removed clusters: stop everything and drop what they contributed.
@@ -98,6 +99,7 @@ actor RemoteClusterCoordinator {
       await registry.remove(cluster: clusterID)
       logger.info("remote cluster removed", metadata: ["cluster": "\(clusterID)"])
     }
+    for clusterID in released { owners.release(clusterID, owner: Self.owner) }
 
     var start: [RemoteClusterRunner] = []
     for clusterID in desired.keys.sorted() {

@@ -3,6 +3,7 @@ import SextantKube
 import SextantKubeClient
 import SextantRegistry
 import ServiceLifecycle
+import Synchronization
 
 /// Watches remote secrets in the primary cluster's system namespace and runs one Kubernetes source per remote
 /// cluster they name, as istiod's multicluster secret controller does.
@@ -16,6 +17,7 @@ import ServiceLifecycle
 public final class RemoteSecretController: ServiceLifecycle.Service {
   private let watcher: SecretWatcher
   private let coordinator: RemoteClusterCoordinator
+  private let owners: ClusterOwners
   private let options: RemoteClusterOptions
   private let logger: Logger
 
@@ -41,6 +43,7 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
     )
     self.options = options
     self.logger = logger
+    self.owners = owners
     self.coordinator = RemoteClusterCoordinator(
       primaryClusterID: primaryClusterID,
       registry: registry,
@@ -66,14 +69,24 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
     let watcher = watcher
     let coordinator = coordinator
     let logger = logger
+    let owners = owners
+    // The secrets last seen, reconciled again when another source gives up a cluster ID (a key refused for it may
+    // be served now).
+    let latest = LatestSecrets()
     await withDiscardingTaskGroup { group in
       group.addTask {
         await watcher.run { current in
+          latest.value.withLock { $0 = current }
           secretsContinuation.yield(current)
         } onState: { state in
           logger.debug("remote secret watch", metadata: ["state": "\(state)"])
         }
         secretsContinuation.finish()
+      }
+      group.addTask {
+        for await _ in owners.releases {
+          if let current = latest.value.withLock({ $0 }) { secretsContinuation.yield(current) }
+        }
       }
       for await current in secrets.cancelOnGracefulShutdown() {
         for runner in await coordinator.reconcile(current) {
@@ -84,6 +97,11 @@ public final class RemoteSecretController: ServiceLifecycle.Service {
       group.cancelAll()
     }
   }
+}
+
+/// The remote secrets last listed, shared by the watch task and the task that reconciles again on released IDs.
+private final class LatestSecrets: Sendable {
+  let value = Mutex<[NamespacedName: Secret]?>(nil)
 }
 
 /// What the controller knows about one remote cluster.

@@ -5,11 +5,22 @@ import Synchronization
 ///
 /// Two sources feeding one registry cluster would replace each other's objects on every change. The first source to
 /// claim an ID keeps it until it releases it; a later claimant is refused and told who owns the ID, so it can say so
-/// (the caller logs and skips). Claims are cheap and thread-safe.
+/// and try again when an ID is released (`releases`). A source releases an ID only after the registry has dropped
+/// what it fed, so the next owner never has its objects removed by the previous one. Thread-safe.
 public final class ClusterOwners: Sendable {
   private let owners = Mutex<[ClusterID: String]>([:])
+  private let released: AsyncStream<Void>.Continuation
 
-  public init() {}
+  /// Yields (coalesced) whenever an ID is released: a refused source's cue to claim again. For one consumer.
+  public let releases: AsyncStream<Void>
+
+  public init() {
+    (releases, released) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+  }
+
+  deinit {
+    released.finish()
+  }
 
   /// Claims `cluster` for `owner` (a description such as `clusters directory /etc/clusters`); nil when granted or
   /// already held by `owner`, else the current owner.
@@ -21,18 +32,21 @@ public final class ClusterOwners: Sendable {
     }
   }
 
-  /// Gives `cluster` up, if `owner` holds it.
+  /// Gives `cluster` up, if `owner` holds it, and says so on `releases`.
   public func release(_ cluster: ClusterID, owner: String) {
-    owners.withLock { owners in
-      if owners[cluster] == owner { owners[cluster] = nil }
+    let done = owners.withLock { owners in
+      guard owners[cluster] == owner else { return false }
+      owners[cluster] = nil
+      return true
     }
+    if done { released.yield() }
   }
 
   /// The owner of `cluster`, if any.
   public func owner(of cluster: ClusterID) -> String? { owners.withLock { $0[cluster] } }
 
-  /// A source's batch with the updates of clusters another source owns left out: claims the clusters that appear,
-  /// releases those removed.
+  /// A source's batch with the updates of clusters another source owns left out, claiming the clusters that appear.
+  /// The IDs of admitted removals stay claimed: release them once the batch is applied.
   ///
   /// - Returns: the updates to apply, and each refused cluster with its owner (once per cluster per batch).
   public func admit(_ updates: [ClusterSourceUpdate], owner: String) -> (
@@ -50,7 +64,6 @@ public final class ClusterOwners: Sendable {
         admitted.append(update)
       case .removed:
         guard self.owner(of: update.clusterID) == owner else { continue }
-        release(update.clusterID, owner: owner)
         admitted.append(update)
       }
     }

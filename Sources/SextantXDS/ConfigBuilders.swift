@@ -85,7 +85,8 @@ enum EnvoyBuild {
     var weight: UInt32
   }
 
-  /// A tcp_proxy that splits connections across `clusters` by weight (Envoy needs at least two, weights above 0).
+  /// A tcp_proxy that splits connections across `clusters` by weight (Envoy wants at least one, every weight above
+  /// 0; the gateway generator passes two or more).
   static func tcpProxy(statPrefix: String, weighted clusters: [WeightedCluster]) throws(XDSError)
     -> Envoy_Config_Listener_V3_Filter
   {

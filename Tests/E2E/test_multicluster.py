@@ -618,3 +618,56 @@ def test_secret_key_naming_the_primary_is_ignored(mc: Multicluster, figure):
     # Still exactly one cluster1 and one copy of each endpoint.
     assert_synced(sextant, [PRIMARY, REMOTE], "after serving")
     assert sextant.endpoints_of(app.hostname) == expected
+
+
+# --------------------------------------------------------------------------------------------------------------
+# 6. One source per cluster ID: a clusters-directory subdirectory and a remote secret naming the same cluster
+
+
+def test_a_cluster_id_is_fed_by_one_source_and_handed_over(mc: Multicluster, figure):
+    app = mc.deploy("mc-owners", {"helloworld-c1": ["v1"]}, {"helloworld-c2": ["v2"]}, backends=["v1", "v2"])
+    secret = "istio-remote-secret-cluster2"
+    mc.put_secret(secret, {REMOTE: mc.c2.kubeconfig()}, cluster=REMOTE)
+    clusters_dir = mc.tmp_path / "clusters"
+    clusters_dir.mkdir()
+    sextant = mc.start_sextant(extra_args=["--clusters-dir", str(clusters_dir)])
+    assert_synced(sextant, [PRIMARY, REMOTE], "right after /ready answered 200")
+    expected = app.expected({PRIMARY: ["v1"], REMOTE: ["v2"]})
+    assert sextant.endpoints_of(app.hostname) == expected
+
+    # A subdirectory named like the remote cluster appears: refused while the remote secret feeds cluster2.
+    (clusters_dir / REMOTE).mkdir()
+    (clusters_dir / REMOTE / "intruder.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: intruder, namespace: mc-primary}\n"
+        "spec: {clusterIP: 10.96.7.7, ports: [{name: http, port: 80}]}\n")
+    refused = []
+
+    def directory_refused():
+        refused[:] = [line for line in sextant.log_text().splitlines()
+                      if "cluster directory ignored" in line and f"{clusters_dir}/{REMOTE}" in line]
+        return refused
+
+    wait_until(directory_refused, 5.0, f"an error saying {clusters_dir}/{REMOTE} is ignored (a remote secret feeds it)",
+               processes=[sextant.process])
+    figure("subdirectory named like a remote cluster: log", refused[:1])
+    assert "a remote secret" in refused[0], refused[0]
+    assert INTRUDER not in {entry["hostname"] for entry in sextant.registryz()}
+    assert sextant.endpoints_of(app.hostname) == expected, "the refused directory disturbed cluster2's endpoints"
+
+    # The secret goes: cluster2's API objects leave, then the directory takes the ID over and is synced.
+    started = time.monotonic()
+    mc.delete_secret(secret)
+
+    def handed_over():
+        states = sextant.cluster_states()
+        services = {entry["hostname"]: entry for entry in sextant.registryz()}
+        return (states.get(REMOTE) == "synced" and INTRUDER in services
+                and services[INTRUDER]["clusters"] == [REMOTE]
+                and sextant.endpoints_of(app.hostname) == app.expected({PRIMARY: ["v1"]}))
+
+    wait_until(handed_over, 10.0, f"{clusters_dir}/{REMOTE} to feed cluster2 (synced) once the secret is deleted",
+               processes=[sextant.process])
+    figure("seconds from the secret's deletion to the directory feeding cluster2", round(time.monotonic() - started, 3))
+    # Readiness is judged on the pushed snapshot, which follows the registry after the debounce.
+    wait_until(lambda: sextant.ready_status() == 200, 5.0, "/ready 200 with cluster2 fed by the directory",
+               processes=[sextant.process])

@@ -253,18 +253,39 @@ struct FileClusterSourceTests {
     #expect(source.clusters["cluster1"]?.namespaces["kept"] != nil)
   }
 
-  @Test func runReportsInitialStateThenChangesUntilCancelled() async throws {
-    let root = try TemporaryDirectory()
-    try root.write("cluster1/ns.yaml", Self.namespace("first"))
+  /// `run` over `root` on a manual clock (5 s polls), its reports in a stream.
+  static func running(_ root: TemporaryDirectory, everyScan: Bool = false) -> (
+    clock: ManualClock, task: Task<Void, any Error>, reports: AsyncStream<[ClusterSourceUpdate]>
+  ) {
     let clock = ManualClock()
     let source = FileClusterSource(
       directory: root.path, logger: LogRecorder().logger, pollInterval: .seconds(5), clock: clock)
     let (stream, continuation) = AsyncStream.makeStream(of: [ClusterSourceUpdate].self)
     let task = Task {
-      try await source.run { updates in continuation.yield(updates) }
+      try await source.run(everyScan: everyScan) { updates in continuation.yield(updates) }
       continuation.finish()
     }
-    var iterator = stream.makeAsyncIterator()
+    return (clock, task, stream)
+  }
+
+  @Test func runWithEveryScanReportsEmptyScansToo() async throws {
+    let root = try TemporaryDirectory()
+    try root.write("cluster1/ns.yaml", Self.namespace("first"))
+    let (clock, task, reports) = Self.running(root, everyScan: true)
+    var iterator = reports.makeAsyncIterator()
+    #expect(await iterator.next()?.count == 2)
+    // Nothing changed: the scan is reported anyway, empty.
+    clock.tick()
+    #expect(await iterator.next() == [])
+    task.cancel()
+    try await task.value
+  }
+
+  @Test func runReportsInitialStateThenChangesUntilCancelled() async throws {
+    let root = try TemporaryDirectory()
+    try root.write("cluster1/ns.yaml", Self.namespace("first"))
+    let (clock, task, reports) = Self.running(root)
+    var iterator = reports.makeAsyncIterator()
 
     let initial = await iterator.next()
     #expect(initial?.map(\.description) == ["cluster1: state (1 objects)", "cluster1: synced"])

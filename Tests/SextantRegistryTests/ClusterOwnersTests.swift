@@ -33,7 +33,8 @@ struct ClusterOwnersTests {
     #expect(refused.map(\.owner) == ["the primary cluster"])
     #expect(owners.owner(of: "cluster9") == files)
 
-    // A directory removed: only the source that owns the cluster removes it; the ID is free again.
+    // A directory removed: only the source that owns the cluster removes it, and the ID stays claimed until the
+    // source releases it (after the registry dropped its objects).
     let removed = owners.admit(
       [
         ClusterSourceUpdate(clusterID: "cluster1", event: .removed),
@@ -41,7 +42,20 @@ struct ClusterOwnersTests {
       ], owner: files)
     #expect(removed.admitted == [ClusterSourceUpdate(clusterID: "cluster9", event: .removed)])
     #expect(removed.refused.isEmpty)
+    #expect(owners.owner(of: "cluster9") == files)
+    owners.release("cluster9", owner: files)
     #expect(owners.owner(of: "cluster9") == nil)
     #expect(owners.owner(of: "cluster1") == "the primary cluster")
+  }
+
+  @Test func releasesAreAnnounced() async {
+    let owners = ClusterOwners()
+    var releases = owners.releases.makeAsyncIterator()
+    _ = owners.claim("cluster2", owner: "a remote secret")
+    // Not the owner: nothing is released, nothing announced.
+    owners.release("cluster2", owner: "clusters directory /d")
+    owners.release("cluster2", owner: "a remote secret")
+    #expect(await releases.next() != nil)
+    #expect(owners.claim("cluster2", owner: "clusters directory /d") == nil)
   }
 }
