@@ -50,6 +50,21 @@ enum GatewayFixture {
 
   static let crossNetwork = IstioSamples.crossNetwork
 
+  /// Gateway istio-system/sni-gw: a PASSTHROUGH server on 443 for every host, then a document separator.
+  static let passthroughGateway = """
+    apiVersion: networking.istio.io/v1
+    kind: Gateway
+    metadata: {name: sni-gw, namespace: istio-system}
+    spec:
+      selector: {istio: eastwestgateway}
+      servers:
+      - port: {number: 443, name: tls, protocol: TLS}
+        tls: {mode: PASSTHROUGH}
+        hosts: ["*"]
+    ---
+
+    """
+
   static let exposeIstiod = IstioSamples.exposeIstiod
 
   /// A filter chain as the tests compare it: its name, SNI match and tcp_proxy target.
@@ -248,17 +263,7 @@ struct GatewayGeneratorTests {
 
   @Test func passthroughRoutesBySNI() async throws {
     let snapshot = try await F.snapshot(
-      """
-      apiVersion: networking.istio.io/v1
-      kind: Gateway
-      metadata: {name: sni-gw, namespace: istio-system}
-      spec:
-        selector: {istio: eastwestgateway}
-        servers:
-        - port: {number: 443, name: tls, protocol: TLS}
-          tls: {mode: PASSTHROUGH}
-          hosts: ["*"]
-      ---
+      F.passthroughGateway + """
       apiVersion: networking.istio.io/v1
       kind: VirtualService
       metadata: {name: sni-vs, namespace: sample}
@@ -302,17 +307,7 @@ struct GatewayGeneratorTests {
 
   @Test func passthroughRouteWithSeveralDestinationsSplitsByWeight() async throws {
     let snapshot = try await F.snapshot(
-      """
-      apiVersion: networking.istio.io/v1
-      kind: Gateway
-      metadata: {name: sni-gw, namespace: istio-system}
-      spec:
-        selector: {istio: eastwestgateway}
-        servers:
-        - port: {number: 443, name: tls, protocol: TLS}
-          tls: {mode: PASSTHROUGH}
-          hosts: ["*"]
-      ---
+      F.passthroughGateway + """
       apiVersion: networking.istio.io/v1
       kind: VirtualService
       metadata: {name: split, namespace: sample}
