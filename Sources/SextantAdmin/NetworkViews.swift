@@ -1,4 +1,5 @@
 import SextantRegistry
+import SextantXDS
 
 /// The JSON shapes of `/debug/networkz` (networks and their gateways) and `/debug/configz` (Istio config).
 enum NetworkViews {
@@ -64,6 +65,8 @@ enum NetworkViews {
     var rejected: [Rejection]
     /// Accepted servers no gateway gets a listener for (Sextant serves TLS PASSTHROUGH and AUTO_PASSTHROUGH only).
     var notServed: [String]
+    /// PASSTHROUGH routes that lost server names to earlier chains of their listener (Envoy takes each name once).
+    var shadowed: [String]
   }
 
   struct GatewayView: Encodable {
@@ -124,7 +127,8 @@ enum NetworkViews {
           return "Gateway \(gateway.qualifiedName) in \(gateway.cluster): spec.servers[\(index)]: protocol \(server.protocol)"
             + (server.tlsMode.map { " with TLS mode \($0.rawValue)" } ?? "") + " is not served yet"
         }
-      }
+      },
+      shadowed: GatewayShadowing.shadowedRoutes(in: snapshot)
     )
   }
 }

@@ -13,49 +13,15 @@ import SwiftProtobuf
 ///   a destination whose port cannot be decided is left out), or split across several such clusters by weight
 ///   (tcp_proxy `weighted_clusters`; the chain and stat prefix are then named `weighted|CLUSTER,...`).
 /// A server name goes to the first chain that claims it (later chains lose it, and a chain left with none is dropped;
-/// only the first `*` route becomes the catch-all), since Envoy rejects overlapping chains. A listener left without
-/// chains is not generated. A pure
+/// only the first `*` route becomes the catch-all), since Envoy rejects overlapping chains (`GatewayChainPlan`, which
+/// also lists the losers). A listener left without chains is not generated. A pure
 /// function of the services and the plan: the cache key is `(servicesVersion, view.type, gateway plan)`.
 enum GatewayListenerGenerator {
   static func generate(snapshot: MeshSnapshot, plan: GatewayPlan) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
     var listeners: [Envoy_Config_Listener_V3_Listener] = []
     for entry in plan.listeners {
-      var chains: [Envoy_Config_Listener_V3_FilterChain] = []
-      // Envoy rejects a listener whose chains overlap: every server name (and the catch-all, "") is claimed once.
-      var claimed: Set<String> = []
-      if !entry.autoPassthrough.isEmpty {
-        for hostname in snapshot.sortedHostnames {
-          guard let service = snapshot.services[hostname], entry.autoPassthrough.contains(where: { $0.matches(service) })
-          else { continue }
-          for port in service.ports where port.protocol != .udp {
-            let sni = ResourceNames.outboundSNI(port: port.port, host: hostname)
-            guard claimed.insert(sni).inserted else { continue }
-            chains.append(try chain(name: sni, serverNames: [sni], cluster: sni))
-          }
-        }
-      }
-      for route in entry.routes {
-        var targets: [EnvoyBuild.WeightedCluster] = []
-        for destination in route.destinations {
-          guard let port = destination.port ?? singlePort(of: destination.host, in: snapshot) else { continue }
-          let name = ResourceNames.outboundCluster(port: port, host: destination.host)
-          // Two destinations naming one cluster are one share (Envoy wants each cluster once).
-          if let index = targets.firstIndex(where: { $0.name == name }) {
-            targets[index].weight += UInt32(destination.weight)
-          } else {
-            targets.append(EnvoyBuild.WeightedCluster(name: name, weight: UInt32(destination.weight)))
-          }
-        }
-        guard !targets.isEmpty else { continue }
-        let serverNames: [String]
-        if route.sniHosts.contains("*") {
-          guard claimed.insert("").inserted else { continue }
-          serverNames = []
-        } else {
-          serverNames = route.sniHosts.sorted().filter { claimed.insert($0).inserted }
-          guard !serverNames.isEmpty else { continue }
-        }
-        chains.append(try chain(serverNames: serverNames, targets: targets))
+      let chains = try GatewayChainPlan(snapshot: snapshot, entry: entry).chains.map { planned throws(XDSError) in
+        try chain(serverNames: planned.serverNames, targets: planned.targets)
       }
       guard !chains.isEmpty else { continue }
       var listener = Envoy_Config_Listener_V3_Listener()

@@ -1,6 +1,7 @@
 """A PASSTHROUGH gateway server whose VirtualService tls route names several weighted destinations: a real gateway
 Envoy accepts the weighted tcp_proxy and splits TLS connections (chosen by SNI, TLS untouched) across both services'
-endpoints, each a TLS backend of its own.
+endpoints, each a TLS backend of its own. A later VirtualService claiming the same server name loses it (Envoy would
+reject overlapping chains) and /debug/configz lists it as shadowed.
 
     client ──TLS, SNI split.example.com──► gateway Envoy 127.0.0.41:G (router, tls_inspector, weighted tcp_proxy)
                                                ├─ 80 ─► outbound|P||tls-a.sample.svc.cluster.local → 127.0.0.42:P
@@ -12,6 +13,7 @@ Run: .venv/bin/python -m pytest -q Tests/E2E/test_gateway_weighted_routes.py   (
 from __future__ import annotations
 
 import collections
+import json
 import socket
 import ssl
 import sys
@@ -75,6 +77,17 @@ spec:
     route:
     - {{destination: {{host: tls-a, port: {{number: {service_port}}}}}, weight: {WEIGHTS["tls-a"]}}}
     - {{destination: {{host: tls-b, port: {{number: {service_port}}}}}, weight: {WEIGHTS["tls-b"]}}}
+---
+# Claims the same server name after `split` (VirtualServices are taken by namespace, then name): it loses it.
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: tardy, namespace: {NAMESPACE}}}
+spec:
+  hosts: ["{SNI}"]
+  gateways: [istio-system/split-gateway]
+  tls:
+  - match: [{{sniHosts: ["{SNI}"]}}]
+    route: [{{destination: {{host: tls-b, port: {{number: {service_port}}}}}}}]
 """
 
 
@@ -127,7 +140,9 @@ def test_weighted_tls_route_splits_connections_across_destinations(clusters_dir,
                f"the gateway to get listener {listener_name} and hosts for {sorted(clusters.values())}",
                processes=watched)
 
-    chain = dynamic_listeners(gateway)[listener_name]["filter_chains"][0]
+    chains = dynamic_listeners(gateway)[listener_name]["filter_chains"]
+    assert len(chains) == 1, f"the shadowed route must not get a chain of its own: {chains}"
+    chain = chains[0]
     proxy = chain["filters"][0]["typed_config"]
     figure("gateway chain", {"name": chain.get("name"), "server_names": chain.get("filter_chain_match", {}).get(
         "server_names"), "weighted_clusters": proxy.get("weighted_clusters")})
@@ -143,3 +158,7 @@ def test_weighted_tls_route_splits_connections_across_destinations(clusters_dir,
     assert answers["tls-a"] > answers["tls-b"], f"the 80-weighted destination answered less: {dict(answers)}"
     assert upstream == {name: answers[name] for name in BACKEND_IPS}, upstream
     assert not rejected_updates(gateway), f"the gateway rejected configuration: {rejected_updates(gateway)}"
+    shadowed = json.loads(sextant.monitoring_get("/debug/configz"))["shadowed"]
+    figure("/debug/configz shadowed", shadowed)
+    assert shadowed == [f"VirtualService {NAMESPACE}/tardy: sniHosts {SNI} on {listener_name} already routed by "
+                        f"VirtualService {NAMESPACE}/split (route left out)"], shadowed

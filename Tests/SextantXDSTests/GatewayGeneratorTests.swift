@@ -305,6 +305,47 @@ struct GatewayGeneratorTests {
       ])
   }
 
+  @Test func routesThatLoseServerNamesAreListed() async throws {
+    let snapshot = try await F.snapshot(
+      F.passthroughGateway + """
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: first, namespace: sample}
+        spec:
+          hosts: ["*.example.com"]
+          gateways: [istio-system/sni-gw]
+          tls:
+          - match: [{sniHosts: [x.example.com]}]
+            route: [{destination: {host: helloworld}}]
+          - match: [{sniHosts: ["*"]}]
+            route: [{destination: {host: helloworld}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: second, namespace: sample}
+        spec:
+          hosts: ["*.example.com"]
+          gateways: [istio-system/sni-gw]
+          tls:
+          - match: [{sniHosts: [y.example.com, x.example.com]}]
+            route: [{destination: {host: db.other.svc.cluster.local, port: {number: 3306}}}]
+          - match: [{sniHosts: ["*"]}]
+            route: [{destination: {host: db.other.svc.cluster.local, port: {number: 3306}}}]
+        """)
+    let (_, listeners, _) = try F.generate(snapshot, view: F.router())
+    #expect(
+      try F.chains(try #require(listeners.first)).map(\.serverNames) == [["x.example.com"], [], ["y.example.com"]])
+    #expect(
+      GatewayShadowing.shadowedRoutes(in: snapshot) == [
+        "VirtualService sample/second: sniHosts * on 0.0.0.0_443 already routed by VirtualService sample/first "
+          + "(route left out)",
+        "VirtualService sample/second: sniHosts x.example.com on 0.0.0.0_443 already routed by VirtualService "
+          + "sample/first (route keeps its other names)",
+      ])
+    // Nothing lost, nothing listed.
+    #expect(GatewayShadowing.shadowedRoutes(in: try await F.snapshot(F.exposeIstiod)) == [])
+  }
+
   @Test func passthroughRouteWithSeveralDestinationsSplitsByWeight() async throws {
     let snapshot = try await F.snapshot(
       F.passthroughGateway + """
