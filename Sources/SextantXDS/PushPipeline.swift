@@ -58,15 +58,7 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
       group.addTask {
         for await (snapshot, change) in self.updates.cancelOnGracefulShutdown() {
           let now = self.clock.now
-          // Pushes happen under the machine's lock: the timer task and this one never push out of order.
-          let published = self.machine.withLock { machine -> PushRequest? in
-            guard let immediate = machine.receive(PushRequest(snapshot: snapshot, change: change), at: now) else {
-              return nil
-            }
-            self.push(immediate)
-            return immediate
-          }
-          if let published { self.recordNetworkMetrics(published) }
+          self.publish { $0.receive(PushRequest(snapshot: snapshot, change: change), at: now) }
           ring.yield()
         }
         ring.finish()
@@ -84,17 +76,23 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
             return
           }
           let now = self.clock.now
-          let published = self.machine.withLock { machine -> PushRequest? in
-            guard let request = machine.fire(at: now) else { return nil }
-            self.push(request)
-            return request
-          }
-          if let published { self.recordNetworkMetrics(published) }
+          self.publish { $0.fire(at: now) }
         }
       }
       await group.next()
       group.cancelAll()
     }
+  }
+
+  /// Runs one step of the debounce machine and publishes the batch it releases, if any, under the machine's lock:
+  /// the timer task and the update task never publish out of order. The gauges are updated after, outside it.
+  private func publish(_ step: (inout DebounceStateMachine<C.Instant>) -> PushRequest?) {
+    let published = machine.withLock { machine -> PushRequest? in
+      guard let request = step(&machine) else { return nil }
+      push(request)
+      return request
+    }
+    if let published { recordNetworkMetrics(published) }
   }
 
   /// Publishes one batch: newest snapshot first, then every connection is told. Called with the machine's lock
