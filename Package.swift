@@ -3,13 +3,21 @@ import PackageDescription
 
 /// Sextant: a multi-cluster service-mesh control plane that speaks Envoy xDS and keeps Istio's conventions.
 ///
-/// Module map (Docs/architecture.md explains each one):
-/// - EnvoyAPI: Swift generated from Protos/ (never edited by hand).
-/// - SextantKube: Kubernetes objects and the sources that watch them (files today, API servers later).
-/// - SextantRegistry: per-cluster registries merged into immutable mesh snapshots.
-/// - SextantXDS: config generators (pure functions) and the ADS server with its push pipeline.
+/// Modules, in the order data flows (Docs/architecture.md has the picture and one sentence for each):
+/// - EnvoyAPI, IstioAPI: Swift generated from Protos/ (never edited by hand).
+/// - SextantBase: small value types every module shares (durations, IP addresses, hashing).
+/// - SextantKube: the Kubernetes object model and its decoding from YAML and JSON.
+/// - SextantKubeClient: talks to Kubernetes API servers (kubeconfig, HTTPS, list/watch informers).
+/// - SextantSources: which clusters exist and one source for each (files, primary, remote secrets), feeding the registry.
+/// - SextantRegistry: per-cluster views merged into immutable mesh snapshots.
+/// - SextantPKI: the mesh CA, certificate issuance, SPIFFE identities and chain checks (no I/O beyond files).
+/// - SextantTrust: mesh trust on the wire: the secure port's TLS listener, serving certificate, authentication and CA service.
+/// - SextantKubeSecurity: CA Secrets and TokenReview in Kubernetes.
+/// - SextantGeneration: Envoy resources as pure functions of (snapshot, proxy view), and their cache keys.
+/// - SextantXDS: the push pipeline and the ADS streams that serve generated resources.
 /// - SextantAdmin: readiness, debug and metrics HTTP endpoints.
-/// - sextant: the command line and the wiring of services.
+/// - SextantControlPlane: the ControlPlane service that wires all of the above from one Configuration.
+/// - sextant: the command line (argument and environment parsing only).
 /// - sextant-bench, sextant-load: development tools (in-process timings; a load run against a real sextant).
 let package = Package(
   name: "sextant",
@@ -47,8 +55,18 @@ let package = Package(
       exclude: ["README.md"]
     ),
     .target(
+      name: "IstioAPI",
+      dependencies: [
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+      ]
+    ),
+    .target(name: "SextantBase"),
+    .target(
       name: "SextantKube",
       dependencies: [
+        "SextantBase",
         .product(name: "Yams", package: "Yams"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -56,6 +74,7 @@ let package = Package(
     .target(
       name: "SextantKubeClient",
       dependencies: [
+        "SextantBase",
         "SextantKube",
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -67,13 +86,44 @@ let package = Package(
       ]
     ),
     .target(
-      name: "SextantSecurity",
+      name: "SextantRegistry",
       dependencies: [
-        "EnvoyAPI",
+        "SextantBase",
+        "SextantKube",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Yams", package: "Yams"),
+      ]
+    ),
+    .target(
+      name: "SextantSources",
+      dependencies: [
+        "SextantBase",
+        "SextantKube",
+        "SextantKubeClient",
+        "SextantRegistry",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "SextantPKI",
+      dependencies: [
+        "SextantBase",
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "SwiftASN1", package: "swift-asn1"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantTrust",
+      dependencies: [
+        "IstioAPI",
+        "SextantBase",
+        "SextantPKI",
+        .product(name: "X509", package: "swift-certificates"),
+        .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -88,74 +138,79 @@ let package = Package(
     .target(
       name: "SextantKubeSecurity",
       dependencies: [
-        "SextantSecurity",
+        "SextantPKI",
         "SextantKubeClient",
-        "SextantMulticluster",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .target(
-      name: "SextantMulticluster",
+      name: "SextantGeneration",
       dependencies: [
-        "SextantKube",
-        "SextantKubeClient",
+        "EnvoyAPI",
         "SextantRegistry",
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-      ]
-    ),
-    .target(
-      name: "SextantRegistry",
-      dependencies: [
-        "SextantKube",
-        .product(name: "Logging", package: "swift-log"),
-        .product(name: "Yams", package: "Yams"),
+        "SextantPKI",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
     .target(
       name: "SextantXDS",
       dependencies: [
         "EnvoyAPI",
+        "SextantGeneration",
         "SextantRegistry",
-        "SextantSecurity",
+        "SextantPKI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        .product(name: "Yams", package: "Yams"),
       ]
     ),
     .target(
       name: "SextantAdmin",
       dependencies: [
-        "SextantXDS",
+        "SextantGeneration",
         "SextantRegistry",
+        "SextantXDS",
         .product(name: "Hummingbird", package: "hummingbird"),
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantControlPlane",
+      dependencies: [
+        "SextantAdmin",
+        "SextantBase",
+        "SextantGeneration",
+        "SextantKube",
+        "SextantKubeClient",
+        "SextantKubeSecurity",
+        "SextantPKI",
+        "SextantRegistry",
+        "SextantSources",
+        "SextantTrust",
+        "SextantXDS",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .executableTarget(
       name: "sextant",
       dependencies: [
-        "EnvoyAPI",
-        "SextantKube",
+        "SextantBase",
+        "SextantControlPlane",
+        "SextantGeneration",
         "SextantKubeClient",
-        "SextantMulticluster",
         "SextantRegistry",
         "SextantXDS",
-        "SextantAdmin",
-        "SextantSecurity",
-        "SextantKubeSecurity",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        .product(name: "Yams", package: "Yams"),
       ]
     ),
     .executableTarget(
@@ -163,8 +218,8 @@ let package = Package(
       dependencies: [
         "SextantKube",
         "SextantRegistry",
-        "SextantSecurity",
-        "SextantXDS",
+        "SextantPKI",
+        "SextantGeneration",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
@@ -186,26 +241,32 @@ let package = Package(
     ),
     .testTarget(
       name: "SextantKubeTests",
-      dependencies: ["SextantKube", "SextantTestSupport", .product(name: "Logging", package: "swift-log")],
+      dependencies: [
+        "SextantKube", "SextantSources", "SextantRegistry", "SextantTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ],
       resources: [.copy("Fixtures")]
     ),
     .testTarget(
       name: "SextantXDSTests",
       dependencies: [
-        "SextantXDS", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantSecurity", "SextantTestSupport",
+        "SextantXDS", "SextantGeneration", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantPKI",
+        "SextantTestSupport",
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
       exclude: ["Golden"]
     ),
     .testTarget(
       name: "SextantKubeClientTests",
-      dependencies: ["SextantKubeClient", "SextantKube", "SextantTestSupport"],
+      dependencies: ["SextantKubeClient", "SextantKube", "SextantSources", "SextantRegistry", "SextantTestSupport"],
       resources: [.copy("Fixtures")]
     ),
     .testTarget(
       name: "SextantSecurityTests",
       dependencies: [
-        "SextantSecurity",
+        "SextantPKI",
+        "SextantTrust",
+        "IstioAPI",
         "SextantTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -222,13 +283,13 @@ let package = Package(
     .testTarget(
       name: "SextantKubeSecurityTests",
       dependencies: [
-        "SextantKubeSecurity", "SextantSecurity", "SextantKubeClient", "SextantTestSupport",
+        "SextantKubeSecurity", "SextantPKI", "SextantKubeClient", "SextantTestSupport",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(
       name: "SextantRegistryTests",
-      dependencies: ["SextantRegistry", "SextantKube", "SextantTestSupport"]
+      dependencies: ["SextantBase", "SextantRegistry", "SextantKube", "SextantSources", "SextantTestSupport"]
     ),
   ],
   swiftLanguageModes: [.v6]

@@ -5,9 +5,9 @@ import Logging
 /// Builds the HTTP applications for readiness (the HTTP port, 8080) and monitoring (15014: /metrics and /debug/*).
 ///
 /// Each returned application is a swift-service-lifecycle Service; the executable runs them in its ServiceGroup.
-public enum AdminServer {
+package enum AdminServer {
   /// The readiness and debug application: `/ready` plus the debug endpoints.
-  public static func http(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+  package static func http(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
     let router = Router()
     addReady(router, state)
     addDebug(router, state)
@@ -15,7 +15,7 @@ public enum AdminServer {
   }
 
   /// The monitoring application: `/metrics` (Prometheus text), the debug endpoints and `/ready`.
-  public static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+  package static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
     let router = Router()
     router.get("/metrics") { _, _ in
       Response(

@@ -1,29 +1,30 @@
 import SextantRegistry
+import SextantGeneration
 import SextantXDS
 
 /// What the admin endpoints read: injected by the executable so this module owns no state of its own.
-public struct AdminState: Sendable {
+package struct AdminState: Sendable {
   /// Whether Sextant is ready to serve, and what it still waits for.
-  public struct Readiness: Sendable, Hashable {
-    public var ready: Bool
+  package struct Readiness: Sendable, Hashable {
+    package var ready: Bool
     /// Human-readable reasons it is not ready (for example `cluster cluster2: syncing`).
-    public var waitingFor: [String]
+    package var waitingFor: [String]
 
-    public init(ready: Bool, waitingFor: [String] = []) {
+    package init(ready: Bool, waitingFor: [String] = []) {
       self.ready = ready
       self.waitingFor = waitingFor
     }
   }
 
-  public var readiness: @Sendable () -> Readiness
-  public var snapshot: @Sendable () -> MeshSnapshot
-  public var connections: ConnectionRegistry
+  package var readiness: @Sendable () -> Readiness
+  package var snapshot: @Sendable () -> MeshSnapshot
+  package var connections: ConnectionRegistry
   /// The metrics in Prometheus text format.
-  public var metrics: @Sendable () -> String
+  package var metrics: @Sendable () -> String
   /// Errors from sources (for example a file that did not parse), keyed by where.
-  public var sourceErrors: @Sendable () -> [String: String]
+  package var sourceErrors: @Sendable () -> [String: String]
 
-  public init(
+  package init(
     readiness: @escaping @Sendable () -> Readiness,
     snapshot: @escaping @Sendable () -> MeshSnapshot,
     connections: ConnectionRegistry,

@@ -1,4 +1,5 @@
 import SextantRegistry
+import SextantGeneration
 import SextantXDS
 
 /// The JSON shapes of `/debug/networkz` (networks and their gateways) and `/debug/configz` (Istio config).

@@ -1,5 +1,5 @@
 /// The kinds of Kubernetes object Sextant watches.
-public enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
+package enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
   case namespace = "Namespace"
   case service = "Service"
   case endpointSlice = "EndpointSlice"
@@ -12,36 +12,36 @@ public enum ObjectKind: String, Sendable, Hashable, CaseIterable, Comparable {
   case virtualService = "VirtualService"
 
   /// The kinds every cluster source watches: the service registry's inputs.
-  public static let registryKinds: [ObjectKind] = [.namespace, .service, .endpointSlice, .endpoints, .pod, .node]
+  package static let registryKinds: [ObjectKind] = [.namespace, .service, .endpointSlice, .endpoints, .pod, .node]
   /// The Istio configuration kinds, watched only where mesh config is read.
-  public static let istioConfigKinds: [ObjectKind] = [.gateway, .virtualService]
+  package static let istioConfigKinds: [ObjectKind] = [.gateway, .virtualService]
 
-  public static func < (lhs: ObjectKind, rhs: ObjectKind) -> Bool { lhs.rawValue < rhs.rawValue }
+  package static func < (lhs: ObjectKind, rhs: ObjectKind) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
 /// Identifies one object in one cluster: kind, namespace (empty for cluster-scoped kinds) and name.
-public struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible {
-  public var kind: ObjectKind
-  public var namespace: String
-  public var name: String
+package struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+  package var kind: ObjectKind
+  package var namespace: String
+  package var name: String
 
-  public init(kind: ObjectKind, namespace: String, name: String) {
+  package init(kind: ObjectKind, namespace: String, name: String) {
     self.kind = kind
     self.namespace = namespace
     self.name = name
   }
 
-  public static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool {
+  package static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool {
     (lhs.kind, lhs.namespace, lhs.name) < (rhs.kind, rhs.namespace, rhs.name)
   }
 
-  public var description: String {
+  package var description: String {
     namespace.isEmpty ? "\(kind.rawValue)/\(name)" : "\(kind.rawValue)/\(namespace)/\(name)"
   }
 }
 
 /// One decoded object of a watched kind.
-public enum KubeObject: Sendable, Hashable {
+package enum KubeObject: Sendable, Hashable {
   case namespace(Namespace)
   case service(Service)
   case endpointSlice(EndpointSlice)
@@ -52,7 +52,7 @@ public enum KubeObject: Sendable, Hashable {
   case virtualService(IstioVirtualService)
 
   /// The object's key; namespaced kinds without a namespace are placed in `default`, as the API server does.
-  public var key: ObjectKey {
+  package var key: ObjectKey {
     switch self {
     case .namespace(let o): ObjectKey(kind: .namespace, namespace: "", name: o.metadata.name)
     case .service(let o): ObjectKey(kind: .service, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
@@ -72,25 +72,25 @@ public enum KubeObject: Sendable, Hashable {
 ///
 /// A value type: a source builds a new one (cheaply, by copy-on-write) for every change and hands it over whole, so
 /// the registry never sees a half-applied update.
-public struct ClusterObjects: Sendable, Hashable {
-  public var namespaces: [String: Namespace] = [:]
-  public var services: [NamespacedName: Service] = [:]
-  public var endpointSlices: [NamespacedName: EndpointSlice] = [:]
-  public var endpoints: [NamespacedName: Endpoints] = [:]
-  public var pods: [NamespacedName: Pod] = [:]
-  public var nodes: [String: Node] = [:]
-  public var gateways: [NamespacedName: IstioGateway] = [:]
-  public var virtualServices: [NamespacedName: IstioVirtualService] = [:]
+package struct ClusterObjects: Sendable, Hashable {
+  package var namespaces: [String: Namespace] = [:]
+  package var services: [NamespacedName: Service] = [:]
+  package var endpointSlices: [NamespacedName: EndpointSlice] = [:]
+  package var endpoints: [NamespacedName: Endpoints] = [:]
+  package var pods: [NamespacedName: Pod] = [:]
+  package var nodes: [String: Node] = [:]
+  package var gateways: [NamespacedName: IstioGateway] = [:]
+  package var virtualServices: [NamespacedName: IstioVirtualService] = [:]
 
-  public init() {}
+  package init() {}
 
   /// Builds the state holding exactly `objects`; a later object with the same key replaces an earlier one.
-  public init(_ objects: some Sequence<KubeObject>) {
+  package init(_ objects: some Sequence<KubeObject>) {
     for object in objects { upsert(object) }
   }
 
   /// Inserts or replaces an object.
-  public mutating func upsert(_ object: KubeObject) {
+  package mutating func upsert(_ object: KubeObject) {
     switch object {
     case .namespace(let o): namespaces[o.metadata.name] = o
     case .service(let o): services[NamespacedName(o.metadata)] = o
@@ -104,7 +104,7 @@ public struct ClusterObjects: Sendable, Hashable {
   }
 
   /// Removes the object with `key`, if present.
-  public mutating func remove(_ key: ObjectKey) {
+  package mutating func remove(_ key: ObjectKey) {
     let name = NamespacedName(namespace: key.namespace, name: key.name)
     switch key.kind {
     case .namespace: namespaces[key.name] = nil
@@ -119,36 +119,36 @@ public struct ClusterObjects: Sendable, Hashable {
   }
 
   /// The number of objects held, of every kind.
-  public var count: Int {
+  package var count: Int {
     namespaces.count + services.count + endpointSlices.count + endpoints.count + pods.count + nodes.count
       + gateways.count + virtualServices.count
   }
 }
 
 /// A namespace and a name: how namespaced objects are keyed.
-public struct NamespacedName: Sendable, Hashable, Comparable, CustomStringConvertible {
-  public var namespace: String
-  public var name: String
+package struct NamespacedName: Sendable, Hashable, Comparable, CustomStringConvertible {
+  package var namespace: String
+  package var name: String
 
-  public init(namespace: String, name: String) {
+  package init(namespace: String, name: String) {
     self.namespace = namespace
     self.name = name
   }
 
   /// The key of an object's metadata; a missing namespace is `default`, as the API server treats it.
-  public init(_ metadata: ObjectMeta) {
+  package init(_ metadata: ObjectMeta) {
     self.init(namespace: metadata.namespace ?? "default", name: metadata.name)
   }
 
-  public static func < (lhs: NamespacedName, rhs: NamespacedName) -> Bool {
+  package static func < (lhs: NamespacedName, rhs: NamespacedName) -> Bool {
     (lhs.namespace, lhs.name) < (rhs.namespace, rhs.name)
   }
 
-  public var description: String { "\(namespace)/\(name)" }
+  package var description: String { "\(namespace)/\(name)" }
 }
 
 /// What a cluster source reports to its registry.
-public enum ClusterSourceEvent: Sendable, Hashable {
+package enum ClusterSourceEvent: Sendable, Hashable {
   /// The complete current state of the cluster replaced the previous one.
   case state(ClusterObjects)
   /// The initial load finished (sent once, after the first `state`).
@@ -159,17 +159,17 @@ public enum ClusterSourceEvent: Sendable, Hashable {
 }
 
 /// One event of one cluster, as a multi-cluster source reports it.
-public struct ClusterSourceUpdate: Sendable, Hashable, CustomStringConvertible {
+package struct ClusterSourceUpdate: Sendable, Hashable, CustomStringConvertible {
   /// The cluster the event is about (its ID: the directory name for `FileClusterSource`).
-  public var clusterID: String
-  public var event: ClusterSourceEvent
+  package var clusterID: String
+  package var event: ClusterSourceEvent
 
-  public init(clusterID: String, event: ClusterSourceEvent) {
+  package init(clusterID: String, event: ClusterSourceEvent) {
     self.clusterID = clusterID
     self.event = event
   }
 
-  public var description: String {
+  package var description: String {
     switch event {
     case .state(let objects): "\(clusterID): state (\(objects.count) objects)"
     case .synced: "\(clusterID): synced"

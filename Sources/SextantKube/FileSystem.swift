@@ -10,48 +10,48 @@ import Darwin
 ///
 /// POSIX rather than `FileManager` so that errors say why (`Permission denied`), symlinks are followed by `stat`
 /// (a dangling link or a loop simply fails), and reads are bounded.
-enum FileSystem {
+package enum FileSystem {
   /// What `stat` says about a path, after following symlinks.
-  struct Status: Sendable, Hashable {
-    enum Kind: Sendable, Hashable {
+  package struct Status: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
       case regular
       case directory
       case other
     }
 
-    var kind: Kind
-    var size: Int
-    var device: UInt64
-    var inode: UInt64
+    package var kind: Kind
+    package var size: Int
+    package var device: UInt64
+    package var inode: UInt64
     /// Modification time: seconds since the epoch and nanoseconds.
-    var modifiedSeconds: Int
-    var modifiedNanoseconds: Int
+    package var modifiedSeconds: Int
+    package var modifiedNanoseconds: Int
   }
 
   /// A failed system call: what was attempted on which path, and the system's reason.
-  struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
-    var errorNumber: Int32
-    var reason: String
+  package struct Failure: Error, Sendable, Hashable, CustomStringConvertible {
+    package var errorNumber: Int32
+    package var reason: String
 
-    init(errno value: Int32) {
+    package init(errno value: Int32) {
       errorNumber = value
       reason = String(cString: strerror(value))
     }
 
-    init(errno value: Int32, reason: String) {
+    package init(errno value: Int32, reason: String) {
       errorNumber = value
       self.reason = reason
     }
 
-    var description: String { reason }
+    package var description: String { reason }
     /// The path is not there (or is a dangling symlink, or a symlink loop): treated as absent, not as an error.
-    var isNotFound: Bool { errorNumber == ENOENT || errorNumber == ENOTDIR || errorNumber == ELOOP }
+    package var isNotFound: Bool { errorNumber == ENOENT || errorNumber == ENOTDIR || errorNumber == ELOOP }
     /// The file exceeded the size limit of `contents(of:maximumSize:)`.
-    var isTooLarge: Bool { errorNumber == EFBIG }
+    package var isTooLarge: Bool { errorNumber == EFBIG }
   }
 
   /// Status of `path`, following symlinks.
-  static func status(_ path: String) -> Result<Status, Failure> {
+  package static func status(_ path: String) -> Result<Status, Failure> {
     var info = stat()
     guard stat(path, &info) == 0 else { return .failure(Failure(errno: errno)) }
     let type = info.st_mode & S_IFMT
@@ -73,7 +73,7 @@ enum FileSystem {
   }
 
   /// The names in a directory, without `.` and `..`, unsorted.
-  static func entries(of path: String) -> Result<[String], Failure> {
+  package static func entries(of path: String) -> Result<[String], Failure> {
     guard let directory = opendir(path) else { return .failure(Failure(errno: errno)) }
     defer { closedir(directory) }
     var names: [String] = []
@@ -87,7 +87,7 @@ enum FileSystem {
   }
 
   /// The bytes of a regular file, refusing files larger than `maximumSize`.
-  static func contents(of path: String, maximumSize: Int) -> Result<[UInt8], Failure> {
+  package static func contents(of path: String, maximumSize: Int) -> Result<[UInt8], Failure> {
     let descriptor = open(path, O_RDONLY | O_NONBLOCK)
     guard descriptor >= 0 else { return .failure(Failure(errno: errno)) }
     defer { close(descriptor) }

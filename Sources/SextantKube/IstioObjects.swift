@@ -6,7 +6,7 @@
 /// object on its own and rejects only that object, with a message naming the field.
 
 /// A JSON value: what a custom resource's spec is before it is checked.
-public enum ConfigValue: Codable, Sendable, Hashable {
+package enum ConfigValue: Codable, Sendable, Hashable {
   case null
   case bool(Bool)
   case number(Double)
@@ -14,7 +14,7 @@ public enum ConfigValue: Codable, Sendable, Hashable {
   case array([ConfigValue])
   case object([String: ConfigValue])
 
-  public init(from decoder: any Decoder) throws {
+  package init(from decoder: any Decoder) throws {
     let container = try decoder.singleValueContainer()
     if container.decodeNil() {
       self = .null
@@ -31,7 +31,7 @@ public enum ConfigValue: Codable, Sendable, Hashable {
     }
   }
 
-  public func encode(to encoder: any Encoder) throws {
+  package func encode(to encoder: any Encoder) throws {
     var container = encoder.singleValueContainer()
     switch self {
     case .null: try container.encodeNil()
@@ -44,12 +44,12 @@ public enum ConfigValue: Codable, Sendable, Hashable {
   }
 
   /// The member `key` of an object (nil for other values or a missing key).
-  public subscript(key: String) -> ConfigValue? {
+  package subscript(key: String) -> ConfigValue? {
     if case .object(let members) = self { members[key] } else { nil }
   }
 
   /// How the value reads in an error message: `string "x"`, `number 3`, `an object`.
-  public var summary: String {
+  package var summary: String {
     switch self {
     case .null: "null"
     case .bool(let value): "boolean \(value)"
@@ -63,34 +63,34 @@ public enum ConfigValue: Codable, Sendable, Hashable {
 }
 
 /// networking.istio.io Gateway: which proxies (by label `selector`) serve which `servers`.
-public struct IstioGateway: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
+package struct IstioGateway: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
   /// The spec as written; nil when the object has none.
-  public var spec: ConfigValue?
+  package var spec: ConfigValue?
 
-  public init(metadata: ObjectMeta, spec: ConfigValue? = nil) {
+  package init(metadata: ObjectMeta, spec: ConfigValue? = nil) {
     self.metadata = metadata
     self.spec = spec
   }
 }
 
 /// networking.istio.io VirtualService: routing rules for hosts, here read for its `tls` routes on gateways.
-public struct IstioVirtualService: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
+package struct IstioVirtualService: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
   /// The spec as written; nil when the object has none.
-  public var spec: ConfigValue?
+  package var spec: ConfigValue?
 
-  public init(metadata: ObjectMeta, spec: ConfigValue? = nil) {
+  package init(metadata: ObjectMeta, spec: ConfigValue? = nil) {
     self.metadata = metadata
     self.spec = spec
   }
 }
 
 /// The API group and versions of Istio's networking objects.
-public enum IstioAPI {
-  public static let networkingGroup = "networking.istio.io"
+package enum IstioAPI {
+  package static let networkingGroup = "networking.istio.io"
   /// `apiVersion` values read, newest first (all three share one schema).
-  public static let networkingVersions = [
+  package static let networkingVersions = [
     "networking.istio.io/v1", "networking.istio.io/v1beta1", "networking.istio.io/v1alpha3",
   ]
 }

@@ -18,31 +18,31 @@ import Foundation
 /// (`topology.kubernetes.io/zone`, `kubernetes.io/hostname`), as the API server converts them to v1.
 ///
 /// A value type with no state: decode from any thread.
-public struct ObjectDecoder: Sendable {
+package struct ObjectDecoder: Sendable {
   /// The file formats read.
-  public enum Format: String, Sendable, Hashable, CaseIterable {
+  package enum Format: String, Sendable, Hashable, CaseIterable {
     /// YAML 1.1 as Kubernetes reads it, several documents allowed (it also reads most JSON).
     case yaml
     /// JSON; several top-level values in a row are read as several documents.
     case json
 
     /// The format a file's name implies: `.json` (any case) is JSON, anything else YAML.
-    public init(path: String) {
+    package init(path: String) {
       self = path.lowercased().hasSuffix(".json") ? .json : .yaml
     }
   }
 
   /// The largest file `decodeFile(atPath:)` reads by default: 64 MiB.
-  public static let defaultMaximumFileSize = 64 << 20
+  package static let defaultMaximumFileSize = 64 << 20
 
-  public init() {}
+  package init() {}
 
   /// Decodes the objects in `bytes`, the content of the file at `path`.
   ///
   /// - Parameters:
   ///   - path: Used in errors, and to pick the format when `format` is nil.
   ///   - format: The format, or nil to go by the extension of `path`.
-  public func decode(_ bytes: [UInt8], path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
+  package func decode(_ bytes: [UInt8], path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
     let format = format ?? Format(path: path)
     let text = try Self.text(of: bytes, path: path)
     let documents: [SourceNode]
@@ -63,19 +63,19 @@ public struct ObjectDecoder: Sendable {
   }
 
   /// Decodes the objects in `data`, the content of the file at `path`; see `decode(_:path:format:)`.
-  public func decode(_ data: Data, path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
+  package func decode(_ data: Data, path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
     try decode([UInt8](data), path: path, format: format)
   }
 
   /// Decodes the objects in `text`, the content of the file at `path`; see `decode(_:path:format:)`.
-  public func decode(_ text: String, path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
+  package func decode(_ text: String, path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
     try decode(Array(text.utf8), path: path, format: format)
   }
 
   /// Reads the file at `path` (following symlinks) and decodes its objects.
   ///
   /// A file that cannot be read is an error with code `unreadable`; one larger than `maximumSize` bytes, `tooLarge`.
-  public func decodeFile(
+  package func decodeFile(
     atPath path: String,
     maximumSize: Int = ObjectDecoder.defaultMaximumFileSize
   ) throws(ObjectDecodingError) -> DecodedFile {
@@ -268,29 +268,29 @@ public struct ObjectDecoder: Sendable {
 }
 
 /// What one file held: the objects of watched kinds, in file order, and the objects of other kinds passed over.
-public struct DecodedFile: Sendable, Hashable {
+package struct DecodedFile: Sendable, Hashable {
   /// The decoded objects, in the order they appear in the file.
-  public var objects: [KubeObject]
+  package var objects: [KubeObject]
   /// Objects of kinds (or API versions) Sextant does not watch; a caller logs one debug line for each.
-  public var skipped: [SkippedObject]
+  package var skipped: [SkippedObject]
 
-  public init(objects: [KubeObject] = [], skipped: [SkippedObject] = []) {
+  package init(objects: [KubeObject] = [], skipped: [SkippedObject] = []) {
     self.objects = objects
     self.skipped = skipped
   }
 }
 
 /// An object of a kind Sextant does not watch, found in a file and passed over.
-public struct SkippedObject: Sendable, Hashable, CustomStringConvertible {
-  public var apiVersion: String
-  public var kind: String
-  public var namespace: String?
+package struct SkippedObject: Sendable, Hashable, CustomStringConvertible {
+  package var apiVersion: String
+  package var kind: String
+  package var namespace: String?
   /// `metadata.name` when it is a string.
-  public var name: String?
+  package var name: String?
   /// The 1-based line where the object starts.
-  public var line: Int
+  package var line: Int
 
-  public init(apiVersion: String, kind: String, namespace: String? = nil, name: String? = nil, line: Int) {
+  package init(apiVersion: String, kind: String, namespace: String? = nil, name: String? = nil, line: Int) {
     self.apiVersion = apiVersion
     self.kind = kind
     self.namespace = namespace
@@ -299,7 +299,7 @@ public struct SkippedObject: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// `apps/v1 Deployment sample/helloworld at line 3`.
-  public var description: String {
+  package var description: String {
     let qualified = [namespace, name].compactMap { $0 }.joined(separator: "/")
     return "\(apiVersion) \(kind)\(qualified.isEmpty ? "" : " \(qualified)") at line \(line)"
   }

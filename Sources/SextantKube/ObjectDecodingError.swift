@@ -4,9 +4,9 @@
 /// `clusters/cluster1/svc.yaml:12: Service sample/helloworld: spec.ports[0].port: expected a number, found string "http"`;
 /// parts that are unknown (no line for an unreadable file, no object for a syntax error) are left out. The whole file
 /// is rejected: a caller keeps whatever it held from that file before.
-public struct ObjectDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct ObjectDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
   /// The kind of failure, stable for metrics and tests.
-  public enum Code: String, Sendable, Hashable, CaseIterable {
+  package enum Code: String, Sendable, Hashable, CaseIterable {
     /// The file could not be read (permissions, I/O error, vanished while reading).
     case unreadable
     /// The file is larger than the reader accepts.
@@ -27,21 +27,21 @@ public struct ObjectDecodingError: Error, Sendable, Hashable, CustomStringConver
   }
 
   /// The kind of failure.
-  public var code: Code
+  package var code: Code
   /// The reason, without the location: `expected a number, found string "http"`.
-  public var message: String
+  package var message: String
   /// The file, as the caller named it.
-  public var path: String
+  package var path: String
   /// The 1-based line of the offending node (or of the document) when known.
-  public var line: Int?
+  package var line: Int?
   /// The 1-based column of the offending node when known.
-  public var column: Int?
+  package var column: Int?
   /// The object being decoded, as `KIND NAMESPACE/NAME` (`Service sample/helloworld`), when the error is inside one.
-  public var object: String?
+  package var object: String?
   /// The path of the offending field inside the object (`spec.ports[0].port`), when the error is about a field.
-  public var field: String?
+  package var field: String?
 
-  public init(
+  package init(
     code: Code,
     message: String,
     path: String,
@@ -60,7 +60,7 @@ public struct ObjectDecodingError: Error, Sendable, Hashable, CustomStringConver
   }
 
   /// `PATH:LINE: OBJECT: FIELD: MESSAGE`, omitting the parts that are unknown.
-  public var description: String {
+  package var description: String {
     var text = path
     if let line { text += ":\(line)" }
     text += ": "

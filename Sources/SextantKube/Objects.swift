@@ -4,16 +4,16 @@
 /// ignored; a missing required field is a decoding error that names the field's path.
 
 /// Metadata common to every object.
-public struct ObjectMeta: Codable, Sendable, Hashable {
-  public var name: String
-  public var namespace: String?
-  public var labels: [String: String]?
-  public var annotations: [String: String]?
-  public var resourceVersion: String?
-  public var uid: String?
-  public var deletionTimestamp: String?
+package struct ObjectMeta: Codable, Sendable, Hashable {
+  package var name: String
+  package var namespace: String?
+  package var labels: [String: String]?
+  package var annotations: [String: String]?
+  package var resourceVersion: String?
+  package var uid: String?
+  package var deletionTimestamp: String?
 
-  public init(
+  package init(
     name: String,
     namespace: String? = nil,
     labels: [String: String]? = nil,
@@ -31,13 +31,13 @@ public struct ObjectMeta: Codable, Sendable, Hashable {
 }
 
 /// A reference from an endpoint to the object behind it (usually a Pod).
-public struct ObjectReference: Codable, Sendable, Hashable {
-  public var kind: String?
-  public var namespace: String?
-  public var name: String?
-  public var uid: String?
+package struct ObjectReference: Codable, Sendable, Hashable {
+  package var kind: String?
+  package var namespace: String?
+  package var name: String?
+  package var uid: String?
 
-  public init(kind: String? = nil, namespace: String? = nil, name: String? = nil) {
+  package init(kind: String? = nil, namespace: String? = nil, name: String? = nil) {
     self.kind = kind
     self.namespace = namespace
     self.name = name
@@ -45,11 +45,11 @@ public struct ObjectReference: Codable, Sendable, Hashable {
 }
 
 /// A port number or a port name, as `targetPort` allows.
-public enum IntOrString: Codable, Sendable, Hashable {
+package enum IntOrString: Codable, Sendable, Hashable {
   case int(Int)
   case string(String)
 
-  public init(from decoder: any Decoder) throws {
+  package init(from decoder: any Decoder) throws {
     let container = try decoder.singleValueContainer()
     if let value = try? container.decode(Int.self) {
       self = .int(value)
@@ -58,7 +58,7 @@ public enum IntOrString: Codable, Sendable, Hashable {
     }
   }
 
-  public func encode(to encoder: any Encoder) throws {
+  package func encode(to encoder: any Encoder) throws {
     var container = encoder.singleValueContainer()
     switch self {
     case .int(let value): try container.encode(value)
@@ -68,36 +68,36 @@ public enum IntOrString: Codable, Sendable, Hashable {
 }
 
 /// core/v1 Namespace.
-public struct Namespace: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
+package struct Namespace: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
 
-  public init(metadata: ObjectMeta) {
+  package init(metadata: ObjectMeta) {
     self.metadata = metadata
   }
 }
 
 /// core/v1 Service.
-public struct Service: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
-  public var spec: Spec
-  public var status: Status?
+package struct Service: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
+  package var spec: Spec
+  package var status: Status?
 
-  public init(metadata: ObjectMeta, spec: Spec, status: Status? = nil) {
+  package init(metadata: ObjectMeta, spec: Spec, status: Status? = nil) {
     self.metadata = metadata
     self.spec = spec
     self.status = status
   }
 
-  public struct Spec: Codable, Sendable, Hashable {
-    public var type: String?
-    public var clusterIP: String?
-    public var clusterIPs: [String]?
-    public var ports: [Port]?
-    public var selector: [String: String]?
-    public var externalIPs: [String]?
-    public var externalName: String?
+  package struct Spec: Codable, Sendable, Hashable {
+    package var type: String?
+    package var clusterIP: String?
+    package var clusterIPs: [String]?
+    package var ports: [Port]?
+    package var selector: [String: String]?
+    package var externalIPs: [String]?
+    package var externalName: String?
 
-    public init(
+    package init(
       type: String? = nil,
       clusterIP: String? = nil,
       clusterIPs: [String]? = nil,
@@ -116,15 +116,15 @@ public struct Service: Codable, Sendable, Hashable {
     }
   }
 
-  public struct Port: Codable, Sendable, Hashable {
-    public var name: String?
-    public var `protocol`: String?
-    public var port: Int
-    public var targetPort: IntOrString?
-    public var nodePort: Int?
-    public var appProtocol: String?
+  package struct Port: Codable, Sendable, Hashable {
+    package var name: String?
+    package var `protocol`: String?
+    package var port: Int
+    package var targetPort: IntOrString?
+    package var nodePort: Int?
+    package var appProtocol: String?
 
-    public init(
+    package init(
       name: String? = nil,
       protocol: String? = nil,
       port: Int,
@@ -141,27 +141,27 @@ public struct Service: Codable, Sendable, Hashable {
     }
   }
 
-  public struct Status: Codable, Sendable, Hashable {
-    public var loadBalancer: LoadBalancer?
+  package struct Status: Codable, Sendable, Hashable {
+    package var loadBalancer: LoadBalancer?
 
-    public init(loadBalancer: LoadBalancer? = nil) {
+    package init(loadBalancer: LoadBalancer? = nil) {
       self.loadBalancer = loadBalancer
     }
   }
 
-  public struct LoadBalancer: Codable, Sendable, Hashable {
-    public var ingress: [Ingress]?
+  package struct LoadBalancer: Codable, Sendable, Hashable {
+    package var ingress: [Ingress]?
 
-    public init(ingress: [Ingress]? = nil) {
+    package init(ingress: [Ingress]? = nil) {
       self.ingress = ingress
     }
   }
 
-  public struct Ingress: Codable, Sendable, Hashable {
-    public var ip: String?
-    public var hostname: String?
+  package struct Ingress: Codable, Sendable, Hashable {
+    package var ip: String?
+    package var hostname: String?
 
-    public init(ip: String? = nil, hostname: String? = nil) {
+    package init(ip: String? = nil, hostname: String? = nil) {
       self.ip = ip
       self.hostname = hostname
     }
@@ -169,16 +169,16 @@ public struct Service: Codable, Sendable, Hashable {
 }
 
 /// discovery.k8s.io EndpointSlice (v1 and v1beta1 share this shape; v1beta1's `topology` map is kept for zone lookup).
-public struct EndpointSlice: Codable, Sendable, Hashable {
+package struct EndpointSlice: Codable, Sendable, Hashable {
   /// The label that names the Service a slice belongs to.
-  public static let serviceNameLabel = "kubernetes.io/service-name"
+  package static let serviceNameLabel = "kubernetes.io/service-name"
 
-  public var metadata: ObjectMeta
-  public var addressType: String?
-  public var endpoints: [Endpoint]?
-  public var ports: [Port]?
+  package var metadata: ObjectMeta
+  package var addressType: String?
+  package var endpoints: [Endpoint]?
+  package var ports: [Port]?
 
-  public init(metadata: ObjectMeta, addressType: String? = nil, endpoints: [Endpoint]? = nil, ports: [Port]? = nil) {
+  package init(metadata: ObjectMeta, addressType: String? = nil, endpoints: [Endpoint]? = nil, ports: [Port]? = nil) {
     self.metadata = metadata
     self.addressType = addressType
     self.endpoints = endpoints
@@ -186,19 +186,19 @@ public struct EndpointSlice: Codable, Sendable, Hashable {
   }
 
   /// The Service this slice belongs to, from its `kubernetes.io/service-name` label.
-  public var serviceName: String? { metadata.labels?[Self.serviceNameLabel] }
+  package var serviceName: String? { metadata.labels?[Self.serviceNameLabel] }
 
-  public struct Endpoint: Codable, Sendable, Hashable {
-    public var addresses: [String]
-    public var conditions: Conditions?
-    public var hostname: String?
-    public var nodeName: String?
-    public var zone: String?
-    public var targetRef: ObjectReference?
+  package struct Endpoint: Codable, Sendable, Hashable {
+    package var addresses: [String]
+    package var conditions: Conditions?
+    package var hostname: String?
+    package var nodeName: String?
+    package var zone: String?
+    package var targetRef: ObjectReference?
     /// v1beta1 only: topology labels such as `topology.kubernetes.io/zone`.
-    public var topology: [String: String]?
+    package var topology: [String: String]?
 
-    public init(
+    package init(
       addresses: [String],
       conditions: Conditions? = nil,
       hostname: String? = nil,
@@ -217,25 +217,25 @@ public struct EndpointSlice: Codable, Sendable, Hashable {
     }
   }
 
-  public struct Conditions: Codable, Sendable, Hashable {
-    public var ready: Bool?
-    public var serving: Bool?
-    public var terminating: Bool?
+  package struct Conditions: Codable, Sendable, Hashable {
+    package var ready: Bool?
+    package var serving: Bool?
+    package var terminating: Bool?
 
-    public init(ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil) {
+    package init(ready: Bool? = nil, serving: Bool? = nil, terminating: Bool? = nil) {
       self.ready = ready
       self.serving = serving
       self.terminating = terminating
     }
   }
 
-  public struct Port: Codable, Sendable, Hashable {
-    public var name: String?
-    public var `protocol`: String?
-    public var port: Int?
-    public var appProtocol: String?
+  package struct Port: Codable, Sendable, Hashable {
+    package var name: String?
+    package var `protocol`: String?
+    package var port: Int?
+    package var appProtocol: String?
 
-    public init(name: String? = nil, protocol: String? = nil, port: Int? = nil, appProtocol: String? = nil) {
+    package init(name: String? = nil, protocol: String? = nil, port: Int? = nil, appProtocol: String? = nil) {
       self.name = name
       self.protocol = `protocol`
       self.port = port
@@ -245,34 +245,34 @@ public struct EndpointSlice: Codable, Sendable, Hashable {
 }
 
 /// core/v1 Endpoints: used for a Service that has no EndpointSlice in its cluster.
-public struct Endpoints: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
-  public var subsets: [Subset]?
+package struct Endpoints: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
+  package var subsets: [Subset]?
 
-  public init(metadata: ObjectMeta, subsets: [Subset]? = nil) {
+  package init(metadata: ObjectMeta, subsets: [Subset]? = nil) {
     self.metadata = metadata
     self.subsets = subsets
   }
 
-  public struct Subset: Codable, Sendable, Hashable {
-    public var addresses: [Address]?
-    public var notReadyAddresses: [Address]?
-    public var ports: [Port]?
+  package struct Subset: Codable, Sendable, Hashable {
+    package var addresses: [Address]?
+    package var notReadyAddresses: [Address]?
+    package var ports: [Port]?
 
-    public init(addresses: [Address]? = nil, notReadyAddresses: [Address]? = nil, ports: [Port]? = nil) {
+    package init(addresses: [Address]? = nil, notReadyAddresses: [Address]? = nil, ports: [Port]? = nil) {
       self.addresses = addresses
       self.notReadyAddresses = notReadyAddresses
       self.ports = ports
     }
   }
 
-  public struct Address: Codable, Sendable, Hashable {
-    public var ip: String
-    public var hostname: String?
-    public var nodeName: String?
-    public var targetRef: ObjectReference?
+  package struct Address: Codable, Sendable, Hashable {
+    package var ip: String
+    package var hostname: String?
+    package var nodeName: String?
+    package var targetRef: ObjectReference?
 
-    public init(ip: String, hostname: String? = nil, nodeName: String? = nil, targetRef: ObjectReference? = nil) {
+    package init(ip: String, hostname: String? = nil, nodeName: String? = nil, targetRef: ObjectReference? = nil) {
       self.ip = ip
       self.hostname = hostname
       self.nodeName = nodeName
@@ -280,13 +280,13 @@ public struct Endpoints: Codable, Sendable, Hashable {
     }
   }
 
-  public struct Port: Codable, Sendable, Hashable {
-    public var name: String?
-    public var port: Int
-    public var `protocol`: String?
-    public var appProtocol: String?
+  package struct Port: Codable, Sendable, Hashable {
+    package var name: String?
+    package var port: Int
+    package var `protocol`: String?
+    package var appProtocol: String?
 
-    public init(name: String? = nil, port: Int, protocol: String? = nil, appProtocol: String? = nil) {
+    package init(name: String? = nil, port: Int, protocol: String? = nil, appProtocol: String? = nil) {
       self.name = name
       self.port = port
       self.protocol = `protocol`
@@ -296,71 +296,71 @@ public struct Endpoints: Codable, Sendable, Hashable {
 }
 
 /// core/v1 Pod.
-public struct Pod: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
-  public var spec: Spec?
-  public var status: Status?
+package struct Pod: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
+  package var spec: Spec?
+  package var status: Status?
 
-  public init(metadata: ObjectMeta, spec: Spec? = nil, status: Status? = nil) {
+  package init(metadata: ObjectMeta, spec: Spec? = nil, status: Status? = nil) {
     self.metadata = metadata
     self.spec = spec
     self.status = status
   }
 
-  public struct Spec: Codable, Sendable, Hashable {
-    public var nodeName: String?
-    public var serviceAccountName: String?
+  package struct Spec: Codable, Sendable, Hashable {
+    package var nodeName: String?
+    package var serviceAccountName: String?
 
-    public init(nodeName: String? = nil, serviceAccountName: String? = nil) {
+    package init(nodeName: String? = nil, serviceAccountName: String? = nil) {
       self.nodeName = nodeName
       self.serviceAccountName = serviceAccountName
     }
   }
 
-  public struct Status: Codable, Sendable, Hashable {
-    public var podIP: String?
-    public var podIPs: [PodIP]?
-    public var phase: String?
+  package struct Status: Codable, Sendable, Hashable {
+    package var podIP: String?
+    package var podIPs: [PodIP]?
+    package var phase: String?
 
-    public init(podIP: String? = nil, podIPs: [PodIP]? = nil, phase: String? = nil) {
+    package init(podIP: String? = nil, podIPs: [PodIP]? = nil, phase: String? = nil) {
       self.podIP = podIP
       self.podIPs = podIPs
       self.phase = phase
     }
   }
 
-  public struct PodIP: Codable, Sendable, Hashable {
-    public var ip: String
+  package struct PodIP: Codable, Sendable, Hashable {
+    package var ip: String
 
-    public init(ip: String) {
+    package init(ip: String) {
       self.ip = ip
     }
   }
 }
 
 /// core/v1 Node.
-public struct Node: Codable, Sendable, Hashable {
-  public var metadata: ObjectMeta
-  public var status: Status?
+package struct Node: Codable, Sendable, Hashable {
+  package var metadata: ObjectMeta
+  package var status: Status?
 
-  public init(metadata: ObjectMeta, status: Status? = nil) {
+  package init(metadata: ObjectMeta, status: Status? = nil) {
     self.metadata = metadata
     self.status = status
   }
 
-  public struct Status: Codable, Sendable, Hashable {
-    public var addresses: [Address]?
+  package struct Status: Codable, Sendable, Hashable {
+    package var addresses: [Address]?
 
-    public init(addresses: [Address]? = nil) {
+    package init(addresses: [Address]? = nil) {
       self.addresses = addresses
     }
   }
 
-  public struct Address: Codable, Sendable, Hashable {
-    public var type: String
-    public var address: String
+  package struct Address: Codable, Sendable, Hashable {
+    package var type: String
+    package var address: String
 
-    public init(type: String, address: String) {
+    package init(type: String, address: String) {
       self.type = type
       self.address = address
     }

@@ -1,14 +1,14 @@
 /// meta/v1 APIResourceList: what `GET /apis/GROUP/VERSION` (or `/api/v1`) serves.
-public struct APIResourceList: Codable, Sendable, Hashable {
+package struct APIResourceList: Codable, Sendable, Hashable {
   /// One served resource (`endpointslices`) or subresource (`pods/status`).
-  public struct Resource: Codable, Sendable, Hashable {
+  package struct Resource: Codable, Sendable, Hashable {
     /// The plural name; subresources contain a slash.
-    public var name: String
-    public var namespaced: Bool?
-    public var kind: String?
-    public var verbs: [String]?
+    package var name: String
+    package var namespaced: Bool?
+    package var kind: String?
+    package var verbs: [String]?
 
-    public init(name: String, namespaced: Bool? = nil, kind: String? = nil, verbs: [String]? = nil) {
+    package init(name: String, namespaced: Bool? = nil, kind: String? = nil, verbs: [String]? = nil) {
       self.name = name
       self.namespaced = namespaced
       self.kind = kind
@@ -16,10 +16,10 @@ public struct APIResourceList: Codable, Sendable, Hashable {
     }
   }
 
-  public var groupVersion: String?
-  public var resources: [Resource]
+  package var groupVersion: String?
+  package var resources: [Resource]
 
-  public init(groupVersion: String? = nil, resources: [Resource]) {
+  package init(groupVersion: String? = nil, resources: [Resource]) {
     self.groupVersion = groupVersion
     self.resources = resources
   }
@@ -29,7 +29,7 @@ public struct APIResourceList: Codable, Sendable, Hashable {
     case resources
   }
 
-  public init(from decoder: any Decoder) throws {
+  package init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     groupVersion = try container.decodeIfPresent(String.self, forKey: .groupVersion)
     resources = try container.decodeIfPresent([Resource].self, forKey: .resources) ?? []
@@ -37,7 +37,7 @@ public struct APIResourceList: Codable, Sendable, Hashable {
 
   /// Whether `resource` (a plural name such as `endpointslices`) is served, and can be listed and watched when the
   /// server says which verbs it supports.
-  public func serves(_ resource: String) -> Bool {
+  package func serves(_ resource: String) -> Bool {
     resources.contains { entry in
       entry.name == resource
         && (entry.verbs.map { verbs in verbs.contains("list") && verbs.contains("watch") } ?? true)

@@ -3,21 +3,21 @@
 /// The n-th delay since the last `reset()` (n from 0) is `min(cap, initial × factor^n)`, scaled by a random factor
 /// in `1 ± jitter`, and never more than `cap`: with the defaults 100 ms, 200 ms, 400 ms, ... up to 30 s, each ±20%
 /// (at the cap, 24-30 s). A pure value: the random source is injected, so tests get exact sequences.
-public struct Backoff: Sendable {
+package struct Backoff: Sendable {
   /// The first delay.
-  public var initial: Duration
+  package var initial: Duration
   /// Growth per attempt.
-  public var factor: Double
+  package var factor: Double
   /// The longest delay.
-  public var cap: Duration
+  package var cap: Duration
   /// The relative spread, 0.2 for ±20%.
-  public var jitter: Double
+  package var jitter: Double
   /// Attempts since the last reset: the exponent of the next delay.
-  public private(set) var attempt: Int = 0
+  package private(set) var attempt: Int = 0
   /// Returns a number in `0..<1`; 0.5 means no jitter.
   private let random: @Sendable () -> Double
 
-  public init(
+  package init(
     initial: Duration = .milliseconds(100),
     factor: Double = 2,
     cap: Duration = .seconds(30),
@@ -32,7 +32,7 @@ public struct Backoff: Sendable {
   }
 
   /// The delay to wait before the next attempt; advances the attempt count.
-  public mutating func next() -> Duration {
+  package mutating func next() -> Duration {
     let delay = Self.delay(
       attempt: attempt, initial: initial, factor: factor, cap: cap, jitter: jitter, randomUnit: random())
     attempt += 1
@@ -40,12 +40,12 @@ public struct Backoff: Sendable {
   }
 
   /// Starts again from `initial`: call it after a success.
-  public mutating func reset() {
+  package mutating func reset() {
     attempt = 0
   }
 
   /// The delay of attempt `attempt` for a random draw `randomUnit` in `0..<1`; see the type's documentation.
-  public static func delay(
+  package static func delay(
     attempt: Int, initial: Duration, factor: Double, cap: Duration, jitter: Double, randomUnit: Double
   ) -> Duration {
     let capSeconds = seconds(cap)

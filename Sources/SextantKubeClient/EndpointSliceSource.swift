@@ -8,12 +8,12 @@ import SextantKube
 /// the next relist. When neither is served (Kubernetes before 1.17) the collection stays empty, with a warning:
 /// only Endpoints are used. v1beta1 objects decode into the same `EndpointSlice` model; `converted` fills `zone` and
 /// `nodeName` from v1beta1's `topology`.
-enum EndpointSliceSource {
+package enum EndpointSliceSource {
   /// The versions tried, preferred first.
-  static let candidates: [KubeResource] = [.endpointSlicesV1, .endpointSlicesV1beta1]
+  package static let candidates: [KubeResource] = [.endpointSlicesV1, .endpointSlicesV1beta1]
 
   /// The list-watch source of a cluster's EndpointSlices.
-  static func make(client: KubeClient, clusterID: String, logger: Logger) -> VersionedResourceSource<EndpointSlice> {
+  package static func make(client: KubeClient, clusterID: String, logger: Logger) -> VersionedResourceSource<EndpointSlice> {
     VersionedResourceSource(
       client: client, clusterID: clusterID, name: "EndpointSlices", candidates: candidates,
       notServedLevel: .warning, notServedConsequence: "only Endpoints are used", logger: logger)
@@ -21,7 +21,7 @@ enum EndpointSliceSource {
 
   /// A slice as v1 reads it: endpoint `zone` and `nodeName` taken from v1beta1's `topology` when not set (as the
   /// API server converts them). A no-op for v1 slices, which have no `topology`.
-  static func converted(_ slice: EndpointSlice) -> EndpointSlice {
+  package static func converted(_ slice: EndpointSlice) -> EndpointSlice {
     guard var endpoints = slice.endpoints, endpoints.contains(where: { $0.topology != nil }) else { return slice }
     var slice = slice
     for index in endpoints.indices {

@@ -26,12 +26,12 @@ import SextantKube
 /// State changes (`syncing` → `synced`, → `error`, back to `synced`) are reported through `onState` and logged
 /// once per change — entering an error (with cluster, URL and reason, at error level), a different kind of error,
 /// recovery (info) — never once per attempt.
-public struct Informer<Object: KubeResourceObject>: Sendable {
-  public let source: any ListWatchSource<Object>
+package struct Informer<Object: KubeResourceObject>: Sendable {
+  package let source: any ListWatchSource<Object>
   /// Names the collection in logs (`Pods`).
-  public let name: String
-  public let watchTimeout: Duration
-  public let backoff: Backoff
+  package let name: String
+  package let watchTimeout: Duration
+  package let backoff: Backoff
   private let transform: @Sendable (Object) -> Object
   private let sleep: @Sendable (Duration) async throws -> Void
   private let logger: Logger
@@ -41,7 +41,7 @@ public struct Informer<Object: KubeResourceObject>: Sendable {
   ///   - transform: Applied to every object before it is stored and compared (to clear fields that change without
   ///     mattering, or to convert versions).
   ///   - sleep: Waits between retries; tests inject one that records the delays and returns at once.
-  public init(
+  package init(
     source: any ListWatchSource<Object>,
     name: String,
     watchTimeout: Duration,
@@ -62,7 +62,7 @@ public struct Informer<Object: KubeResourceObject>: Sendable {
   /// Lists and watches until the task is cancelled (or the client is shut down), reporting every change.
   ///
   /// `onChange` and `onState` are awaited before the loop goes on. The state starts as `syncing` (not reported).
-  public func run(
+  package func run(
     onChange: @Sendable (InformerChange<Object>) async -> Void,
     onState: @Sendable (InformerState) async -> Void
   ) async {

@@ -1,7 +1,7 @@
 import SextantKube
 
 /// Where an informer stands.
-public enum InformerState: Sendable, Hashable, CustomStringConvertible {
+package enum InformerState: Sendable, Hashable, CustomStringConvertible {
   /// The first list has not succeeded yet (and nothing failed so far).
   case syncing
   /// Listed, and watching (or about to watch again).
@@ -9,7 +9,7 @@ public enum InformerState: Sendable, Hashable, CustomStringConvertible {
   /// The last list or watch failed; retrying with backoff. The store keeps its last contents.
   case error(KubeClientError)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .syncing: "syncing"
     case .synced: "synced"
@@ -28,8 +28,8 @@ public enum InformerState: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A change of an informer's store, reported after it was applied.
-public struct InformerChange<Object: KubeResourceObject>: Sendable {
-  public enum Kind: Sendable, Hashable {
+package struct InformerChange<Object: KubeResourceObject>: Sendable {
+  package enum Kind: Sendable, Hashable {
     /// The first successful list: `upserted` holds every object (possibly none), `deleted` is empty.
     case initialList
     /// A later list replaced the store: only the difference.
@@ -38,13 +38,13 @@ public struct InformerChange<Object: KubeResourceObject>: Sendable {
     case watch
   }
 
-  public var kind: Kind
+  package var kind: Kind
   /// New or changed objects, in key order.
-  public var upserted: [Object]
+  package var upserted: [Object]
   /// Keys (namespace, empty for cluster-scoped objects, and name) of removed objects, in order.
-  public var deleted: [NamespacedName]
+  package var deleted: [NamespacedName]
 
-  public init(kind: Kind, upserted: [Object], deleted: [NamespacedName]) {
+  package init(kind: Kind, upserted: [Object], deleted: [NamespacedName]) {
     self.kind = kind
     self.upserted = upserted
     self.deleted = deleted

@@ -20,12 +20,12 @@ import NIOSSL
 /// is pointed at the real host through async-http-client's `dnsOverride`, so SNI and certificate verification both
 /// use `tlsServerName` while the TCP connection goes to the configured server (the `Host` header then carries the
 /// TLS name, which API servers ignore). Errors and logs always show the configured server URL.
-public final class KubeClient: Sendable {
+package final class KubeClient: Sendable {
   /// The cluster this client talks to, for errors and logs.
-  public let clusterID: String
+  package let clusterID: String
   /// The configured server URL (`KubeClientConfig.server`, normalized).
-  public let server: String
-  public let options: KubeClientOptions
+  package let server: String
+  package let options: KubeClientOptions
 
   private let http: HTTPClient
   /// The base requests are sent to: `server`, or `server` with its host replaced by the TLS server name.
@@ -47,7 +47,7 @@ public final class KubeClient: Sendable {
   ///     server's host.
   ///   - logger: Receives token-file problems and debug details; the caller decides what to log about the errors
   ///     it receives.
-  public init(
+  package init(
     clusterID: String? = nil,
     config: KubeClientConfig,
     options: KubeClientOptions = KubeClientOptions(),
@@ -100,7 +100,7 @@ public final class KubeClient: Sendable {
 
   /// The TLS configuration `config` implies; fails as the initializer does. Sources call it to reject a bad
   /// configuration before they start.
-  public static func tlsConfiguration(
+  package static func tlsConfiguration(
     for config: KubeClientConfig, clusterID: String
   ) throws(KubeClientError) -> TLSConfiguration {
     func invalid(_ message: String) -> KubeClientError {
@@ -140,7 +140,7 @@ public final class KubeClient: Sendable {
   }
 
   /// Closes every connection; requests and watches still running fail with `cancelled`. Call it exactly once.
-  public func shutdown() async {
+  package func shutdown() async {
     do {
       try await http.shutdown()
     } catch {
@@ -156,7 +156,7 @@ public final class KubeClient: Sendable {
   /// - Throws: `KubeClientError`: a non-2xx status is classified (401, 403, 404, 410, 429, 5xx, other) with the
   ///   server's Status message; a body over `maximumResponseSize` is `responseTooLarge`; the whole exchange is
   ///   limited to `requestTimeout`.
-  public func get(_ path: String, query: [(String, String)] = []) async throws(KubeClientError) -> (
+  package func get(_ path: String, query: [(String, String)] = []) async throws(KubeClientError) -> (
     status: Int, body: ByteBuffer
   ) {
     let target = self.target(path, query)
@@ -179,7 +179,7 @@ public final class KubeClient: Sendable {
   ///
   /// - Throws: `KubeClientError` as `get`; a conflict (an object that already exists) is `unexpectedStatus` with
   ///   `status` 409.
-  public func post(_ path: String, body: ByteBuffer, query: [(String, String)] = []) async throws(KubeClientError)
+  package func post(_ path: String, body: ByteBuffer, query: [(String, String)] = []) async throws(KubeClientError)
     -> (status: Int, body: ByteBuffer)
   {
     try await send(.POST, path, body: body, query: query)
@@ -217,7 +217,7 @@ public final class KubeClient: Sendable {
   /// - Parameter query: Extra parameters such as `labelSelector`.
   /// - Throws: `KubeClientError` as `get`, and `decodingFailed` when a page is not a list or has no
   ///   resourceVersion.
-  public func list<T: Decodable & Sendable>(
+  package func list<T: Decodable & Sendable>(
     _ path: String, as type: T.Type = T.self, query: [(String, String)] = []
   ) async throws(KubeClientError) -> ObjectList<T> {
     var items: [T] = []
@@ -261,7 +261,7 @@ public final class KubeClient: Sendable {
   /// classified as in `get`), the connection breaks, or a line is not a watch event (`decodingFailed`). An ERROR
   /// event (410: list again) is delivered as an event, and the server ends the stream after it. Stop iterating (or
   /// cancel the task) to close the watch.
-  public func watch<T: Decodable & Sendable>(
+  package func watch<T: Decodable & Sendable>(
     _ path: String,
     as type: T.Type = T.self,
     query: [(String, String)] = [],
@@ -292,7 +292,7 @@ public final class KubeClient: Sendable {
   /// state. See `watch` for the parameters, the stream's end and its errors.
   ///
   /// - Throws: `KubeClientError` when the request fails before the response head.
-  public func watchBatches<T: Decodable & Sendable>(
+  package func watchBatches<T: Decodable & Sendable>(
     _ path: String,
     query: [(String, String)] = [],
     resourceVersion: String?,
@@ -347,7 +347,7 @@ public final class KubeClient: Sendable {
   ///
   /// - Returns: false when the group version is not served (404) or does not list the resource with list and watch.
   /// - Throws: `KubeClientError` for every other failure, so that "not served" is never confused with "unreachable".
-  public func isServed(group: String, version: String, resource: String) async throws(KubeClientError) -> Bool {
+  package func isServed(group: String, version: String, resource: String) async throws(KubeClientError) -> Bool {
     let path = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
     let body: ByteBuffer
     do throws(KubeClientError) {

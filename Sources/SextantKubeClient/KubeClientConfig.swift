@@ -5,28 +5,28 @@ import NIOSSL
 ///
 /// Built from a kubeconfig (`Kubeconfig.clientConfig(context:)`), from the pod's service account
 /// (`inCluster(environment:fileSystemRoot:)`), or by hand. Holds credentials: `description` leaves them out.
-public struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+package struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
   /// The API server's base URL, `https://host[:port][/prefix]` without a trailing slash (`http` is accepted for
   /// local test servers; credentials then travel in clear text).
-  public var server: String
+  package var server: String
   /// PEM certificates trusted to sign the server's certificate; nil trusts the system's roots.
-  public var caPEM: [UInt8]?
+  package var caPEM: [UInt8]?
   /// PEM client certificate chain, for mutual TLS (together with `clientKeyPEM`).
-  public var clientCertificatePEM: [UInt8]?
+  package var clientCertificatePEM: [UInt8]?
   /// PEM private key of `clientCertificatePEM`.
-  public var clientKeyPEM: [UInt8]?
+  package var clientKeyPEM: [UInt8]?
   /// A bearer token sent with every request.
-  public var token: String?
+  package var token: String?
   /// A file holding the bearer token, re-read at most once a minute (projected service-account tokens rotate);
   /// when set it takes precedence over `token`, which is used while the file cannot be read.
-  public var tokenFile: String?
+  package var tokenFile: String?
   /// Accept any server certificate (kubeconfig `insecure-skip-tls-verify`). Never combined with `caPEM`.
-  public var insecureSkipTLSVerify: Bool
+  package var insecureSkipTLSVerify: Bool
   /// The name the server's certificate is checked against, and sent as SNI, instead of the URL's host
   /// (kubeconfig `tls-server-name`); must be a DNS name. See `KubeClient` for how it is applied.
-  public var tlsServerName: String?
+  package var tlsServerName: String?
 
-  public init(
+  package init(
     server: String,
     caPEM: [UInt8]? = nil,
     clientCertificatePEM: [UInt8]? = nil,
@@ -47,7 +47,7 @@ public struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, Cus
   }
 
   /// Where a pod finds its service account's credentials, relative to the file-system root.
-  public static let serviceAccountDirectory = "var/run/secrets/kubernetes.io/serviceaccount"
+  package static let serviceAccountDirectory = "var/run/secrets/kubernetes.io/serviceaccount"
 
   /// The configuration of a pod talking to its own cluster, as client-go's `InClusterConfig`.
   ///
@@ -59,7 +59,7 @@ public struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, Cus
   /// - Throws: `KubeconfigError` with code `notInCluster` when either variable is missing or empty,
   ///   `fileUnreadable` when the token or CA cannot be read, `invalidValue` for an empty token or a bad port,
   ///   `invalidPEM` when `ca.crt` holds no certificate.
-  public static func inCluster(
+  package static func inCluster(
     environment: [String: String] = ProcessInfo.processInfo.environment,
     fileSystemRoot: String = "/"
   ) throws(KubeconfigError) -> KubeClientConfig {
@@ -98,7 +98,7 @@ public struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, Cus
   }
 
   /// The server and the kinds of credentials present, never their values.
-  public var description: String {
+  package var description: String {
     var parts = [server]
     if caPEM != nil { parts.append("custom CA") }
     if insecureSkipTLSVerify { parts.append("insecure-skip-tls-verify") }
@@ -112,5 +112,5 @@ public struct KubeClientConfig: Sendable, Hashable, CustomStringConvertible, Cus
     return parts.joined(separator: ", ")
   }
 
-  public var debugDescription: String { "KubeClientConfig(\(description))" }
+  package var debugDescription: String { "KubeClientConfig(\(description))" }
 }

@@ -4,9 +4,9 @@
 /// `cluster cluster2: https://10.0.0.2:6443/api/v1/pods?limit=500: HTTP 403 Forbidden: pods is forbidden: User
 /// "system:serviceaccount:istio-system:istio-reader" cannot list resource "pods" at the cluster scope`.
 /// Messages never contain credentials.
-public struct KubeClientError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct KubeClientError: Error, Sendable, Hashable, CustomStringConvertible {
   /// The class of failure; `isRetryable` tells which ones can pass on their own.
-  public enum Code: String, Sendable, Hashable, CaseIterable {
+  package enum Code: String, Sendable, Hashable, CaseIterable {
     /// The client configuration is unusable (bad URL, certificates or key NIOSSL cannot load).
     case invalidConfiguration
     /// No connection, or it broke: refused, reset, closed early, DNS failure, host unreachable.
@@ -38,17 +38,17 @@ public struct KubeClientError: Error, Sendable, Hashable, CustomStringConvertibl
   }
 
   /// The class of failure.
-  public var code: Code
+  package var code: Code
   /// What happened, without the cluster and URL: `connection refused`, `HTTP 403 Forbidden: ...`.
-  public var message: String
+  package var message: String
   /// The cluster the client talks to.
-  public var clusterID: String
+  package var clusterID: String
   /// The URL requested (the configured server, never a rewritten one), with its query.
-  public var url: String
+  package var url: String
   /// The HTTP status (or watch ERROR event code), when there was one.
-  public var status: Int?
+  package var status: Int?
 
-  public init(code: Code, message: String, clusterID: String, url: String, status: Int? = nil) {
+  package init(code: Code, message: String, clusterID: String, url: String, status: Int? = nil) {
     self.code = code
     self.message = message
     self.clusterID = clusterID
@@ -58,7 +58,7 @@ public struct KubeClientError: Error, Sendable, Hashable, CustomStringConvertibl
 
   /// Whether retrying the same request later can succeed without anyone changing the configuration. Authorization
   /// failures count as retryable: RBAC and tokens are fixed from outside while Sextant keeps trying.
-  public var isRetryable: Bool {
+  package var isRetryable: Bool {
     switch code {
     case .invalidConfiguration, .cancelled: false
     default: true
@@ -66,7 +66,7 @@ public struct KubeClientError: Error, Sendable, Hashable, CustomStringConvertibl
   }
 
   /// `cluster CLUSTER: URL: MESSAGE`.
-  public var description: String { "cluster \(clusterID): \(url): \(message)" }
+  package var description: String { "cluster \(clusterID): \(url): \(message)" }
 
   /// The error for a non-2xx HTTP status, with the API server's `Status.message` when the body held one.
   static func forStatus(_ status: Int, reason: String?, apiMessage: String?, clusterID: String, url: String)

@@ -1,5 +1,5 @@
 /// How a source's connection to its API server stands, as readiness and debug endpoints show it.
-public enum KubeConnectionState: Sendable, Hashable, CustomStringConvertible {
+package enum KubeConnectionState: Sendable, Hashable, CustomStringConvertible {
   /// Not every collection has been listed yet.
   case syncing
   /// Every collection is listed and watched.
@@ -8,7 +8,7 @@ public enum KubeConnectionState: Sendable, Hashable, CustomStringConvertible {
   /// Sources keep retrying and keep their last objects.
   case error(String)
 
-  public var description: String {
+  package var description: String {
     switch self {
     case .syncing: "syncing"
     case .synced: "synced"

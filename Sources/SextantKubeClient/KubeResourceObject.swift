@@ -1,13 +1,13 @@
 import SextantKube
 
 /// An object an informer can store: decodable, comparable, with metadata naming it.
-public protocol KubeResourceObject: Decodable, Sendable, Hashable {
+package protocol KubeResourceObject: Decodable, Sendable, Hashable {
   var metadata: ObjectMeta { get set }
 }
 
 extension KubeResourceObject {
   /// The informer's key: namespace (empty for cluster-scoped objects) and name.
-  public var informerKey: NamespacedName {
+  package var informerKey: NamespacedName {
     NamespacedName(namespace: metadata.namespace ?? "", name: metadata.name)
   }
 }

@@ -1,27 +1,27 @@
 /// Settings of `KubeClusterSource` and `SecretWatcher`.
-public struct KubeSourceOptions: Sendable {
+package struct KubeSourceOptions: Sendable {
   /// The server-side `timeoutSeconds` of each watch: how long a watch runs before it is re-established from its
   /// last resourceVersion. Five minutes, as client-go's informers average; tests use a few seconds.
-  public var watchTimeout: Duration = .seconds(300)
+  package var watchTimeout: Duration = .seconds(300)
   /// The longest delay between two attempts while an API server fails (the backoff starts at 100 ms, doubling,
   /// ±20% jitter).
-  public var backoffCap: Duration = .seconds(30)
+  package var backoffCap: Duration = .seconds(30)
   /// The namespace of the control plane (`istio-system`), where remote secrets are watched.
-  public var systemNamespace: String = "istio-system"
+  package var systemNamespace: String = "istio-system"
   /// The HTTP client's limits and timeouts.
-  public var client: KubeClientOptions = KubeClientOptions()
+  package var client: KubeClientOptions = KubeClientOptions()
   /// Whether `KubeClusterSource` also lists and watches Istio's networking config (Gateways and VirtualServices,
   /// networking.istio.io v1, else v1beta1, else v1alpha3, all namespaces). Only the primary (config) cluster reads
   /// Istio config: turn it on for the primary's source and leave it off for remote clusters. When on, the initial
   /// `.synced` also waits for these two collections; where the CRDs are not installed they count as listed (and
   /// empty) and are looked for again at every watch timeout.
-  public var watchIstioConfig: Bool = false
+  package var watchIstioConfig: Bool = false
   /// Waits between retries; tests inject one that returns at once.
-  var sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+  package var sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
   /// The backoff's random source (tests fix it).
-  var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
+  package var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
 
-  public init(
+  package init(
     watchTimeout: Duration = .seconds(300),
     backoffCap: Duration = .seconds(30),
     systemNamespace: String = "istio-system",
@@ -36,5 +36,5 @@ public struct KubeSourceOptions: Sendable {
   }
 
   /// A fresh backoff with these settings.
-  var backoff: Backoff { Backoff(cap: backoffCap, random: random) }
+  package var backoff: Backoff { Backoff(cap: backoffCap, random: random) }
 }

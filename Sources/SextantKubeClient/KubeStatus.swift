@@ -1,14 +1,14 @@
 /// meta/v1 Status: what the API server returns with an error, and the object of a watch ERROR event.
-public struct KubeStatus: Codable, Sendable, Hashable, CustomStringConvertible {
+package struct KubeStatus: Codable, Sendable, Hashable, CustomStringConvertible {
   /// `Success` or `Failure`.
-  public var status: String?
-  public var message: String?
+  package var status: String?
+  package var message: String?
   /// A machine-readable reason: `Expired`, `Gone`, `Forbidden`, `NotFound`, ...
-  public var reason: String?
+  package var reason: String?
   /// The HTTP status code this Status stands for (410 for an expired resourceVersion).
-  public var code: Int?
+  package var code: Int?
 
-  public init(status: String? = nil, message: String? = nil, reason: String? = nil, code: Int? = nil) {
+  package init(status: String? = nil, message: String? = nil, reason: String? = nil, code: Int? = nil) {
     self.status = status
     self.message = message
     self.reason = reason
@@ -16,7 +16,7 @@ public struct KubeStatus: Codable, Sendable, Hashable, CustomStringConvertible {
   }
 
   /// `410 Expired: too old resource version: 1 (2)`.
-  public var description: String {
+  package var description: String {
     var parts: [String] = []
     if let code { parts.append("\(code)") }
     if let reason, !reason.isEmpty { parts.append(reason) }

@@ -17,48 +17,48 @@ import Yams
 /// allowing) policy permits, checks PEM data, and refuses what Sextant does not implement (code `unsupported`).
 ///
 /// Values are immutable and hold credentials: `description` never prints them.
-public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
+package struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
   /// The largest kubeconfig accepted: 4 MiB (a Secret holds at most 1 MiB).
-  public static let maximumSize = 4 << 20
+  package static let maximumSize = 4 << 20
   /// The largest file (certificate, key, token) a kubeconfig may point at: 1 MiB.
-  public static let maximumReferencedFileSize = 1 << 20
+  package static let maximumReferencedFileSize = 1 << 20
 
   /// One `clusters[]` entry.
-  public struct Cluster: Sendable, Hashable {
-    public var name: String
-    public var server: String?
-    public var certificateAuthorityData: [UInt8]?
+  package struct Cluster: Sendable, Hashable {
+    package var name: String
+    package var server: String?
+    package var certificateAuthorityData: [UInt8]?
     /// A file path (`certificate-authority`).
-    public var certificateAuthority: String?
-    public var insecureSkipTLSVerify: Bool
-    public var tlsServerName: String?
+    package var certificateAuthority: String?
+    package var insecureSkipTLSVerify: Bool
+    package var tlsServerName: String?
     /// Present only to be refused: Sextant does not connect through proxies.
-    public var proxyURL: String?
+    package var proxyURL: String?
   }
 
   /// One `users[]` entry. Its description leaves out every credential.
-  public struct User: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
-    public var name: String
-    public var token: String?
+  package struct User: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    package var name: String
+    package var token: String?
     /// A file path (`tokenFile`).
-    public var tokenFile: String?
-    public var clientCertificateData: [UInt8]?
-    public var clientKeyData: [UInt8]?
+    package var tokenFile: String?
+    package var clientCertificateData: [UInt8]?
+    package var clientKeyData: [UInt8]?
     /// A file path (`client-certificate`).
-    public var clientCertificate: String?
+    package var clientCertificate: String?
     /// A file path (`client-key`).
-    public var clientKey: String?
+    package var clientKey: String?
     /// Basic authentication (refused by `clientConfig`: API servers dropped it in 1.19).
-    public var username: String?
-    public var password: String?
+    package var username: String?
+    package var password: String?
     /// Whether an `exec` credential plugin is configured (refused by `clientConfig`).
-    public var usesExec: Bool
+    package var usesExec: Bool
     /// The `auth-provider` name, when one is configured (refused by `clientConfig`).
-    public var authProvider: String?
+    package var authProvider: String?
     /// Whether any impersonation field (`as`, `as-groups`, `as-uid`, `as-user-extra`) is set (refused).
-    public var impersonates: Bool
+    package var impersonates: Bool
 
-    public var description: String {
+    package var description: String {
       var parts: [String] = []
       if token != nil { parts.append("token") }
       if tokenFile != nil { parts.append("tokenFile") }
@@ -68,32 +68,32 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
       return "user \(name) (\(parts.isEmpty ? "anonymous" : parts.joined(separator: ", ")))"
     }
 
-    public var debugDescription: String { description }
+    package var debugDescription: String { description }
   }
 
   /// One `contexts[]` entry.
-  public struct Context: Sendable, Hashable {
-    public var name: String
-    public var cluster: String
+  package struct Context: Sendable, Hashable {
+    package var name: String
+    package var cluster: String
     /// Empty for anonymous access.
-    public var user: String
-    public var namespace: String?
+    package var user: String
+    package var namespace: String?
   }
 
   /// Where the text came from, as the caller named it (used in every error).
-  public let source: String
+  package let source: String
   /// The policy the kubeconfig was checked against; `clientConfig` applies it again when reading files.
-  public let policy: KubeconfigPolicy
+  package let policy: KubeconfigPolicy
   /// The directory relative file paths are resolved against (the kubeconfig file's own directory), if any.
-  public let baseDirectory: String?
+  package let baseDirectory: String?
   /// `current-context`, if set and not empty.
-  public let currentContext: String?
-  public let clusters: [Cluster]
-  public let users: [User]
-  public let contexts: [Context]
+  package let currentContext: String?
+  package let clusters: [Cluster]
+  package let users: [User]
+  package let contexts: [Context]
   /// SHA-256 of the raw text, as 64 hex digits: equal text, equal hash. A remote-secret controller compares it to
   /// tell a changed kubeconfig from an unchanged one (istiod does the same with SHA-256).
-  public let contentHash: String
+  package let contentHash: String
   /// The line of every field read, by field path (`clusters[0].cluster.server`), for errors raised after parsing.
   let lines: [String: Int]
 
@@ -106,7 +106,7 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
   ///     file's directory); nil resolves them against the working directory.
   /// - Throws: `KubeconfigError` for malformed YAML (with line and column), a wrong structure, bad base64, a
   ///   duplicate name, or a field the policy refuses (naming the field, e.g. `users[0].user.exec`).
-  public static func parse(
+  package static func parse(
     yaml: String,
     source: String,
     policy: KubeconfigPolicy,
@@ -127,7 +127,7 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
 
   /// The content hash `parse` would record for `text` (SHA-256, 64 hex digits), without parsing: a controller can
   /// tell whether a remote secret's kubeconfig changed even when it does not parse.
-  public static func hash(of text: String) -> String {
+  package static func hash(of text: String) -> String {
     SHA256.hash(data: Array(text.utf8)).map { byte in
       let hex = String(byte, radix: 16)
       return byte < 0x10 ? "0" + hex : hex
@@ -137,7 +137,7 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
   /// Reads the kubeconfig file at `path` and parses it; relative paths inside it are resolved against its directory.
   ///
   /// - Throws: `KubeconfigError` with code `fileUnreadable` when the file cannot be read, or any error of `parse`.
-  public static func load(path: String, policy: KubeconfigPolicy = .trusted) throws(KubeconfigError) -> Kubeconfig {
+  package static func load(path: String, policy: KubeconfigPolicy = .trusted) throws(KubeconfigError) -> Kubeconfig {
     let bytes = try KubeconfigFiles.read(
       path, maximumSize: maximumSize, source: path, field: nil, line: nil)
     guard let text = String(validating: bytes, as: UTF8.self) else {
@@ -156,7 +156,7 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
   /// - Throws: `KubeconfigError`: `noCurrentContext`, `unknownContext`, `unknownCluster`, `unknownUser`,
   ///   `missingField` (no `server`), `invalidValue`, `invalidPEM`, `fileUnreadable`, `unsupported`, each naming the
   ///   field.
-  public func clientConfig(context: String? = nil) throws(KubeconfigError) -> KubeClientConfig {
+  package func clientConfig(context: String? = nil) throws(KubeconfigError) -> KubeClientConfig {
     let available = contexts.map(\.name).sorted().joined(separator: ", ")
     guard let contextName = context ?? currentContext, !contextName.isEmpty else {
       throw failure(
@@ -189,7 +189,7 @@ public struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
     return config
   }
 
-  public var description: String {
+  package var description: String {
     "kubeconfig \(source) (\(clusters.count) clusters, \(users.count) users, current-context "
       + "\(currentContext.map { "\"\($0)\"" } ?? "unset"), sha256 \(contentHash.prefix(12)))"
   }

@@ -4,9 +4,9 @@
 /// `secret istio-system/istio-remote-secret-cluster2, key cluster2:14: users[0].user.exec: exec credential plugins are
 /// not allowed in remote kubeconfigs (allow with PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS=exec)`; parts that are
 /// unknown are left out. Messages never contain credentials.
-public struct KubeconfigError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct KubeconfigError: Error, Sendable, Hashable, CustomStringConvertible {
   /// The kind of failure, stable for metrics and tests.
-  public enum Code: String, Sendable, Hashable, CaseIterable {
+  package enum Code: String, Sendable, Hashable, CaseIterable {
     /// The text is not well-formed YAML (or is empty, or holds several documents).
     case syntax
     /// The text is larger than a kubeconfig may be.
@@ -42,20 +42,20 @@ public struct KubeconfigError: Error, Sendable, Hashable, CustomStringConvertibl
   }
 
   /// The kind of failure.
-  public var code: Code
+  package var code: Code
   /// The reason, without the location.
-  public var message: String
+  package var message: String
   /// Where the kubeconfig came from, as the caller named it: a path, or
   /// `secret istio-system/istio-remote-secret-cluster2, key cluster2`.
-  public var source: String
+  package var source: String
   /// The offending field (`users[0].user.exec`), when the error is about one.
-  public var field: String?
+  package var field: String?
   /// The 1-based line of the offending node, when known.
-  public var line: Int?
+  package var line: Int?
   /// The 1-based column of the offending node, when known.
-  public var column: Int?
+  package var column: Int?
 
-  public init(
+  package init(
     code: Code,
     message: String,
     source: String,
@@ -72,7 +72,7 @@ public struct KubeconfigError: Error, Sendable, Hashable, CustomStringConvertibl
   }
 
   /// `SOURCE:LINE: FIELD: MESSAGE`, omitting the parts that are unknown.
-  public var description: String {
+  package var description: String {
     var text = source
     if let line { text += ":\(line)" }
     text += ": "

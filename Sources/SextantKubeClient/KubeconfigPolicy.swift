@@ -16,21 +16,21 @@
 ///
 /// Passing the policy is not support: exec plugins and auth providers are refused by every policy with code
 /// `unsupported` (Sextant cannot run them), so allowing them only changes which error a kubeconfig gets.
-public enum KubeconfigPolicy: Sendable, Hashable {
+package enum KubeconfigPolicy: Sendable, Hashable {
   /// Written by the administrator: file paths are read.
   case trusted
   /// From a remote secret: exec, auth providers, token files and file paths are refused unless named in `allowing`.
   case untrusted(allowing: Set<String>)
 
   /// The allow-set names understood, for documentation and validation of the environment variable.
-  public static let knownOptions: Set<String> = [
+  package static let knownOptions: Set<String> = [
     "exec", "tokenFile", "clientKey", "clientCertificate", "certificateAuthority", "auth-provider", "gcp", "azure",
     "openstack",
   ]
 
   /// The policy for remote secrets from istiod's `PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS` value: a comma
   /// separated list of allow-set names; blanks around names and empty entries are ignored.
-  public static func untrusted(insecureOptions: String) -> KubeconfigPolicy {
+  package static func untrusted(insecureOptions: String) -> KubeconfigPolicy {
     let names = insecureOptions.split(separator: ",").map { name in
       String(name.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
@@ -38,7 +38,7 @@ public enum KubeconfigPolicy: Sendable, Hashable {
   }
 
   /// Whether the policy lets a kubeconfig use `option` (an allow-set name).
-  public func allows(_ option: String) -> Bool {
+  package func allows(_ option: String) -> Bool {
     switch self {
     case .trusted: true
     case .untrusted(let allowed): allowed.contains(option)

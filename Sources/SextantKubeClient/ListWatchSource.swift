@@ -1,5 +1,5 @@
 /// Where an informer lists and watches one collection: a `KubeResourceClient` in production, a script in tests.
-public protocol ListWatchSource<Object>: Sendable {
+package protocol ListWatchSource<Object>: Sendable {
   associatedtype Object: KubeResourceObject
 
   /// The cluster the collection belongs to, for errors.
@@ -20,13 +20,13 @@ public protocol ListWatchSource<Object>: Sendable {
 /// Lists and watches one `KubeResource` through a `KubeClient`, optionally filtered by a label selector.
 ///
 /// Errors name `clusterID` (by default the client's).
-public struct KubeResourceClient<Object: KubeResourceObject>: ListWatchSource {
-  public let client: KubeClient
-  public let resource: KubeResource
-  public let labelSelector: String?
-  public let clusterID: String
+package struct KubeResourceClient<Object: KubeResourceObject>: ListWatchSource {
+  package let client: KubeClient
+  package let resource: KubeResource
+  package let labelSelector: String?
+  package let clusterID: String
 
-  public init(
+  package init(
     client: KubeClient,
     resource: KubeResource,
     as type: Object.Type = Object.self,
@@ -39,11 +39,11 @@ public struct KubeResourceClient<Object: KubeResourceObject>: ListWatchSource {
     self.clusterID = clusterID ?? client.clusterID
   }
 
-  public var url: String { client.server + resource.path }
+  package var url: String { client.server + resource.path }
 
   private var query: [(String, String)] { labelSelector.map { [("labelSelector", $0)] } ?? [] }
 
-  public func list() async throws(KubeClientError) -> ObjectList<Object> {
+  package func list() async throws(KubeClientError) -> ObjectList<Object> {
     do {
       return try await client.list(resource.path, as: Object.self, query: query)
     } catch {
@@ -51,7 +51,7 @@ public struct KubeResourceClient<Object: KubeResourceObject>: ListWatchSource {
     }
   }
 
-  public func watch(
+  package func watch(
     resourceVersion: String, timeout: Duration
   ) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<Object>], any Error> {
     do {

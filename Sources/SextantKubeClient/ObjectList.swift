@@ -1,14 +1,14 @@
 /// The items of a collection listed at one resourceVersion (all pages of a paginated list).
-public struct ObjectList<Object: Sendable>: Sendable {
+package struct ObjectList<Object: Sendable>: Sendable {
   /// The items that decoded, in the server's order.
-  public var items: [Object]
+  package var items: [Object]
   /// The list's `metadata.resourceVersion`: where a watch continues from.
-  public var resourceVersion: String
+  package var resourceVersion: String
   /// Items that did not decode into `Object` and were left out (a server returning something Sextant's model
   /// rejects); the caller logs them.
-  public var skipped: [SkippedItem]
+  package var skipped: [SkippedItem]
 
-  public init(items: [Object], resourceVersion: String, skipped: [SkippedItem] = []) {
+  package init(items: [Object], resourceVersion: String, skipped: [SkippedItem] = []) {
     self.items = items
     self.resourceVersion = resourceVersion
     self.skipped = skipped
@@ -18,17 +18,17 @@ public struct ObjectList<Object: Sendable>: Sendable {
 extension ObjectList: Equatable where Object: Equatable {}
 
 /// A list item left out because it did not decode.
-public struct SkippedItem: Sendable, Hashable, CustomStringConvertible {
+package struct SkippedItem: Sendable, Hashable, CustomStringConvertible {
   /// `metadata.namespace` and `metadata.name`, when they could be read.
-  public var namespace: String?
-  public var name: String?
+  package var namespace: String?
+  package var name: String?
   /// The item's position in the whole list (all pages, from 0), when known: what identifies an item whose name
   /// cannot be read.
-  public var index: Int?
+  package var index: Int?
   /// Why it did not decode (field path and problem, never the value).
-  public var reason: String
+  package var reason: String
 
-  public init(namespace: String?, name: String?, index: Int? = nil, reason: String) {
+  package init(namespace: String?, name: String?, index: Int? = nil, reason: String) {
     self.namespace = namespace
     self.name = name
     self.index = index
@@ -36,7 +36,7 @@ public struct SkippedItem: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// `sample/bad (item 3): spec.ports[0].port: expected Int`; `item 3: metadata.name: required field is missing`.
-  public var description: String {
+  package var description: String {
     let object = [namespace, name].compactMap { $0 }.joined(separator: "/")
     let position = index.map { "item \($0)" }
     let label =

@@ -4,7 +4,7 @@ import SextantKube
 
 extension Secret {
   /// A Secret to create: `values` are the raw bytes of each key, base64-encoded here into `data`.
-  public init(namespace: String, name: String, type: String? = nil, values: [String: [UInt8]]) {
+  package init(namespace: String, name: String, type: String? = nil, values: [String: [UInt8]]) {
     self.init(
       metadata: ObjectMeta(name: name, namespace: namespace),
       data: values.mapValues { Data($0).base64EncodedString() }, type: type)
@@ -38,7 +38,7 @@ extension KubeClient {
   ///
   /// - Throws: `KubeClientError` for every other failure (classified as in `get`), `decodingFailed` when the answer
   ///   is not a Secret.
-  public func secret(namespace: String, name: String) async throws(KubeClientError) -> Secret? {
+  package func secret(namespace: String, name: String) async throws(KubeClientError) -> Secret? {
     let path = Self.secretPath(namespace: namespace, name: name)
     let body: ByteBuffer
     do throws(KubeClientError) {
@@ -54,7 +54,7 @@ extension KubeClient {
   ///
   /// - Throws: `KubeClientError`; a Secret of that name that already exists is `status` 409 (`unexpectedStatus`),
   ///   `isConflict` tells.
-  public func createSecret(_ secret: Secret) async throws(KubeClientError) -> Secret {
+  package func createSecret(_ secret: Secret) async throws(KubeClientError) -> Secret {
     let namespace = secret.metadata.namespace ?? "default"
     let path = KubeResource.secrets(in: namespace).path
     let creation = SecretCreation(
@@ -87,18 +87,18 @@ extension KubeClient {
 
 extension KubeClientError {
   /// HTTP 409 Conflict: the object already exists (create) or changed meanwhile (update).
-  public var isConflict: Bool { status == 409 }
+  package var isConflict: Bool { status == 409 }
 }
 
 /// Lists and watches the one Secret `namespace/name` (a `metadata.name` field selector): an informer over it sees
 /// that Secret appear, change and disappear. Needs `list` and `watch` on Secrets in the namespace.
-public struct NamedSecretSource: ListWatchSource {
-  public let client: KubeClient
-  public let namespace: String
-  public let name: String
-  public let clusterID: String
+package struct NamedSecretSource: ListWatchSource {
+  package let client: KubeClient
+  package let namespace: String
+  package let name: String
+  package let clusterID: String
 
-  public init(client: KubeClient, namespace: String, name: String, clusterID: String? = nil) {
+  package init(client: KubeClient, namespace: String, name: String, clusterID: String? = nil) {
     self.client = client
     self.namespace = namespace
     self.name = name
@@ -108,9 +108,9 @@ public struct NamedSecretSource: ListWatchSource {
   private var path: String { KubeResource.secrets(in: namespace).path }
   private var query: [(String, String)] { [("fieldSelector", "metadata.name=\(name)")] }
 
-  public var url: String { client.server + path }
+  package var url: String { client.server + path }
 
-  public func list() async throws(KubeClientError) -> ObjectList<Secret> {
+  package func list() async throws(KubeClientError) -> ObjectList<Secret> {
     do {
       return try await client.list(path, as: Secret.self, query: query)
     } catch {
@@ -118,7 +118,7 @@ public struct NamedSecretSource: ListWatchSource {
     }
   }
 
-  public func watch(
+  package func watch(
     resourceVersion: String, timeout: Duration
   ) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<Secret>], any Error> {
     do {

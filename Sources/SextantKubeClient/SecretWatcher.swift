@@ -13,14 +13,14 @@ import Synchronization
 ///
 /// `run` returns when its task is cancelled, after shutting down the client it created (a client passed in is left
 /// to its owner).
-public final class SecretWatcher: Sendable {
+package final class SecretWatcher: Sendable {
   /// The label istiod's remote secrets carry.
-  public static let multiClusterLabelSelector = "istio/multiCluster=true"
+  package static let multiClusterLabelSelector = "istio/multiCluster=true"
 
-  public let clusterID: String
-  public let namespace: String
-  public let labelSelector: String
-  public let options: KubeSourceOptions
+  package let clusterID: String
+  package let namespace: String
+  package let labelSelector: String
+  package let options: KubeSourceOptions
 
   private enum Connection: Sendable {
     case owned(KubeClientConfig)
@@ -36,7 +36,7 @@ public final class SecretWatcher: Sendable {
   /// - Parameters:
   ///   - clusterID: Names the cluster in errors and logs; defaults to the client's.
   ///   - namespace: Defaults to `options.systemNamespace`.
-  public convenience init(
+  package convenience init(
     clusterID: String? = nil,
     client: KubeClient,
     namespace: String? = nil,
@@ -53,7 +53,7 @@ public final class SecretWatcher: Sendable {
   /// A watcher with its own client, created by `run` and shut down when it returns.
   ///
   /// - Throws: `KubeClientError` (`invalidConfiguration`) when the configuration cannot give a working TLS setup.
-  public convenience init(
+  package convenience init(
     clusterID: String,
     config: KubeClientConfig,
     namespace: String? = nil,
@@ -92,7 +92,7 @@ public final class SecretWatcher: Sendable {
   }
 
   /// Lists and watches until the task is cancelled; see the type's documentation.
-  public func run(
+  package func run(
     onChange: @Sendable ([NamespacedName: Secret]) async -> Void,
     onState: @Sendable (KubeConnectionState) async -> Void
   ) async {

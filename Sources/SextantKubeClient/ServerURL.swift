@@ -1,32 +1,32 @@
 import Foundation
 
 /// An API server URL taken apart: what `KubeClient` connects to and how it names it.
-struct ServerURL: Sendable, Hashable {
+package struct ServerURL: Sendable, Hashable {
   /// `https` or `http`.
-  var scheme: String
+  package var scheme: String
   /// The host without IPv6 brackets.
-  var host: String
-  var port: Int?
+  package var host: String
+  package var port: Int?
   /// The path prefix (empty, or `/k8s/clusters/c-1` behind a proxying front end), without a trailing slash.
-  var path: String
+  package var path: String
 
   /// Why a text is not a usable server URL.
-  struct Invalid: Error, Sendable, Hashable {
-    var reason: String
+  package struct Invalid: Error, Sendable, Hashable {
+    package var reason: String
 
-    init(_ reason: String) {
+    package init(_ reason: String) {
       self.reason = reason
     }
   }
 
   /// `scheme://host[:port][path]` with IPv6 hosts bracketed and no trailing slash.
-  var normalized: String { Self.compose(scheme: scheme, host: host, port: port, path: path) }
+  package var normalized: String { Self.compose(scheme: scheme, host: host, port: port, path: path) }
 
   /// The port connected to: the explicit one, else the scheme's default.
-  var effectivePort: Int { port ?? (scheme == "https" ? 443 : 80) }
+  package var effectivePort: Int { port ?? (scheme == "https" ? 443 : 80) }
 
   /// Parses `text`, or explains why it is not an http(s) URL without query, fragment or credentials.
-  static func parse(_ text: String) -> Result<ServerURL, Invalid> {
+  package static func parse(_ text: String) -> Result<ServerURL, Invalid> {
     guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased() else {
       return .failure(Invalid("\"\(text)\" is not a URL"))
     }
@@ -50,13 +50,13 @@ struct ServerURL: Sendable, Hashable {
     return .success(ServerURL(scheme: scheme, host: host, port: components.port, path: path))
   }
 
-  static func compose(scheme: String, host: String, port: Int?, path: String) -> String {
+  package static func compose(scheme: String, host: String, port: Int?, path: String) -> String {
     let shownHost = host.contains(":") ? "[\(host)]" : host
     return "\(scheme)://\(shownHost)\(port.map { ":\($0)" } ?? "")\(path)"
   }
 
   /// Whether `host` is an IPv4 or IPv6 literal (brackets allowed).
-  static func isIPAddress(_ host: String) -> Bool {
+  package static func isIPAddress(_ host: String) -> Bool {
     if host.contains(":") { return true }
     let parts = host.split(separator: ".", omittingEmptySubsequences: false)
     return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil && !part.isEmpty }

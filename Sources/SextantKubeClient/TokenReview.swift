@@ -6,16 +6,16 @@ import NIOCore
 ///
 /// Decoded from the server's answer; the answer also echoes the token (`spec.token`), which is never decoded or
 /// kept. For a rejected token the server sets `error` and leaves `authenticated` false (absent).
-public struct TokenReviewStatus: Sendable, Hashable, Decodable {
+package struct TokenReviewStatus: Sendable, Hashable, Decodable {
   /// The user a token authenticates as.
-  public struct User: Sendable, Hashable, Decodable {
+  package struct User: Sendable, Hashable, Decodable {
     /// `system:serviceaccount:NAMESPACE:NAME` for a service-account token.
-    public var username: String?
-    public var uid: String?
+    package var username: String?
+    package var uid: String?
     /// `system:serviceaccounts`, `system:serviceaccounts:NAMESPACE`, `system:authenticated` for a service account.
-    public var groups: [String]?
+    package var groups: [String]?
 
-    public init(username: String? = nil, uid: String? = nil, groups: [String]? = nil) {
+    package init(username: String? = nil, uid: String? = nil, groups: [String]? = nil) {
       self.username = username
       self.uid = uid
       self.groups = groups
@@ -23,16 +23,16 @@ public struct TokenReviewStatus: Sendable, Hashable, Decodable {
   }
 
   /// Whether the token is valid (and, when audiences were asked for, meant for one of them).
-  public var authenticated: Bool
+  package var authenticated: Bool
   /// Who the token belongs to, when authenticated.
-  public var user: User?
+  package var user: User?
   /// The requested audiences the token is valid for (the API server's own audiences when none were requested).
-  public var audiences: [String]?
+  package var audiences: [String]?
   /// Why the token was not authenticated, as the API server says it: `invalid bearer token`, `[invalid bearer
   /// token, token audiences ["other"] is invalid for the target audiences ["istio-ca"]]`.
-  public var error: String?
+  package var error: String?
 
-  public init(authenticated: Bool, user: User? = nil, audiences: [String]? = nil, error: String? = nil) {
+  package init(authenticated: Bool, user: User? = nil, audiences: [String]? = nil, error: String? = nil) {
     self.authenticated = authenticated
     self.user = user
     self.audiences = audiences
@@ -43,7 +43,7 @@ public struct TokenReviewStatus: Sendable, Hashable, Decodable {
     case authenticated, user, audiences, error
   }
 
-  public init(from decoder: any Decoder) throws {
+  package init(from decoder: any Decoder) throws {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     authenticated = try container.decodeIfPresent(Bool.self, forKey: .authenticated) ?? false
     user = try container.decodeIfPresent(User.self, forKey: .user)
@@ -52,7 +52,7 @@ public struct TokenReviewStatus: Sendable, Hashable, Decodable {
   }
 
   /// Decodes the `status` of a TokenReview answer (the whole JSON object the API server returns).
-  public static func decode(answer: some Collection<UInt8>) throws -> TokenReviewStatus {
+  package static func decode(answer: some Collection<UInt8>) throws -> TokenReviewStatus {
     try JSONDecoder().decode(Answer.self, from: Data(answer)).status ?? TokenReviewStatus(authenticated: false)
   }
 
@@ -76,7 +76,7 @@ private struct TokenReviewRequest: Encodable {
 
 extension KubeClient {
   /// The collection TokenReviews are created in.
-  public static let tokenReviewPath = "/apis/authentication.k8s.io/v1/tokenreviews"
+  package static let tokenReviewPath = "/apis/authentication.k8s.io/v1/tokenreviews"
 
   /// Asks the API server whether `token` is valid: creates an authentication.k8s.io/v1 TokenReview with
   /// `spec.token` and `spec.audiences` (left out when empty: the server's own audiences apply) and returns its
@@ -88,7 +88,7 @@ extension KubeClient {
   ///
   /// - Throws: `KubeClientError` when the request fails (classified as in `get`; 403 without that permission), or
   ///   `decodingFailed` when the answer is not a TokenReview.
-  public func reviewToken(_ token: String, audiences: [String]) async throws(KubeClientError) -> TokenReviewStatus {
+  package func reviewToken(_ token: String, audiences: [String]) async throws(KubeClientError) -> TokenReviewStatus {
     let request = TokenReviewRequest(spec: .init(token: token, audiences: audiences.isEmpty ? nil : audiences))
     let body: ByteBuffer
     do {
@@ -110,7 +110,7 @@ extension KubeClient {
   }
 
   /// The SHA-256 of `token` in hex: a key for caches and a handle for logs that never reveals the token.
-  public static func tokenFingerprint(_ token: String) -> String {
+  package static func tokenFingerprint(_ token: String) -> String {
     SHA256.hash(data: Array(token.utf8)).map { byte in
       let hex = String(byte, radix: 16)
       return byte < 0x10 ? "0" + hex : hex

@@ -22,13 +22,13 @@ import Synchronization
 /// Each change of choice is logged once: the version used (info), or that none is served (at `notServedLevel`).
 /// Errors of discovery (anything but a 404 for the group version) are thrown like list errors, so "not served" is
 /// never confused with "unreachable".
-final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource {
-  let client: KubeClient
-  let clusterID: String
+package final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource {
+  package let client: KubeClient
+  package let clusterID: String
   /// Names the collection in logs (`Gateways`).
-  let name: String
+  package let name: String
   /// The versions to try, preferred first; never empty.
-  let candidates: [KubeResource]
+  package let candidates: [KubeResource]
   private let notServedLevel: Logger.Level
   private let notServedConsequence: String
   private let idle: @Sendable (Duration) async throws -> Void
@@ -36,10 +36,10 @@ final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource
 
   private struct State {
     /// The result of the last lookup: nil before the first, `.some(nil)` when no candidate was served.
-    var chosen: KubeResource?? = nil
+    package var chosen: KubeResource?? = nil
     /// Whether the last lookup was made by `list` with no watch since: the first idle watch after a list does not
     /// ask again.
-    var lookedUpByList = false
+    package var lookedUpByList = false
   }
 
   private let state = Mutex(State())
@@ -49,7 +49,7 @@ final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource
   ///   - notServedLevel: The level of the log line saying no candidate is served.
   ///   - notServedConsequence: What that means, ending the log line (`only Endpoints are used`).
   ///   - idle: Waits out the timeout of a watch of a collection that is not served; tests inject one they control.
-  init(
+  package init(
     client: KubeClient,
     clusterID: String,
     name: String,
@@ -71,18 +71,18 @@ final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource
   }
 
   /// The version chosen by the last lookup; nil before the first lookup and while none is served.
-  var chosen: KubeResource? { state.withLock { $0.chosen ?? nil } }
+  package var chosen: KubeResource? { state.withLock { $0.chosen ?? nil } }
 
-  var url: String { client.server + (chosen ?? candidates[0]).path }
+  package var url: String { client.server + (chosen ?? candidates[0]).path }
 
-  func list() async throws(KubeClientError) -> ObjectList<Object> {
+  package func list() async throws(KubeClientError) -> ObjectList<Object> {
     let resource = try await lookUp()
     state.withLock { $0.lookedUpByList = true }
     guard let resource else { return ObjectList(items: [], resourceVersion: "") }
     return try await resourceClient(resource).list()
   }
 
-  func watch(
+  package func watch(
     resourceVersion: String, timeout: Duration
   ) async throws(KubeClientError) -> AsyncThrowingStream<[WatchEvent<Object>], any Error> {
     let (current, fresh) = state.withLock { state in
@@ -167,14 +167,14 @@ final class VersionedResourceSource<Object: KubeResourceObject>: ListWatchSource
 
 extension VersionedResourceSource where Object == IstioGateway {
   /// networking.istio.io Gateways in `IstioAPI.networkingVersions` order (v1, v1beta1, v1alpha3).
-  static func istioGateways(client: KubeClient, clusterID: String, logger: Logger) -> Self {
+  package static func istioGateways(client: KubeClient, clusterID: String, logger: Logger) -> Self {
     Self.istioNetworking(client: client, clusterID: clusterID, name: "Gateways", plural: "gateways", logger: logger)
   }
 }
 
 extension VersionedResourceSource where Object == IstioVirtualService {
   /// networking.istio.io VirtualServices in `IstioAPI.networkingVersions` order (v1, v1beta1, v1alpha3).
-  static func istioVirtualServices(client: KubeClient, clusterID: String, logger: Logger) -> Self {
+  package static func istioVirtualServices(client: KubeClient, clusterID: String, logger: Logger) -> Self {
     Self.istioNetworking(
       client: client, clusterID: clusterID, name: "VirtualServices", plural: "virtualservices", logger: logger)
   }
@@ -182,7 +182,7 @@ extension VersionedResourceSource where Object == IstioVirtualService {
 
 extension VersionedResourceSource {
   /// The candidate versions of an Istio networking resource, newest first, from `IstioAPI.networkingVersions`.
-  static func istioNetworkingCandidates(_ plural: String) -> [KubeResource] {
+  package static func istioNetworkingCandidates(_ plural: String) -> [KubeResource] {
     IstioAPI.networkingVersions.map { apiVersion in
       let version = apiVersion.split(separator: "/").last.map(String.init) ?? apiVersion
       return KubeResource.istioNetworking(plural, version: version)
@@ -191,7 +191,7 @@ extension VersionedResourceSource {
 
   /// An Istio networking resource; "not served" (the Istio CRDs are not installed, the normal case for a cluster
   /// without Istio) is logged at info.
-  static func istioNetworking(
+  package static func istioNetworking(
     client: KubeClient, clusterID: String, name: String, plural: String, logger: Logger,
     idle: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
   ) -> Self {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One event of a watch stream, as the API server sends it (one JSON object per line).
-public enum WatchEvent<Object: Sendable>: Sendable {
+package enum WatchEvent<Object: Sendable>: Sendable {
   case added(Object)
   case modified(Object)
   /// The object as it was last, before deletion.
@@ -14,7 +14,7 @@ public enum WatchEvent<Object: Sendable>: Sendable {
   case error(KubeStatus)
 
   /// The type as the API server spells it: `ADDED`, `MODIFIED`, `DELETED`, `BOOKMARK`, `ERROR`.
-  public var type: String {
+  package var type: String {
     switch self {
     case .added: "ADDED"
     case .modified: "MODIFIED"
@@ -35,7 +35,7 @@ extension WatchEvent where Object: Decodable {
   /// ERROR objects are a `Status`, so each type decodes its own shape.
   ///
   /// - Throws: `DecodingError` when the line is not a watch event of a known type or its object does not decode.
-  public static func decode(line: some Collection<UInt8>, using decoder: JSONDecoder = JSONDecoder()) throws -> Self {
+  package static func decode(line: some Collection<UInt8>, using decoder: JSONDecoder = JSONDecoder()) throws -> Self {
     try decoder.decode(WatchEventEnvelope<Object>.self, from: Data(line)).event
   }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SextantKubeClient
-import SextantSecurity
+import SextantPKI
 import ServiceLifecycle
 import Synchronization
 
@@ -16,9 +16,9 @@ import Synchronization
 /// - invalid: an error is logged naming the key and the failed check, and the material in use stays;
 /// - deleted: a warning is logged, and the material in use stays (as istiod, Sextant does not fall back at runtime).
 /// Connection failures are retried with backoff and logged once per change, as every informer does.
-public final class CacertsWatcher: ServiceLifecycle.Service, Sendable {
-  public let namespace: String
-  public let secretName: String
+package final class CacertsWatcher: ServiceLifecycle.Service, Sendable {
+  package let namespace: String
+  package let secretName: String
 
   private let source: any ListWatchSource<Secret>
   private let watchTimeout: Duration
@@ -38,7 +38,7 @@ public final class CacertsWatcher: ServiceLifecycle.Service, Sendable {
   ///   - options: `watchTimeout` and `backoffCap` are used.
   ///   - now: When validity periods are checked.
   ///   - onChange: Receives each valid new material (for example to `MeshCA.replace`).
-  public convenience init(
+  package convenience init(
     client: KubeClient,
     namespace: String = "istio-system",
     current: CAMaterial.PEMFiles?,
@@ -56,7 +56,7 @@ public final class CacertsWatcher: ServiceLifecycle.Service, Sendable {
   /// A watcher over any list-watch source of the Secret (tests script one).
   ///
   /// - Parameter sleep: Waits between retries (tests inject one that returns at once).
-  public init(
+  package init(
     source: any ListWatchSource<Secret>,
     namespace: String = "istio-system",
     secretName: String = KubeCASecrets.pluggedSecretName,
@@ -81,12 +81,12 @@ public final class CacertsWatcher: ServiceLifecycle.Service, Sendable {
   }
 
   /// Watches until the task is cancelled or graceful shutdown begins.
-  public func run() async throws {
+  package func run() async throws {
     await cancelWhenGracefulShutdown { await self.watch() }
   }
 
   /// Watches until the task is cancelled (`run` without graceful-shutdown handling).
-  public func watch() async {
+  package func watch() async {
     let informer = Informer(
       source: source, name: "Secret \(namespace)/\(secretName)", watchTimeout: watchTimeout, backoff: backoff,
       transform: { secret in

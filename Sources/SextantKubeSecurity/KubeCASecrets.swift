@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import SextantKubeClient
-import SextantSecurity
+import SextantPKI
 
 /// Loads the mesh CA from the primary cluster's system namespace, as istiod does without a CA directory:
 ///
@@ -18,16 +18,16 @@ import SextantSecurity
 /// key does not match ...`. API failures are retried (with backoff) for `retryTimeout`, then reported as `CAError`
 /// `unreadable` (reading) or `writeFailed` (creating) with the client's error. Needs `get` and `create` on Secrets in
 /// the namespace.
-public struct KubeCASecrets: Sendable {
+package struct KubeCASecrets: Sendable {
   /// Istio's plug-in CA Secret.
-  public static let pluggedSecretName = "cacerts"
+  package static let pluggedSecretName = "cacerts"
   /// The Secret holding the self-signed root.
-  public static let selfSignedSecretName = "istio-ca-secret"
+  package static let selfSignedSecretName = "istio-ca-secret"
   /// The type Istio gives `istio-ca-secret`.
-  public static let selfSignedSecretType = "istio.io/ca-root"
+  package static let selfSignedSecretType = "istio.io/ca-root"
 
   /// Where the loaded material came from.
-  public enum Origin: Sendable, Hashable {
+  package enum Origin: Sendable, Hashable {
     /// Secret `cacerts`.
     case plugged
     /// Secret `istio-ca-secret`; `created` when this call created it.
@@ -35,17 +35,17 @@ public struct KubeCASecrets: Sendable {
   }
 
   /// Verified CA material, with the PEM text it was verified from (to tell later changes apart) and its origin.
-  public struct Loaded: Sendable {
-    public var material: CAMaterial
-    public var files: CAMaterial.PEMFiles
-    public var origin: Origin
+  package struct Loaded: Sendable {
+    package var material: CAMaterial
+    package var files: CAMaterial.PEMFiles
+    package var origin: Origin
     /// `NAMESPACE/NAME` of the Secret.
-    public var secret: String
+    package var secret: String
   }
 
-  public let namespace: String
-  public let trustDomain: String
-  public let retryTimeout: Duration
+  package let namespace: String
+  package let trustDomain: String
+  package let retryTimeout: Duration
 
   private let client: any CASecretClient
   private let now: @Sendable () -> Date
@@ -59,7 +59,7 @@ public struct KubeCASecrets: Sendable {
   ///   - retryTimeout: How long failing API requests are retried before `load` gives up.
   ///   - now: When validity periods are checked and a new root starts.
   ///   - sleep: Waits between retries (tests inject one that returns at once).
-  public init(
+  package init(
     client: any CASecretClient,
     namespace: String = "istio-system",
     trustDomain: String = "cluster.local",
@@ -78,7 +78,7 @@ public struct KubeCASecrets: Sendable {
   }
 
   /// Loads `cacerts`, else loads or creates `istio-ca-secret`; see the type's documentation.
-  public func load() async throws(CAError) -> Loaded {
+  package func load() async throws(CAError) -> Loaded {
     if let plugged = try await read(Self.pluggedSecretName) {
       let (material, files) = try Self.material(from: plugged, now: now())
       logger.info(
@@ -124,7 +124,7 @@ public struct KubeCASecrets: Sendable {
   ///
   /// - Throws: `CAError` naming `secret NAMESPACE/NAME, key KEY`: a missing key (`missingFile`), a value that is not
   ///   base64 (`unreadable`) or not UTF-8 (`invalidPEM`), or any check of `CAMaterial`.
-  public static func material(
+  package static func material(
     from secret: Secret, now: Date, selfSigned: Bool = false
   ) throws(CAError) -> (CAMaterial, CAMaterial.PEMFiles) {
     let source = "secret \(secret.name)"

@@ -4,7 +4,7 @@ import SextantKubeClient
 // and service-account tokens checked with TokenReview against the cluster a caller names.
 
 /// What `KubeTokenReviewer` needs of a cluster's API client: one TokenReview. `KubeClient` is one; tests use fakes.
-public protocol TokenReviewClient: Sendable {
+package protocol TokenReviewClient: Sendable {
   /// Names the cluster in errors.
   var clusterID: String { get }
   /// Creates a TokenReview for `token` and returns its status (see `KubeClient.reviewToken`).
@@ -13,7 +13,7 @@ public protocol TokenReviewClient: Sendable {
 
 /// What `KubeCASecrets` needs of the primary cluster's API client: read one Secret, create one. `KubeClient` is one;
 /// tests use fakes.
-public protocol CASecretClient: Sendable {
+package protocol CASecretClient: Sendable {
   /// Names the cluster in errors.
   var clusterID: String { get }
   /// The Secret `namespace/name`, nil when it does not exist.

@@ -3,8 +3,8 @@ import SextantKubeClient
 import Synchronization
 
 /// Why `KubeTokenReviewer` did not vouch for a token. `description` is the message; it never contains the token.
-public struct TokenReviewFailure: Error, Sendable, Hashable, CustomStringConvertible {
-  public enum Code: String, Sendable, Hashable, CaseIterable {
+package struct TokenReviewFailure: Error, Sendable, Hashable, CustomStringConvertible {
+  package enum Code: String, Sendable, Hashable, CaseIterable {
     /// No API client is known for the cluster the caller named (no remote secret names it). Istio answers
     /// "unauthenticated".
     case unknownCluster
@@ -16,19 +16,19 @@ public struct TokenReviewFailure: Error, Sendable, Hashable, CustomStringConvert
     case rejected
   }
 
-  public var code: Code
+  package var code: Code
   /// The cluster the token was checked against.
-  public var clusterID: String
+  package var clusterID: String
   /// What happened: `cluster cluster2 did not authenticate the token: invalid bearer token`.
-  public var message: String
+  package var message: String
 
-  public init(code: Code, clusterID: String, message: String) {
+  package init(code: Code, clusterID: String, message: String) {
     self.code = code
     self.clusterID = clusterID
     self.message = message
   }
 
-  public var description: String { message }
+  package var description: String { message }
 }
 
 /// Checks Kubernetes service-account tokens with a TokenReview on the API server of the cluster the caller names,
@@ -41,13 +41,13 @@ public struct TokenReviewFailure: Error, Sendable, Hashable, CustomStringConvert
 /// Results that vouch for a token are kept for `cacheTTL` (at most 60 seconds), keyed by the SHA-256 of the token
 /// (never the token), the cluster and the audiences; rejections and failures are not kept. The token is never
 /// logged.
-public final class KubeTokenReviewer: Sendable {
+package final class KubeTokenReviewer: Sendable {
   /// The audience Istio's CA asks tokens to be for.
-  public static let istioCAAudience = "istio-ca"
+  package static let istioCAAudience = "istio-ca"
   /// The longest time a result is kept.
-  public static let maximumCacheTTL: Duration = .seconds(60)
+  package static let maximumCacheTTL: Duration = .seconds(60)
   /// How many results are kept at most; beyond that, expired ones are dropped, then all.
-  public static let cacheCapacity = 4096
+  package static let cacheCapacity = 4096
 
   private struct CacheEntry: Sendable {
     var namespace: String
@@ -68,7 +68,7 @@ public final class KubeTokenReviewer: Sendable {
   ///   - cacheTTL: How long a result vouching for a token is reused, capped at `maximumCacheTTL`; zero disables the
   ///     cache.
   ///   - now: The clock the cache expires on (tests inject one).
-  public convenience init(
+  package convenience init(
     clients: @escaping @Sendable (String) async -> KubeClient?,
     cacheTTL: Duration = .seconds(30),
     now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
@@ -79,7 +79,7 @@ public final class KubeTokenReviewer: Sendable {
   }
 
   /// A reviewer over any `TokenReviewClient`s (tests).
-  public init(
+  package init(
     reviewClients: @escaping @Sendable (String) async -> (any TokenReviewClient)?,
     cacheTTL: Duration = .seconds(30),
     now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
@@ -97,7 +97,7 @@ public final class KubeTokenReviewer: Sendable {
   ///   accepts the API server's own audiences.
   /// - Throws: `TokenReviewFailure`: `unknownCluster` when no client is known for `clusterID`, `unavailable` when
   ///   the API server cannot be asked, `rejected` otherwise (the message says why, with the server's reason).
-  public func review(
+  package func review(
     token: String, audiences: [String], clusterID: String
   ) async throws(TokenReviewFailure) -> (namespace: String, serviceAccount: String) {
     let key = cacheTTL > .zero ? Self.cacheKey(token: token, audiences: audiences, clusterID: clusterID) : nil
@@ -124,7 +124,7 @@ public final class KubeTokenReviewer: Sendable {
   }
 
   /// Checks a TokenReview's status as `review` does: the service account it vouches for, or why not.
-  public static func serviceAccount(
+  package static func serviceAccount(
     from status: TokenReviewStatus, audiences: [String], clusterID: String
   ) throws(TokenReviewFailure) -> (namespace: String, serviceAccount: String) {
     func rejected(_ message: String) -> TokenReviewFailure {

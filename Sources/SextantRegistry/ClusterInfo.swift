@@ -1,9 +1,9 @@
 import SextantKube
 
 /// What the mesh knows about one cluster: sync state, network and sizes (for readiness and debug endpoints).
-public struct ClusterInfo: Sendable, Hashable {
+package struct ClusterInfo: Sendable, Hashable {
   /// A cluster's connection state, as istiod names remote cluster states.
-  public enum SyncState: String, Sendable, Hashable {
+  package enum SyncState: String, Sendable, Hashable {
     /// The initial load is under way.
     case syncing
     /// The initial load finished and the source is following changes.
@@ -17,26 +17,26 @@ public struct ClusterInfo: Sendable, Hashable {
   }
 
   /// The cluster's ID.
-  public var id: ClusterID
+  package var id: ClusterID
   /// `syncing` from the first `apply` until `markSynced`; then whatever the source last reported.
-  public var state: SyncState
+  package var state: SyncState
   /// Why the cluster is in `error` (empty otherwise).
-  public var reason: String
+  package var reason: String
   /// True once the initial load finished, whatever happened since: readiness waits only for this.
-  public var hasSynced: Bool
+  package var hasSynced: Bool
   /// True when readiness gave up waiting for the initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed).
-  public var waitExpired: Bool
+  package var waitExpired: Bool
   /// The cluster's default network: its system namespace's `topology.istio.io/network` label, else the meshNetworks
   /// network naming it in `fromRegistry`, else empty.
-  public var network: String
+  package var network: String
   /// Objects of each kind the cluster's source held at the last `apply`.
-  public var objectCounts: [ObjectKind: Int]
+  package var objectCounts: [ObjectKind: Int]
   /// Services the cluster contributes.
-  public var serviceCount: Int
+  package var serviceCount: Int
   /// Endpoints (one per service port and address) the cluster contributes.
-  public var endpointCount: Int
+  package var endpointCount: Int
 
-  public init(
+  package init(
     id: ClusterID,
     state: SyncState = .syncing,
     reason: String = "",
@@ -59,7 +59,7 @@ public struct ClusterInfo: Sendable, Hashable {
   }
 
   /// The info of a cluster whose view is `view`, in `state`.
-  public init(view: ClusterView, state: SyncState, reason: String = "", hasSynced: Bool = false, waitExpired: Bool = false) {
+  package init(view: ClusterView, state: SyncState, reason: String = "", hasSynced: Bool = false, waitExpired: Bool = false) {
     self.init(
       id: view.cluster,
       state: state,
@@ -74,8 +74,8 @@ public struct ClusterInfo: Sendable, Hashable {
   }
 
   /// Whether readiness may stop waiting for this cluster: it synced once, or the wait for it expired.
-  public var isSettled: Bool { hasSynced || waitExpired }
+  package var isSettled: Bool { hasSynced || waitExpired }
 
   /// Every object the source held, of every kind.
-  public var objectCount: Int { objectCounts.values.reduce(0, +) }
+  package var objectCount: Int { objectCounts.values.reduce(0, +) }
 }

@@ -18,12 +18,12 @@ import SextantKube
 /// - Services labelled with a network are that network's gateways (`GatewayDiscovery`); Gateways and
 ///   VirtualServices are checked one by one (`IstioConfigParser`). A gateway Service's unreadable annotation is
 ///   listed with the rejected Istio config.
-public enum ClusterRegistry {
+package enum ClusterRegistry {
   /// The view of `cluster` holding `objects`.
   ///
   /// `resolve` gives the addresses of a gateway Service's load-balancer hostname (with `resolveHostnameGateways`);
   /// `MeshRegistry` answers it from `GatewayHostnames` without waiting. The hostnames asked are recorded in the view.
-  public static func build(
+  package static func build(
     cluster: ClusterID, objects: ClusterObjects, options: RegistryOptions, resolve: (String) -> [String] = { _ in [] }
   ) -> ClusterView {
     var asked: Set<String> = []

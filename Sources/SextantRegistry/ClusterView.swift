@@ -5,29 +5,29 @@ import SextantKube
 /// Every hostname in `services` has an entry in `endpoints` (possibly empty) and vice versa. Each service's
 /// `addresses` holds only this cluster's VIPs and its `clusters` is `[cluster]`; merging across clusters is
 /// `MeshRegistry`'s job.
-public struct ClusterView: Sendable, Hashable {
+package struct ClusterView: Sendable, Hashable {
   /// The cluster this view describes.
-  public var cluster: ClusterID
+  package var cluster: ClusterID
   /// Services by hostname.
-  public var services: [String: MeshService]
+  package var services: [String: MeshService]
   /// Endpoints by hostname, each list sorted (`MeshEndpoint`'s order) and without duplicate (servicePort, address).
-  public var endpoints: [String: [MeshEndpoint]]
+  package var endpoints: [String: [MeshEndpoint]]
   /// The cluster's default network: the system namespace's `topology.istio.io/network` label, else the meshNetworks
   /// network whose `fromRegistry` names the cluster, empty when neither.
-  public var networkOfCluster: String
+  package var networkOfCluster: String
   /// The network gateways the cluster's Services declare (see `GatewayDiscovery`), sorted.
-  public var gateways: [NetworkGateway]
+  package var gateways: [NetworkGateway]
   /// Load-balancer or external addresses of the Services meshNetworks names by `registryServiceName`, by hostname
   /// (the only ones it needs).
-  public var externalAddresses: [String: [String]]
+  package var externalAddresses: [String: [String]]
   /// The cluster's Gateways and VirtualServices, checked (empty for clusters whose source does not read them).
-  public var istioConfig: IstioConfig
+  package var istioConfig: IstioConfig
   /// The gateway hostnames the build asked addresses for: when one's addresses change, the view is rebuilt.
-  public var gatewayHostnames: Set<String>
+  package var gatewayHostnames: Set<String>
   /// How many objects of each kind the cluster's source held.
-  public var objectCounts: [ObjectKind: Int]
+  package var objectCounts: [ObjectKind: Int]
 
-  public init(
+  package init(
     cluster: ClusterID,
     services: [String: MeshService] = [:],
     endpoints: [String: [MeshEndpoint]] = [:],
@@ -50,5 +50,5 @@ public struct ClusterView: Sendable, Hashable {
   }
 
   /// A cluster that holds nothing (yet).
-  public static func empty(_ cluster: ClusterID) -> ClusterView { ClusterView(cluster: cluster) }
+  package static func empty(_ cluster: ClusterID) -> ClusterView { ClusterView(cluster: cluster) }
 }

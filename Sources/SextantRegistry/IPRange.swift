@@ -5,12 +5,12 @@ import Darwin
 #endif
 
 /// An IPv4 or IPv6 address as bytes (4 or 16).
-public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
-  public let bytes: [UInt8]
+package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+  package let bytes: [UInt8]
   private let text: String
 
   /// Parses the textual form; nil when `text` is not an IPv4 or IPv6 address.
-  public init?(_ text: String) {
+  package init?(_ text: String) {
     var v4 = in_addr()
     if inet_pton(AF_INET, text, &v4) == 1 {
       bytes = withUnsafeBytes(of: &v4) { Array($0) }
@@ -22,17 +22,17 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
     self.text = text
   }
 
-  public var isIPv4: Bool { bytes.count == 4 }
-  public var description: String { text }
+  package var isIPv4: Bool { bytes.count == 4 }
+  package var description: String { text }
 }
 
 /// A CIDR range such as `10.0.0.0/16` or `fd00::/8`.
-public struct IPRange: Sendable, Hashable, CustomStringConvertible {
-  public let base: IPAddress
-  public let prefixLength: Int
+package struct IPRange: Sendable, Hashable, CustomStringConvertible {
+  package let base: IPAddress
+  package let prefixLength: Int
 
   /// Parses `ADDRESS/PREFIX`; nil when it is not one (a bare address is a /32 or /128 range).
-  public init?(_ text: String) {
+  package init?(_ text: String) {
     let parts = text.split(separator: "/", omittingEmptySubsequences: false)
     guard parts.count <= 2, let base = IPAddress(String(parts[0])) else { return nil }
     let maximum = base.bytes.count * 8
@@ -46,7 +46,7 @@ public struct IPRange: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// True when `address` is of the same family and its first `prefixLength` bits equal the base's.
-  public func contains(_ address: IPAddress) -> Bool {
+  package func contains(_ address: IPAddress) -> Bool {
     guard address.bytes.count == base.bytes.count else { return false }
     var remaining = prefixLength
     for index in base.bytes.indices where remaining > 0 {
@@ -58,5 +58,5 @@ public struct IPRange: Sendable, Hashable, CustomStringConvertible {
     return true
   }
 
-  public var description: String { "\(base)/\(prefixLength)" }
+  package var description: String { "\(base)/\(prefixLength)" }
 }

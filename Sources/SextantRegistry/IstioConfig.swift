@@ -2,7 +2,7 @@
 /// that were rejected with the reason.
 
 /// How a gateway server treats TLS (`spec.servers[].tls.mode`).
-public enum GatewayTLSMode: String, Sendable, Hashable, CaseIterable {
+package enum GatewayTLSMode: String, Sendable, Hashable, CaseIterable {
   /// Forward the TLS connection untouched, chosen by SNI through VirtualService `tls` routes.
   case passthrough = "PASSTHROUGH"
   case simple = "SIMPLE"
@@ -14,19 +14,19 @@ public enum GatewayTLSMode: String, Sendable, Hashable, CaseIterable {
 }
 
 /// One server of a Gateway: a port the gateway listens on and what it does there.
-public struct GatewayServer: Sendable, Hashable {
-  public var port: Int
-  public var portName: String
+package struct GatewayServer: Sendable, Hashable {
+  package var port: Int
+  package var portName: String
   /// The protocol, upper-cased (`TLS`, `HTTPS`, `HTTP`, `TCP`, ...).
-  public var `protocol`: String
+  package var `protocol`: String
   /// `host` or `namespace/host`; `*` matches every host.
-  public var hosts: [String]
+  package var hosts: [String]
   /// The address to bind; empty for 0.0.0.0.
-  public var bind: String
+  package var bind: String
   /// nil when the server has no `tls` settings.
-  public var tlsMode: GatewayTLSMode?
+  package var tlsMode: GatewayTLSMode?
 
-  public init(port: Int, portName: String = "", protocol: String, hosts: [String], bind: String = "", tlsMode: GatewayTLSMode?) {
+  package init(port: Int, portName: String = "", protocol: String, hosts: [String], bind: String = "", tlsMode: GatewayTLSMode?) {
     self.port = port
     self.portName = portName
     self.protocol = `protocol`
@@ -37,16 +37,16 @@ public struct GatewayServer: Sendable, Hashable {
 }
 
 /// A checked Gateway.
-public struct GatewayConfig: Sendable, Hashable, Comparable {
-  public var name: String
-  public var namespace: String
+package struct GatewayConfig: Sendable, Hashable, Comparable {
+  package var name: String
+  package var namespace: String
   /// The cluster (or cluster directory) it was read from.
-  public var cluster: ClusterID
+  package var cluster: ClusterID
   /// Proxies whose LABELS contain all of these serve the gateway; empty selects every router.
-  public var selector: [String: String]
-  public var servers: [GatewayServer]
+  package var selector: [String: String]
+  package var servers: [GatewayServer]
 
-  public init(name: String, namespace: String, cluster: ClusterID, selector: [String: String], servers: [GatewayServer]) {
+  package init(name: String, namespace: String, cluster: ClusterID, selector: [String: String], servers: [GatewayServer]) {
     self.name = name
     self.namespace = namespace
     self.cluster = cluster
@@ -55,26 +55,26 @@ public struct GatewayConfig: Sendable, Hashable, Comparable {
   }
 
   /// `namespace/name`, how VirtualServices refer to it.
-  public var qualifiedName: String { "\(namespace)/\(name)" }
+  package var qualifiedName: String { "\(namespace)/\(name)" }
 
   /// True when `labels` contain every selector entry.
-  public func selects(labels: [String: String]) -> Bool {
+  package func selects(labels: [String: String]) -> Bool {
     selector.allSatisfy { labels[$0.key] == $0.value }
   }
 
-  public static func < (lhs: GatewayConfig, rhs: GatewayConfig) -> Bool {
+  package static func < (lhs: GatewayConfig, rhs: GatewayConfig) -> Bool {
     (lhs.namespace, lhs.name, lhs.cluster) < (rhs.namespace, rhs.name, rhs.cluster)
   }
 }
 
 /// A destination of a route: a service hostname (made fully qualified), a port and a weight.
-public struct RouteDestination: Sendable, Hashable {
-  public var host: String
+package struct RouteDestination: Sendable, Hashable {
+  package var host: String
   /// nil: the service's only port.
-  public var port: Int?
-  public var weight: Int
+  package var port: Int?
+  package var weight: Int
 
-  public init(host: String, port: Int? = nil, weight: Int = 0) {
+  package init(host: String, port: Int? = nil, weight: Int = 0) {
     self.host = host
     self.port = port
     self.weight = weight
@@ -82,42 +82,42 @@ public struct RouteDestination: Sendable, Hashable {
 }
 
 /// A VirtualService `tls` route: connections matching any of `matches` go to `destinations`.
-public struct TLSRoute: Sendable, Hashable {
-  public struct Match: Sendable, Hashable {
+package struct TLSRoute: Sendable, Hashable {
+  package struct Match: Sendable, Hashable {
     /// SNI values; `*` (or a leading `*.`) is a wildcard.
-    public var sniHosts: [String]
+    package var sniHosts: [String]
     /// The gateway (or sidecar) port the match is limited to; nil for any.
-    public var port: Int?
+    package var port: Int?
     /// Gateways (`namespace/name`) the match is limited to; empty for the VirtualService's own.
-    public var gateways: [String]
+    package var gateways: [String]
 
-    public init(sniHosts: [String], port: Int? = nil, gateways: [String] = []) {
+    package init(sniHosts: [String], port: Int? = nil, gateways: [String] = []) {
       self.sniHosts = sniHosts
       self.port = port
       self.gateways = gateways
     }
   }
 
-  public var matches: [Match]
-  public var destinations: [RouteDestination]
+  package var matches: [Match]
+  package var destinations: [RouteDestination]
 
-  public init(matches: [Match], destinations: [RouteDestination]) {
+  package init(matches: [Match], destinations: [RouteDestination]) {
     self.matches = matches
     self.destinations = destinations
   }
 }
 
 /// A checked VirtualService (its `tls` routes; `http` and `tcp` routes are not read).
-public struct VirtualServiceConfig: Sendable, Hashable, Comparable {
-  public var name: String
-  public var namespace: String
-  public var cluster: ClusterID
-  public var hosts: [String]
+package struct VirtualServiceConfig: Sendable, Hashable, Comparable {
+  package var name: String
+  package var namespace: String
+  package var cluster: ClusterID
+  package var hosts: [String]
   /// Gateways as `namespace/name` (a bare name is in the VirtualService's namespace); `mesh` for sidecars.
-  public var gateways: [String]
-  public var tlsRoutes: [TLSRoute]
+  package var gateways: [String]
+  package var tlsRoutes: [TLSRoute]
 
-  public init(name: String, namespace: String, cluster: ClusterID, hosts: [String], gateways: [String], tlsRoutes: [TLSRoute]) {
+  package init(name: String, namespace: String, cluster: ClusterID, hosts: [String], gateways: [String], tlsRoutes: [TLSRoute]) {
     self.name = name
     self.namespace = namespace
     self.cluster = cluster
@@ -126,24 +126,24 @@ public struct VirtualServiceConfig: Sendable, Hashable, Comparable {
     self.tlsRoutes = tlsRoutes
   }
 
-  public static func < (lhs: VirtualServiceConfig, rhs: VirtualServiceConfig) -> Bool {
+  package static func < (lhs: VirtualServiceConfig, rhs: VirtualServiceConfig) -> Bool {
     (lhs.namespace, lhs.name, lhs.cluster) < (rhs.namespace, rhs.name, rhs.cluster)
   }
 }
 
 /// An object that was not accepted: which one, which field, and why.
-public struct ConfigRejection: Error, Sendable, Hashable, Comparable, CustomStringConvertible {
-  public var code: String { "invalid-istio-config" }
+package struct ConfigRejection: Error, Sendable, Hashable, Comparable, CustomStringConvertible {
+  package var code: String { "invalid-istio-config" }
   /// `Gateway` or `VirtualService`; `Service` for a gateway Service's annotation.
-  public var kind: String
-  public var namespace: String
-  public var name: String
-  public var cluster: ClusterID
+  package var kind: String
+  package var namespace: String
+  package var name: String
+  package var cluster: ClusterID
   /// The offending field's path, such as `spec.servers[0].port.number`.
-  public var field: String
-  public var message: String
+  package var field: String
+  package var message: String
 
-  public init(kind: String, namespace: String, name: String, cluster: ClusterID, field: String, message: String) {
+  package init(kind: String, namespace: String, name: String, cluster: ClusterID, field: String, message: String) {
     self.kind = kind
     self.namespace = namespace
     self.name = name
@@ -152,29 +152,29 @@ public struct ConfigRejection: Error, Sendable, Hashable, Comparable, CustomStri
     self.message = message
   }
 
-  public static func < (lhs: ConfigRejection, rhs: ConfigRejection) -> Bool {
+  package static func < (lhs: ConfigRejection, rhs: ConfigRejection) -> Bool {
     (lhs.kind, lhs.namespace, lhs.name, lhs.cluster) < (rhs.kind, rhs.namespace, rhs.name, rhs.cluster)
   }
 
-  public var description: String { "\(kind) \(namespace)/\(name) in \(cluster): \(field): \(message)" }
+  package var description: String { "\(kind) \(namespace)/\(name) in \(cluster): \(field): \(message)" }
 }
 
 /// The Istio networking configuration of the mesh (or of one cluster): accepted objects sorted, and rejections.
-public struct IstioConfig: Sendable, Hashable {
-  public var gateways: [GatewayConfig]
-  public var virtualServices: [VirtualServiceConfig]
-  public var rejected: [ConfigRejection]
+package struct IstioConfig: Sendable, Hashable {
+  package var gateways: [GatewayConfig]
+  package var virtualServices: [VirtualServiceConfig]
+  package var rejected: [ConfigRejection]
 
-  public init(gateways: [GatewayConfig] = [], virtualServices: [VirtualServiceConfig] = [], rejected: [ConfigRejection] = []) {
+  package init(gateways: [GatewayConfig] = [], virtualServices: [VirtualServiceConfig] = [], rejected: [ConfigRejection] = []) {
     self.gateways = gateways
     self.virtualServices = virtualServices
     self.rejected = rejected
   }
 
-  public static let empty = IstioConfig()
+  package static let empty = IstioConfig()
 
   /// The Gateways whose selector matches `labels`, sorted.
-  public func gateways(selecting labels: [String: String]) -> [GatewayConfig] {
+  package func gateways(selecting labels: [String: String]) -> [GatewayConfig] {
     gateways.filter { $0.selects(labels: labels) }
   }
 }

@@ -6,9 +6,9 @@ import SextantKube
 /// A rejected object is left out with a `ConfigRejection` naming it and the field; the others are unaffected.
 /// Fields Sextant does not read (for example a VirtualService's `http` routes or a server's certificates) are not
 /// checked.
-public enum IstioConfigParser {
+package enum IstioConfigParser {
   /// The accepted and rejected objects of one cluster.
-  public static func parse(_ objects: ClusterObjects, cluster: ClusterID, options: RegistryOptions) -> IstioConfig {
+  package static func parse(_ objects: ClusterObjects, cluster: ClusterID, options: RegistryOptions) -> IstioConfig {
     var config = IstioConfig()
     for key in objects.gateways.keys.sorted() {
       var checker = Checker(kind: "Gateway", key: key, cluster: cluster)

@@ -5,7 +5,7 @@ extension Locality {
   ///
   /// The value is `region.zone.subzone` (Kubernetes label values cannot hold `/`); a value already containing `/` is
   /// taken as `region/zone/subzone`. Missing parts are empty; parts past the third are ignored.
-  public init(istioLabel value: String) {
+  package init(istioLabel value: String) {
     let separator: Character = value.contains("/") ? "/" : "."
     let parts = value.split(separator: separator, omittingEmptySubsequences: false).map(String.init)
     self.init(
@@ -17,7 +17,7 @@ extension Locality {
 
   /// The locality of a Node from its topology labels (GA names first, then the `failure-domain.beta` ones); nil
   /// when the node has none of them.
-  public init?(node: Node) {
+  package init?(node: Node) {
     let labels = node.metadata.labels ?? [:]
     func value(_ names: String...) -> String {
       for name in names { if let v = labels[name], !v.isEmpty { return v } }
@@ -31,5 +31,5 @@ extension Locality {
   }
 
   /// True when region, zone and subzone are all empty.
-  public var isEmpty: Bool { region.isEmpty && zone.isEmpty && subzone.isEmpty }
+  package var isEmpty: Bool { region.isEmpty && zone.isEmpty && subzone.isEmpty }
 }

@@ -5,17 +5,17 @@
 /// addresses are used). Labels win over these declarations: an endpoint's network is the pod's
 /// `topology.istio.io/network` label, else its cluster's system-namespace label, else the network naming its cluster
 /// in `fromRegistry`, else the first `fromCidr` range containing its address, else the default network.
-public struct MeshNetworks: Sendable, Hashable {
+package struct MeshNetworks: Sendable, Hashable {
   /// One declared network.
-  public struct Network: Sendable, Hashable {
-    public var name: String
+  package struct Network: Sendable, Hashable {
+    package var name: String
     /// Clusters whose endpoints belong to this network (`fromRegistry`).
-    public var registries: [ClusterID]
+    package var registries: [ClusterID]
     /// Address ranges whose endpoints belong to this network (`fromCidr`).
-    public var ranges: [IPRange]
-    public var gateways: [Gateway]
+    package var ranges: [IPRange]
+    package var gateways: [Gateway]
 
-    public init(name: String, registries: [ClusterID] = [], ranges: [IPRange] = [], gateways: [Gateway] = []) {
+    package init(name: String, registries: [ClusterID] = [], ranges: [IPRange] = [], gateways: [Gateway] = []) {
       self.name = name
       self.registries = registries
       self.ranges = ranges
@@ -24,35 +24,35 @@ public struct MeshNetworks: Sendable, Hashable {
   }
 
   /// A declared gateway of a network.
-  public struct Gateway: Sendable, Hashable {
+  package struct Gateway: Sendable, Hashable {
     /// Where the gateway is: a fixed address (IP or hostname), or a Service hostname whose load-balancer or
     /// external addresses are used.
-    public enum Target: Sendable, Hashable {
+    package enum Target: Sendable, Hashable {
       case address(String)
       case registryServiceName(String)
     }
 
-    public var target: Target
-    public var port: Int
+    package var target: Target
+    package var port: Int
 
-    public init(target: Target, port: Int) {
+    package init(target: Target, port: Int) {
       self.target = target
       self.port = port
     }
   }
 
   /// Networks by name.
-  public var networks: [String: Network]
+  package var networks: [String: Network]
 
-  public init(networks: [String: Network] = [:]) {
+  package init(networks: [String: Network] = [:]) {
     self.networks = networks
   }
 
   /// No declared network.
-  public static let none = MeshNetworks()
+  package static let none = MeshNetworks()
 
   /// Every gateway `address` that is a hostname rather than an IP.
-  public var gatewayHostnames: Set<String> {
+  package var gatewayHostnames: Set<String> {
     var names: Set<String> = []
     for network in networks.values {
       for gateway in network.gateways {
@@ -63,7 +63,7 @@ public struct MeshNetworks: Sendable, Hashable {
   }
 
   /// Every Service hostname a gateway names by `registryServiceName`.
-  public var registryServiceNames: Set<String> {
+  package var registryServiceNames: Set<String> {
     var names: Set<String> = []
     for network in networks.values {
       for gateway in network.gateways {
@@ -74,12 +74,12 @@ public struct MeshNetworks: Sendable, Hashable {
   }
 
   /// The network whose `fromRegistry` names `cluster` (the first by network name when several do).
-  public func network(ofCluster cluster: ClusterID) -> String? {
+  package func network(ofCluster cluster: ClusterID) -> String? {
     networks.keys.sorted().first { networks[$0]!.registries.contains(cluster) }
   }
 
   /// The network whose `fromCidr` ranges contain `address` (the first by network name when several do).
-  public func network(ofAddress address: String) -> String? {
+  package func network(ofAddress address: String) -> String? {
     guard networks.values.contains(where: { !$0.ranges.isEmpty }), let parsed = IPAddress(address) else { return nil }
     return networks.keys.sorted().first { name in networks[name]!.ranges.contains { $0.contains(parsed) } }
   }

@@ -3,7 +3,7 @@ import Yams
 extension MeshNetworks {
   /// Parses Istio's meshNetworks YAML (`networks: {NAME: {endpoints: [...], gateways: [...]}}`); `source` names the
   /// file in errors. Unknown keys are errors, so a typo never silently declares nothing.
-  public init(yaml: String, source: String) throws(ConfigFileError) {
+  package init(yaml: String, source: String) throws(ConfigFileError) {
     let node: Yams.Node?
     do {
       node = try Yams.compose(yaml: yaml)
@@ -18,7 +18,7 @@ extension MeshNetworks {
   }
 
   /// Parses an already composed meshNetworks mapping found at `path` (empty at the top of a file).
-  public init(node: Yams.Node, source: String, path: String) throws(ConfigFileError) {
+  package init(node: Yams.Node, source: String, path: String) throws(ConfigFileError) {
     let reader = NodeReader(source: source)
     self.init()
     if node.null != nil { return }

@@ -10,10 +10,10 @@ import Synchronization
 ///
 /// A write that changes nothing (same view, same cluster info) publishes nothing and returns an empty change. A write
 /// that only changes cluster info (e.g. `markSynced`) publishes a new snapshot with an empty `SnapshotChange`.
-public actor MeshRegistry {
+package actor MeshRegistry {
   /// A published snapshot and what changed from the one before (unlabelled, so it is the same type as
   /// `(MeshSnapshot, SnapshotChange)` everywhere).
-  public typealias Update = (MeshSnapshot, SnapshotChange)
+  package typealias Update = (MeshSnapshot, SnapshotChange)
 
   private struct Published {
     var snapshot: MeshSnapshot = .empty
@@ -23,9 +23,10 @@ public actor MeshRegistry {
     var nextSubscriber: UInt64 = 0
   }
 
-  public let options: RegistryOptions
-  /// Addresses of gateway hostnames, looked up in the background: run `runGatewayHostnames()` for them to resolve.
-  public nonisolated let hostnames: GatewayHostnames
+  package let options: RegistryOptions
+  /// Answers the addresses of a gateway hostname at once, from the last background lookup (SextantSources'
+  /// `GatewayHostnames`); a changed answer is reported with `gatewayHostnamesChanged(_:)`.
+  private let resolve: @Sendable (String) -> [String]
   private let logger: Logger
   private var views: [ClusterID: ClusterView] = [:]
   /// The objects of each cluster whose view uses gateway hostnames, to rebuild it when their addresses change.
@@ -34,13 +35,13 @@ public actor MeshRegistry {
   private var latest: MeshSnapshot = .empty
   private let published = Mutex(Published())
 
-  public init(
+  package init(
     options: RegistryOptions = .defaults,
-    hostnames: GatewayHostnames = GatewayHostnames(),
+    resolve: @escaping @Sendable (String) -> [String] = { _ in [] },
     logger: Logger = Logger(label: "sextant.registry")
   ) {
     self.options = options
-    self.hostnames = hostnames
+    self.resolve = resolve
     self.logger = logger
   }
 
@@ -59,8 +60,8 @@ public actor MeshRegistry {
   /// Only this cluster's endpoint shards are replaced; other clusters' shards are reused as they are.
   /// - Returns: the change published (empty when nothing changed).
   @discardableResult
-  public func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
-    let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options, resolve: hostnames.addresses)
+  package func apply(cluster: ClusterID, objects: ClusterObjects) -> SnapshotChange {
+    let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options, resolve: resolve)
     // Kept only where a rebuild may be needed without the source (a gateway hostname's answer changing).
     self.objects[cluster] = view.gatewayHostnames.isEmpty ? nil : objects
     let info = latest.clusters[cluster]
@@ -76,7 +77,7 @@ public actor MeshRegistry {
 
   /// Marks `cluster`'s initial load as finished (registering it with no objects if it was unknown).
   @discardableResult
-  public func markSynced(cluster: ClusterID) -> SnapshotChange {
+  package func markSynced(cluster: ClusterID) -> SnapshotChange {
     replace(
       cluster: cluster,
       with: views[cluster] ?? .empty(cluster),
@@ -91,7 +92,7 @@ public actor MeshRegistry {
   /// without touching the cluster's objects: its last known services and endpoints stay in force. `synced` before the
   /// first `markSynced` is recorded as `syncing`.
   @discardableResult
-  public func report(cluster: ClusterID, state: ClusterInfo.SyncState, reason: String = "") -> SnapshotChange {
+  package func report(cluster: ClusterID, state: ClusterInfo.SyncState, reason: String = "") -> SnapshotChange {
     // Only `markSynced` (the source's own "initial load done") makes a cluster synced the first time; a connection
     // that is up before its initial load finished is still syncing.
     let hasSynced = latest.clusters[cluster]?.hasSynced ?? false
@@ -108,7 +109,7 @@ public actor MeshRegistry {
   /// Stops readiness from waiting for `cluster`'s initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed). A cluster still
   /// `syncing` becomes `timeout`; one in `error` keeps its state and reason. No effect once the cluster has synced.
   @discardableResult
-  public func expireInitialWait(cluster: ClusterID) -> SnapshotChange {
+  package func expireInitialWait(cluster: ClusterID) -> SnapshotChange {
     guard let info = latest.clusters[cluster], !info.hasSynced, !info.waitExpired else { return .none }
     return replace(
       cluster: cluster,
@@ -122,7 +123,7 @@ public actor MeshRegistry {
 
   /// Forgets `cluster`: its services and endpoint shards leave the mesh, and readiness no longer waits for it.
   @discardableResult
-  public func remove(cluster: ClusterID) -> SnapshotChange {
+  package func remove(cluster: ClusterID) -> SnapshotChange {
     published.withLock { state in _ = state.expected?.remove(cluster) }
     objects[cluster] = nil
     guard let old = views.removeValue(forKey: cluster) else { return .none }
@@ -130,7 +131,7 @@ public actor MeshRegistry {
     infos[cluster] = nil
     let (snapshot, change) = SnapshotMerge.next(
       previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1,
-      meshNetworks: options.meshNetworks, resolve: hostnames.addresses
+      meshNetworks: options.meshNetworks, resolve: resolve
     )
     logger.info("cluster removed", metadata: ["cluster": "\(cluster)", "change": "\(change)"])
     publish(snapshot, change)
@@ -140,27 +141,19 @@ public actor MeshRegistry {
   /// Declares the clusters the mesh must have synced before it is ready (e.g. those a file source found at start).
   ///
   /// Replaces any earlier declaration. Once called, even with an empty set, an otherwise empty mesh counts as synced.
-  public nonisolated func expect(clusters: Set<ClusterID>) {
+  package nonisolated func expect(clusters: Set<ClusterID>) {
     published.withLock { $0.expected = clusters }
-  }
-
-  /// Looks gateway hostnames up until the task is cancelled, rebuilding the clusters (and meshNetworks gateways) that
-  /// use a hostname whose addresses changed.
-  public nonisolated func runGatewayHostnames() async {
-    await hostnames.run { [weak self] changed in
-      await self?.gatewayHostnamesChanged(changed)
-    }
   }
 
   /// Rebuilds what used `changed` hostnames: clusters whose gateway Services name one, and the network topology when
   /// meshNetworks declares one as a gateway address.
-  func gatewayHostnamesChanged(_ changed: Set<String>) {
+  package func gatewayHostnamesChanged(_ changed: Set<String>) {
     for cluster in views.keys.sorted() where !views[cluster]!.gatewayHostnames.isDisjoint(with: changed) {
       guard let objects = objects[cluster] else { continue }
       apply(cluster: cluster, objects: objects)
     }
     guard !options.meshNetworks.gatewayHostnames.isDisjoint(with: changed) else { return }
-    let networks = NetworkTopology(views: views, meshNetworks: options.meshNetworks, resolve: hostnames.addresses)
+    let networks = NetworkTopology(views: views, meshNetworks: options.meshNetworks, resolve: resolve)
     guard networks != latest.networks else { return }
     let version = latest.version + 1
     publish(latest.replacing(networks: networks, version: version), SnapshotChange(networks: true))
@@ -182,7 +175,7 @@ public actor MeshRegistry {
     infos[cluster] = info
     let (snapshot, change) = SnapshotMerge.next(
       previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1,
-      meshNetworks: options.meshNetworks, resolve: hostnames.addresses
+      meshNetworks: options.meshNetworks, resolve: resolve
     )
     logger.debug(
       "cluster updated",
@@ -217,20 +210,20 @@ public actor MeshRegistry {
   // MARK: Readers
 
   /// The latest published snapshot; never waits for a writer that is building the next one.
-  public nonisolated var current: MeshSnapshot {
+  package nonisolated var current: MeshSnapshot {
     published.withLock { $0.snapshot }
   }
 
   /// True when the mesh is ready: every declared (`expect`) and every known cluster has synced once or timed out
   /// (`ClusterInfo.isSettled`), and at least one cluster is known or `expect` was called. A cluster that appears later puts it back to false until it syncs.
-  public nonisolated var allSynced: Bool {
+  package nonisolated var allSynced: Bool {
     published.withLock { state in Self.allSynced(state.snapshot.clusters, expected: state.expected) }
   }
 
   /// `allSynced` judged on `snapshot` (for example the one the push pipeline last pushed) with the clusters declared
   /// by `expect`: readiness should wait until proxies can actually be given the synced state, not just until the
   /// registry holds it.
-  public nonisolated func allSynced(in snapshot: MeshSnapshot) -> Bool {
+  package nonisolated func allSynced(in snapshot: MeshSnapshot) -> Bool {
     let expected = published.withLock { $0.expected }
     return Self.allSynced(snapshot.clusters, expected: expected)
   }
@@ -246,13 +239,13 @@ public actor MeshRegistry {
   ///
   /// Read `current` before subscribing, or use `subscribe()`, to know the starting point. The stream ends when the
   /// registry is deinitialized; cancelling the consuming task unsubscribes.
-  public nonisolated func updates() -> AsyncStream<Update> {
+  package nonisolated func updates() -> AsyncStream<Update> {
     subscribe().updates
   }
 
   /// The current snapshot and the stream of every update published after it, taken atomically: no update is missed
   /// or repeated between the two.
-  public nonisolated func subscribe() -> (current: MeshSnapshot, updates: AsyncStream<Update>) {
+  package nonisolated func subscribe() -> (current: MeshSnapshot, updates: AsyncStream<Update>) {
     let (stream, continuation) = AsyncStream.makeStream(of: Update.self, bufferingPolicy: .unbounded)
     let (id, snapshot) = published.withLock { state in
       let id = state.nextSubscriber
@@ -271,10 +264,10 @@ public actor MeshRegistry {
   }
 
   /// The number of live subscribers (for debug endpoints and tests).
-  public nonisolated var subscriberCount: Int {
+  package nonisolated var subscriberCount: Int {
     published.withLock { $0.subscribers.count }
   }
 
   /// The current view of `cluster`, for debug endpoints.
-  public func view(of cluster: ClusterID) -> ClusterView? { views[cluster] }
+  package func view(of cluster: ClusterID) -> ClusterView? { views[cluster] }
 }

@@ -7,33 +7,33 @@
 /// - `servicesVersion`: the `version` at which `services` last changed; use it in cache keys of service-wide config.
 /// - `endpointVersions[h]`: the `version` at which hostname `h`'s endpoints last changed in any cluster; present for
 ///   exactly the hostnames in `endpoints`.
-public struct MeshSnapshot: Sendable {
+package struct MeshSnapshot: Sendable {
   /// This snapshot's version; every publish bumps it (the xDS `version_info`).
-  public let version: UInt64
+  package let version: UInt64
   /// Merged services by hostname (see `MeshRegistry` for the merge rules).
-  public let services: [String: MeshService]
+  package let services: [String: MeshService]
   /// The keys of `services`, sorted.
-  public let sortedHostnames: [String]
+  package let sortedHostnames: [String]
   /// Endpoints per hostname, one shard per cluster that defines the service (a shard may be empty).
-  public let endpoints: [String: EndpointShards]
+  package let endpoints: [String: EndpointShards]
   /// The `version` at which `services` last changed.
-  public let servicesVersion: UInt64
+  package let servicesVersion: UInt64
   /// Per hostname, the `version` at which its endpoints last changed in any cluster.
-  public let endpointVersions: [String: UInt64]
+  package let endpointVersions: [String: UInt64]
   /// Every known cluster.
-  public let clusters: [ClusterID: ClusterInfo]
+  package let clusters: [ClusterID: ClusterInfo]
   /// Gateways per network (what split-horizon EDS replaces other networks' endpoints with).
-  public let networks: NetworkTopology
+  package let networks: NetworkTopology
   /// The `version` at which `networks` last changed; use it in cache keys of anything built from it.
-  public let networksVersion: UInt64
+  package let networksVersion: UInt64
   /// Gateways and VirtualServices of the primary and file-backed clusters, with rejected objects.
-  public let istioConfig: IstioConfig
+  package let istioConfig: IstioConfig
   /// The `version` at which `istioConfig` last changed.
-  public let istioConfigVersion: UInt64
+  package let istioConfigVersion: UInt64
   /// Endpoints by address, built on first use and shared by every reader of this snapshot.
   private let addressIndex = EndpointAddressIndex()
 
-  public init(
+  package init(
     version: UInt64,
     services: [String: MeshService],
     sortedHostnames: [String],
@@ -60,7 +60,7 @@ public struct MeshSnapshot: Sendable {
   }
 
   /// The snapshot of a registry that knows no cluster: version 0, nothing in it.
-  public static let empty = MeshSnapshot(
+  package static let empty = MeshSnapshot(
     version: 0,
     services: [:],
     sortedHostnames: [],
@@ -71,7 +71,7 @@ public struct MeshSnapshot: Sendable {
   )
 
   /// This snapshot with `networks` replaced, as version `version` (which must be greater than this one's).
-  public func replacing(networks: NetworkTopology, version: UInt64) -> MeshSnapshot {
+  package func replacing(networks: NetworkTopology, version: UInt64) -> MeshSnapshot {
     MeshSnapshot(
       version: version,
       services: services,
@@ -88,22 +88,22 @@ public struct MeshSnapshot: Sendable {
   }
 
   /// The service named `hostname`.
-  public func service(_ hostname: String) -> MeshService? { services[hostname] }
+  package func service(_ hostname: String) -> MeshService? { services[hostname] }
 
   /// Endpoints of `hostname` serving `servicePort`, from every cluster (sorted by cluster, then endpoint order).
-  public func endpoints(hostname: String, servicePort: Int) -> [MeshEndpoint] {
+  package func endpoints(hostname: String, servicePort: Int) -> [MeshEndpoint] {
     endpoints[hostname]?.endpoints(servicePort: servicePort) ?? []
   }
 
   /// Every endpoint whose address is `address`, with its hostname, sorted by hostname then endpoint.
   ///
   /// The index behind it is built once per snapshot (O(endpoints)) on the first call.
-  public func endpoints(atAddress address: String) -> [(hostname: String, endpoint: MeshEndpoint)] {
+  package func endpoints(atAddress address: String) -> [(hostname: String, endpoint: MeshEndpoint)] {
     addressIndex.lookup(address, endpoints: endpoints)
   }
 
   /// The known clusters, sorted.
-  public var sortedClusterIDs: [ClusterID] { clusters.keys.sorted() }
+  package var sortedClusterIDs: [ClusterID] { clusters.keys.sorted() }
 }
 
 import Synchronization

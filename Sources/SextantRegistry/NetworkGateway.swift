@@ -1,18 +1,18 @@
 import SextantKube
 
 /// One way into a network: an address and port where its east-west gateway accepts mTLS traffic routed by SNI.
-public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConvertible {
+package struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConvertible {
   /// The network the gateway leads into.
-  public var network: String
+  package var network: String
   /// An IP address.
-  public var address: String
-  public var port: Int
+  package var address: String
+  package var port: Int
   /// The cluster whose Service declared the gateway; empty for a gateway from meshNetworks.
-  public var cluster: ClusterID
+  package var cluster: ClusterID
   /// What declared it: `Service NAMESPACE/NAME` or `meshNetworks`.
-  public var source: String
+  package var source: String
 
-  public init(network: String, address: String, port: Int, cluster: ClusterID = "", source: String) {
+  package init(network: String, address: String, port: Int, cluster: ClusterID = "", source: String) {
     self.network = network
     self.address = address
     self.port = port
@@ -20,11 +20,11 @@ public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConver
     self.source = source
   }
 
-  public static func < (lhs: NetworkGateway, rhs: NetworkGateway) -> Bool {
+  package static func < (lhs: NetworkGateway, rhs: NetworkGateway) -> Bool {
     (lhs.network, lhs.address, lhs.port, lhs.cluster, lhs.source) < (rhs.network, rhs.address, rhs.port, rhs.cluster, rhs.source)
   }
 
-  public var description: String { "\(network) \(address):\(port) (\(source)\(cluster.isEmpty ? "" : " in \(cluster)"))" }
+  package var description: String { "\(network) \(address):\(port) (\(source)\(cluster.isEmpty ? "" : " in \(cluster)"))" }
 }
 
 /// Finds the network gateways a cluster's Services declare, as istiod does.
@@ -37,20 +37,20 @@ public struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConver
 /// `traffic.istio.io/nodeSelector` selects (`NodeSelector`), every node without it (or with an empty one); one that
 /// is not a selector is reported and, as in istiod, every node is used. The gateway port is 15443 unless the label
 /// `networking.istio.io/gatewayPort` names another. A Service giving no address declares nothing.
-public enum GatewayDiscovery {
+package enum GatewayDiscovery {
   /// The default port of an east-west gateway (Istio's AUTO_PASSTHROUGH port).
-  public static let defaultPort = 15443
+  package static let defaultPort = 15443
 
   /// What a cluster's Services declare.
-  public struct Discovery: Sendable, Hashable {
+  package struct Discovery: Sendable, Hashable {
     /// Sorted.
-    public var gateways: [NetworkGateway]
+    package var gateways: [NetworkGateway]
     /// Gateway Services with an annotation that is not valid, naming the Service and the annotation.
-    public var rejected: [ConfigRejection]
+    package var rejected: [ConfigRejection]
   }
 
   /// The gateways declared by `objects`' Services, sorted.
-  public static func gateways(
+  package static func gateways(
     in objects: ClusterObjects,
     cluster: ClusterID,
     resolveHostnames: Bool,
@@ -60,7 +60,7 @@ public enum GatewayDiscovery {
   }
 
   /// The gateways declared by `objects`' Services, and the annotations that could not be read.
-  public static func discover(
+  package static func discover(
     in objects: ClusterObjects,
     cluster: ClusterID,
     resolveHostnames: Bool,
@@ -108,7 +108,7 @@ public enum GatewayDiscovery {
   }
 
   /// Load-balancer ingress IPs (and resolved hostnames), else external IPs; without duplicates, in order.
-  public static func externalAddresses(
+  package static func externalAddresses(
     of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = { _ in [] }
   ) -> [String] {
     var addresses: [String] = []

@@ -3,25 +3,25 @@
 /// Built from every cluster's gateway Services plus meshNetworks' declared gateways. Split horizon applies only when
 /// the topology has at least one gateway (`isMultiNetwork`), as in istiod: a mesh whose networks are labelled but
 /// that has no gateway at all is treated as one flat network.
-public struct NetworkTopology: Sendable, Hashable {
+package struct NetworkTopology: Sendable, Hashable {
   /// Gateways by network, each list sorted and without duplicate address and port.
-  public var gateways: [String: [NetworkGateway]]
+  package var gateways: [String: [NetworkGateway]]
 
-  public init(gateways: [String: [NetworkGateway]] = [:]) {
+  package init(gateways: [String: [NetworkGateway]] = [:]) {
     self.gateways = gateways
   }
 
-  public static let empty = NetworkTopology()
+  package static let empty = NetworkTopology()
 
   /// True when any network has a gateway: endpoints are then filtered per proxy network.
-  public var isMultiNetwork: Bool { !gateways.isEmpty }
+  package var isMultiNetwork: Bool { !gateways.isEmpty }
 
   /// The gateways into `network` (empty when it has none).
-  public func gateways(of network: String) -> [NetworkGateway] { gateways[network] ?? [] }
+  package func gateways(of network: String) -> [NetworkGateway] { gateways[network] ?? [] }
 
   /// The gateways an endpoint of `cluster` on `network` is reached through: those `cluster` itself declares, else
   /// every gateway of `network` (istiod's choice: no hop between clusters when the endpoint's cluster has a gateway).
-  public func gateways(of network: String, cluster: ClusterID) -> [NetworkGateway] {
+  package func gateways(of network: String, cluster: ClusterID) -> [NetworkGateway] {
     let all = gateways(of: network)
     let own = all.filter { $0.cluster == cluster }
     return own.isEmpty ? all : own
@@ -31,7 +31,7 @@ public struct NetworkTopology: Sendable, Hashable {
   /// addresses of that hostname in the network's `fromRegistry` clusters, or in any cluster when it names none).
   ///
   /// `resolve` answers a meshNetworks `address` that is a hostname (see `GatewayHostnames`).
-  public init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] }) {
+  package init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] }) {
     var byNetwork: [String: [NetworkGateway]] = [:]
     for cluster in views.keys.sorted() {
       for gateway in views[cluster]!.gateways { byNetwork[gateway.network, default: []].append(gateway) }

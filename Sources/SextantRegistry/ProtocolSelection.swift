@@ -15,14 +15,14 @@ import SextantKube
 ///    protocol; Sextant does not sniff, so they are plain TCP (istiod's well-known-port rule gives TCP as well).
 extension ServiceProtocol {
   /// The protocol of a Service port.
-  public init(port: Service.Port) {
+  package init(port: Service.Port) {
     self.init(portName: port.name, kubernetesProtocol: port.protocol, appProtocol: port.appProtocol)
   }
 
   /// The protocol from the pieces of a port: its name, its Kubernetes `protocol` (TCP/UDP/SCTP) and its `appProtocol`.
   ///
   /// Also usable for EndpointSlice and Endpoints ports, which carry the same three fields.
-  public init(portName: String?, kubernetesProtocol: String?, appProtocol: String?) {
+  package init(portName: String?, kubernetesProtocol: String?, appProtocol: String?) {
     if let kubernetesProtocol, kubernetesProtocol.uppercased() == "UDP" {
       self = .udp
       return
@@ -55,7 +55,7 @@ extension ServiceProtocol {
   ///
   /// istiod also knows `http_proxy`, which only applies to Sidecar egress listeners; it is not a service protocol
   /// here and gives nil.
-  public static func parse(_ name: String) -> ServiceProtocol? {
+  package static func parse(_ name: String) -> ServiceProtocol? {
     switch name.lowercased() {
     case "tcp": .tcp
     case "udp": .udp

@@ -2,18 +2,18 @@
 ///
 /// The same options must be used for every cluster of a mesh: hostnames are only merged across clusters when they
 /// are spelled the same.
-public struct RegistryOptions: Sendable, Hashable {
+package struct RegistryOptions: Sendable, Hashable {
   /// The DNS suffix of service hostnames (`NAME.NAMESPACE.svc.DOMAIN_SUFFIX`); istiod's `--domain`.
-  public var domainSuffix: String
+  package var domainSuffix: String
   /// The namespace whose `topology.istio.io/network` label names the cluster's default network.
-  public var systemNamespace: String
+  package var systemNamespace: String
   /// Networks declared in mesh configuration (endpoint ranges, clusters, gateways); labels take precedence.
-  public var meshNetworks: MeshNetworks
+  package var meshNetworks: MeshNetworks
   /// Resolve a gateway Service's load-balancer hostname to addresses (istiod's RESOLVE_HOSTNAME_GATEWAYS); when
   /// false such a hostname gives no gateway address.
-  public var resolveHostnameGateways: Bool
+  package var resolveHostnameGateways: Bool
 
-  public init(
+  package init(
     domainSuffix: String = "cluster.local",
     systemNamespace: String = "istio-system",
     meshNetworks: MeshNetworks = .none,
@@ -26,10 +26,10 @@ public struct RegistryOptions: Sendable, Hashable {
   }
 
   /// `cluster.local` and `istio-system`, as istiod defaults.
-  public static let defaults = RegistryOptions()
+  package static let defaults = RegistryOptions()
 
   /// The hostname of the Service `name` in `namespace`.
-  public func hostname(name: String, namespace: String) -> String {
+  package func hostname(name: String, namespace: String) -> String {
     "\(name).\(namespace).svc.\(domainSuffix)"
   }
 }

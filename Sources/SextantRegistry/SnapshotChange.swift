@@ -8,13 +8,13 @@
 /// VirtualServices changed: gateway proxies need new clusters and listeners (a change in rejected objects alone does
 /// not set it; the snapshot still carries the new rejected list for the debug endpoints). An empty change (e.g. a cluster only
 /// became synced) needs no push.
-public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
-  public var services: Bool
-  public var endpointHostnames: Set<String>
-  public var networks: Bool
-  public var istioConfig: Bool
+package struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
+  package var services: Bool
+  package var endpointHostnames: Set<String>
+  package var networks: Bool
+  package var istioConfig: Bool
 
-  public init(services: Bool = false, endpointHostnames: Set<String> = [], networks: Bool = false, istioConfig: Bool = false) {
+  package init(services: Bool = false, endpointHostnames: Set<String> = [], networks: Bool = false, istioConfig: Bool = false) {
     self.services = services
     self.endpointHostnames = endpointHostnames
     self.networks = networks
@@ -22,19 +22,19 @@ public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// No change.
-  public static let none = SnapshotChange()
+  package static let none = SnapshotChange()
 
   /// True when nothing changed.
-  public var isEmpty: Bool { !services && endpointHostnames.isEmpty && !networks && !istioConfig }
+  package var isEmpty: Bool { !services && endpointHostnames.isEmpty && !networks && !istioConfig }
 
   /// True when only endpoints changed (an incremental EDS push suffices).
-  public var isEndpointOnly: Bool { !services && !istioConfig && (!endpointHostnames.isEmpty || networks) }
+  package var isEndpointOnly: Bool { !services && !istioConfig && (!endpointHostnames.isEmpty || networks) }
 
   /// True when every resource type must be generated again (services or Istio config changed).
-  public var isFull: Bool { services || istioConfig }
+  package var isFull: Bool { services || istioConfig }
 
   /// Folds `other` (a later change) into this one.
-  public mutating func merge(_ other: SnapshotChange) {
+  package mutating func merge(_ other: SnapshotChange) {
     services = services || other.services
     endpointHostnames.formUnion(other.endpointHostnames)
     networks = networks || other.networks
@@ -42,13 +42,13 @@ public struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   }
 
   /// This change with `other` folded in.
-  public func merging(_ other: SnapshotChange) -> SnapshotChange {
+  package func merging(_ other: SnapshotChange) -> SnapshotChange {
     var copy = self
     copy.merge(other)
     return copy
   }
 
-  public var description: String {
+  package var description: String {
     "SnapshotChange(services: \(services), endpoints: \(endpointHostnames.sorted()), networks: \(networks), "
       + "istioConfig: \(istioConfig))"
   }

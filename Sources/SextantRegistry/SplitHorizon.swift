@@ -12,20 +12,20 @@
 /// To keep the split exact, every weight is first multiplied by the least common multiple of the sizes of the gateway
 /// lists chosen (per network, or per cluster where its own gateways are used; as istiod does), unless that would exceed Envoy's UInt32 total, in which case shares are
 /// rounded down. Locality grouping is kept; locality weights are sums of the new weights.
-public enum SplitHorizon {
+package enum SplitHorizon {
   /// Why an endpoint cannot be reached from another network.
-  public enum Unreachable: String, Sendable, Hashable, CaseIterable {
+  package enum Unreachable: String, Sendable, Hashable, CaseIterable {
     case noGateway = "no_gateway"
     case noMutualTLS = "no_mtls"
   }
 
   /// True when a proxy on `proxyNetwork` reaches an endpoint on `endpointNetwork` directly (same, or either unset).
-  public static func sameNetwork(_ endpointNetwork: String, _ proxyNetwork: String) -> Bool {
+  package static func sameNetwork(_ endpointNetwork: String, _ proxyNetwork: String) -> Bool {
     endpointNetwork.isEmpty || proxyNetwork.isEmpty || endpointNetwork == proxyNetwork
   }
 
   /// Why a proxy on another network cannot reach `endpoint`, or nil when it can (directly or through a gateway).
-  public static func unreachable(_ endpoint: MeshEndpoint, topology: NetworkTopology) -> Unreachable? {
+  package static func unreachable(_ endpoint: MeshEndpoint, topology: NetworkTopology) -> Unreachable? {
     guard topology.isMultiNetwork, !endpoint.network.isEmpty else { return nil }
     if topology.gateways(of: endpoint.network).isEmpty { return .noGateway }
     if endpoint.tlsMode != WellKnownLabels.tlsModeIstio { return .noMutualTLS }
@@ -33,7 +33,7 @@ public enum SplitHorizon {
   }
 
   /// `endpoints` (one service port) as a proxy on `proxyNetwork` must see them.
-  public static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology) -> [MeshEndpoint] {
+  package static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology) -> [MeshEndpoint] {
     guard topology.isMultiNetwork else { return endpoints }
     var local: [MeshEndpoint] = []
     // (locality, network, endpoint cluster) → the replaced endpoints' total weight and the service port they served.
@@ -127,7 +127,7 @@ public enum SplitHorizon {
 extension MeshSnapshot {
   /// Endpoints that proxies on other networks cannot reach, counted by (network, reason); each (hostname, service
   /// port, address) counts once.
-  public func unreachableEndpoints() -> [String: [SplitHorizon.Unreachable: Int]] {
+  package func unreachableEndpoints() -> [String: [SplitHorizon.Unreachable: Int]] {
     guard networks.isMultiNetwork else { return [:] }
     var counts: [String: [SplitHorizon.Unreachable: Int]] = [:]
     for shards in endpoints.values {

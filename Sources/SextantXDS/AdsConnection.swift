@@ -1,9 +1,10 @@
+import SextantGeneration
 import EnvoyAPI
 import Synchronization
 
 /// One ADS stream as the rest of Sextant sees it: its proxy, its subscriptions (for debug and sync status), and a
 /// mailbox in which pushes not yet sent are coalesced into one.
-public final class AdsConnection: Sendable {
+package final class AdsConnection: Sendable {
   /// What happens on a stream, in the order the stream's loop handles it.
   enum Event: Sendable {
     case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
@@ -14,19 +15,19 @@ public final class AdsConnection: Sendable {
   }
 
   /// A copy of a connection's state for debug endpoints.
-  public struct Info: Sendable {
-    public var id: String
-    public var peer: String
-    public var proxy: Proxy?
+  package struct Info: Sendable {
+    package var id: String
+    package var peer: String
+    package var proxy: Proxy?
     /// The authenticated caller (secure port only).
-    public var identity: String?
-    public var connectedAt: ContinuousClock.Instant
-    public var watches: [XDSType: WatchState]
+    package var identity: String?
+    package var connectedAt: ContinuousClock.Instant
+    package var watches: [XDSType: WatchState]
   }
 
-  public let id: String
+  package let id: String
   /// Which server accepted the stream (`AdsServer.listener`), so one server's shutdown ends only its streams.
-  public let listener: String
+  package let listener: String
   private let events: AsyncStream<Event>.Continuation
   private let pending = Mutex<PushRequest?>(nil)
   private let info: Mutex<Info>
@@ -42,7 +43,7 @@ public final class AdsConnection: Sendable {
   }
 
   /// Queues a push; if one is already waiting, the two become one (newest snapshot, union of changes).
-  public func enqueue(_ request: PushRequest) {
+  package func enqueue(_ request: PushRequest) {
     let ring = pending.withLock { pending -> Bool in
       if pending == nil {
         pending = request
@@ -55,7 +56,7 @@ public final class AdsConnection: Sendable {
   }
 
   /// Ends the stream from the server side (graceful shutdown): the proxy reconnects elsewhere or later.
-  public func close() {
+  package func close() {
     events.yield(.closed(nil))
   }
 
@@ -75,14 +76,14 @@ public final class AdsConnection: Sendable {
   }
 
   /// The connection's proxy and subscriptions as of now.
-  public var snapshot: Info { info.withLock { $0 } }
+  package var snapshot: Info { info.withLock { $0 } }
 }
 
 /// The set of live ADS connections.
-public final class ConnectionRegistry: Sendable {
+package final class ConnectionRegistry: Sendable {
   private let connections = Mutex<[String: AdsConnection]>([:])
 
-  public init() {}
+  package init() {}
 
   func add(_ connection: AdsConnection) {
     connections.withLock { $0[connection.id] = connection }
@@ -93,15 +94,15 @@ public final class ConnectionRegistry: Sendable {
   }
 
   /// Every live connection, sorted by id.
-  public var all: [AdsConnection] {
+  package var all: [AdsConnection] {
     connections.withLock { Array($0.values) }.sorted { $0.id < $1.id }
   }
 
-  public var count: Int { connections.withLock { $0.count } }
+  package var count: Int { connections.withLock { $0.count } }
 
   /// Ends every stream (of `listener`'s server when given); used at graceful shutdown, after that server stopped
   /// accepting new ones.
-  public func closeAll(listener: String? = nil) {
+  package func closeAll(listener: String? = nil) {
     for connection in all where listener == nil || connection.listener == listener { connection.close() }
   }
 }

@@ -1,21 +1,22 @@
+import SextantGeneration
 import EnvoyAPI
 import Foundation
 import GRPCCore
 import Logging
 import Metrics
 import SextantRegistry
-import SextantSecurity
+import SextantPKI
 import Synchronization
 
 /// How an ADS server authenticates its streams and answers SDS.
-public struct StreamSecurity: Sendable {
+package struct StreamSecurity: Sendable {
   /// Authenticates a new stream from its remote peer and request metadata; throws an `RPCError` (UNAUTHENTICATED,
   /// UNAVAILABLE) to refuse it. Nil: streams are not authenticated (the plaintext port).
-  public var authenticate: (@Sendable (_ remotePeer: String, _ metadata: Metadata) async throws -> CallerIdentity)?
+  package var authenticate: (@Sendable (_ remotePeer: String, _ metadata: Metadata) async throws -> CallerIdentity)?
   /// The mesh CA for SDS; nil: SDS requests are ignored.
-  public var secrets: WorkloadSecrets?
+  package var secrets: WorkloadSecrets?
 
-  public init(
+  package init(
     authenticate: (@Sendable (_ remotePeer: String, _ metadata: Metadata) async throws -> CallerIdentity)? = nil,
     secrets: WorkloadSecrets? = nil
   ) {
@@ -24,7 +25,7 @@ public struct StreamSecurity: Sendable {
   }
 
   /// No authentication, no SDS.
-  public static let none = StreamSecurity()
+  package static let none = StreamSecurity()
 }
 
 /// Envoy's AggregatedDiscoveryService, state of the world: CDS, EDS, LDS, RDS and SDS on one stream per proxy.
@@ -38,7 +39,7 @@ public struct StreamSecurity: Sendable {
 /// roots) to anyone and `default` (a certificate Sextant issues, with a key it generates) only to an authenticated
 /// caller, for its own identity; both are pushed again when the mesh CA changes, and `default` when two thirds of its
 /// lifetime passed. Delta xDS is not served (UNIMPLEMENTED), so clients fall back to state of the world.
-public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.ServiceProtocol {
+package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.ServiceProtocol {
   let connections: ConnectionRegistry
   let pushed: PushedSnapshot
   let generator: ConfigGenerator
@@ -46,7 +47,7 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
   let identifier: String
   let security: StreamSecurity
   /// Names this server's streams in the connection registry (e.g. `plaintext`, `secure`).
-  public let listener: String
+  package let listener: String
   private let counter = Counter()
 
   /// Sequence numbers for connection ids and nonces.
@@ -55,7 +56,7 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     func next() -> UInt64 { value.add(1, ordering: .relaxed).newValue }
   }
 
-  public init(
+  package init(
     connections: ConnectionRegistry,
     pushed: PushedSnapshot,
     generator: ConfigGenerator,
@@ -73,7 +74,7 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     self.logger = logger
   }
 
-  public func streamAggregatedResources(
+  package func streamAggregatedResources(
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DiscoveryResponse> {
@@ -103,7 +104,7 @@ public struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.S
     }
   }
 
-  public func deltaAggregatedResources(
+  package func deltaAggregatedResources(
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DeltaDiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse> {

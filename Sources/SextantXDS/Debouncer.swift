@@ -1,37 +1,38 @@
+import SextantGeneration
 import SextantRegistry
 
 /// How registry changes are batched before a push (istiod's PILOT_DEBOUNCE_AFTER / PILOT_DEBOUNCE_MAX).
-public struct DebounceConfig: Sendable, Hashable {
+package struct DebounceConfig: Sendable, Hashable {
   /// Quiet period: push once no change arrived for this long.
-  public var after: Duration
+  package var after: Duration
   /// Upper bound: push at the latest this long after the first change of a batch.
-  public var max: Duration
+  package var max: Duration
   /// Whether endpoint-only changes are debounced too (PILOT_ENABLE_EDS_DEBOUNCE); when false they push at once.
-  public var debounceEndpoints: Bool
+  package var debounceEndpoints: Bool
 
-  public init(after: Duration, max: Duration, debounceEndpoints: Bool = true) {
+  package init(after: Duration, max: Duration, debounceEndpoints: Bool = true) {
     self.after = after
     self.max = max
     self.debounceEndpoints = debounceEndpoints
   }
 
   /// istiod's defaults: 100 ms quiet period, 10 s maximum, endpoint changes debounced.
-  public static let defaults = DebounceConfig(after: .milliseconds(100), max: .seconds(10))
+  package static let defaults = DebounceConfig(after: .milliseconds(100), max: .seconds(10))
 }
 
 /// A registry change ready to push: the newest snapshot and everything that changed since the last push.
-public struct PushRequest: Sendable {
-  public var snapshot: MeshSnapshot
-  public var change: SnapshotChange
+package struct PushRequest: Sendable {
+  package var snapshot: MeshSnapshot
+  package var change: SnapshotChange
 
-  public init(snapshot: MeshSnapshot, change: SnapshotChange) {
+  package init(snapshot: MeshSnapshot, change: SnapshotChange) {
     self.snapshot = snapshot
     self.change = change
   }
 
   /// Folds another request into this one: the newer of the two snapshots (by version, so a request that arrives
   /// late never takes a proxy back to older config), the union of changes.
-  public mutating func merge(_ other: PushRequest) {
+  package mutating func merge(_ other: PushRequest) {
     if other.snapshot.version >= snapshot.version { snapshot = other.snapshot }
     change.merge(other.change)
   }
@@ -39,22 +40,22 @@ public struct PushRequest: Sendable {
 
 /// The debounce decision as a pure state machine over instants of any clock; the pipeline drives it with a real
 /// clock and tests drive it with made-up instants.
-public struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
+package struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
   private enum State: Sendable {
     case idle
     case pending(first: Instant, last: Instant, request: PushRequest)
   }
 
   private var state: State = .idle
-  public let config: DebounceConfig
+  package let config: DebounceConfig
 
-  public init(config: DebounceConfig) {
+  package init(config: DebounceConfig) {
     self.config = config
   }
 
   /// Records a change that arrived at `now`. Returns a request to push at once when endpoint debouncing is off and
   /// this is an endpoint-only change with nothing else pending.
-  public mutating func receive(_ request: PushRequest, at now: Instant) -> PushRequest? {
+  package mutating func receive(_ request: PushRequest, at now: Instant) -> PushRequest? {
     switch state {
     case .idle:
       if !config.debounceEndpoints && !request.change.isFull { return request }
@@ -67,7 +68,7 @@ public struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Ins
   }
 
   /// When the pending batch is due, or nil when nothing is pending.
-  public var deadline: Instant? {
+  package var deadline: Instant? {
     guard case .pending(let first, let last, _) = state else { return nil }
     let quiet = last.advanced(by: config.after)
     let cap = first.advanced(by: config.max)
@@ -75,7 +76,7 @@ public struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Ins
   }
 
   /// Takes the pending batch if it is due at `now`.
-  public mutating func fire(at now: Instant) -> PushRequest? {
+  package mutating func fire(at now: Instant) -> PushRequest? {
     guard case .pending(_, _, let request) = state, let deadline, now >= deadline else { return nil }
     state = .idle
     return request

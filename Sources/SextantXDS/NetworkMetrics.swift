@@ -1,3 +1,4 @@
+import SextantGeneration
 import Metrics
 import SextantRegistry
 import Synchronization

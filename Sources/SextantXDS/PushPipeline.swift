@@ -1,3 +1,4 @@
+import SextantGeneration
 import Logging
 import SextantRegistry
 import ServiceLifecycle
@@ -5,14 +6,14 @@ import Synchronization
 
 /// The newest snapshot that was pushed: what requests are answered from, so a proxy never sees config newer than
 /// the push that announces it.
-public final class PushedSnapshot: Sendable {
+package final class PushedSnapshot: Sendable {
   private let current: Mutex<MeshSnapshot>
 
-  public init(_ initial: MeshSnapshot) {
+  package init(_ initial: MeshSnapshot) {
     current = Mutex(initial)
   }
 
-  public var snapshot: MeshSnapshot { current.withLock { $0 } }
+  package var snapshot: MeshSnapshot { current.withLock { $0 } }
 
   /// Replaces the snapshot unless it is older than the current one.
   func set(_ snapshot: MeshSnapshot) {
@@ -22,7 +23,7 @@ public final class PushedSnapshot: Sendable {
 
 /// Debounces registry changes and hands each batch to every connected proxy (which coalesces what it has not yet
 /// sent), pruning the shared resource cache as snapshots move on. Runs as a Service until cancelled.
-public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration == Duration {
+package final class PushPipeline<C: Clock>: Service, Sendable where C.Duration == Duration {
   private let updates: AsyncStream<(MeshSnapshot, SnapshotChange)>
   private let connections: ConnectionRegistry
   private let pushed: PushedSnapshot
@@ -33,7 +34,7 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
   private let machine: Mutex<DebounceStateMachine<C.Instant>>
   private let networkMetrics = NetworkMetrics()
 
-  public init(
+  package init(
     updates: AsyncStream<(MeshSnapshot, SnapshotChange)>,
     connections: ConnectionRegistry,
     pushed: PushedSnapshot,
@@ -52,7 +53,7 @@ public final class PushPipeline<C: Clock>: Service, Sendable where C.Duration ==
     self.machine = Mutex(DebounceStateMachine(config: config))
   }
 
-  public func run() async throws {
+  package func run() async throws {
     let (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     await withTaskGroup(of: Void.self) { group in
       group.addTask {

@@ -1,27 +1,28 @@
+import SextantGeneration
 /// What one ADS stream has asked for and been sent, for one resource type, and how each new request is classified.
 ///
 /// A small explicit state machine in the manner of gRPC's stream state machines: `receive(_:)` classifies a request
 /// and moves the state; `sent(version:nonce:names:)` records a response. It does no I/O.
-public struct WatchState: Sendable, Hashable {
+package struct WatchState: Sendable, Hashable {
   /// The names subscribed to (named types only; wildcard types ignore names).
-  public private(set) var names: Set<String> = []
+  package private(set) var names: Set<String> = []
   /// The last response sent: its version_info and nonce.
-  public private(set) var sentVersion: String?
-  public private(set) var sentNonce: String?
+  package private(set) var sentVersion: String?
+  package private(set) var sentNonce: String?
   /// The last version and nonce the proxy ACKed.
-  public private(set) var ackedVersion: String?
-  public private(set) var ackedNonce: String?
+  package private(set) var ackedVersion: String?
+  package private(set) var ackedNonce: String?
   /// The reason of the last NACK, cleared by the next ACK.
-  public private(set) var lastNack: String?
+  package private(set) var lastNack: String?
 
-  public let type: XDSType
+  package let type: XDSType
 
-  public init(type: XDSType) {
+  package init(type: XDSType) {
     self.type = type
   }
 
   /// How Sextant treats one DiscoveryRequest.
-  public enum Classification: Sendable, Hashable {
+  package enum Classification: Sendable, Hashable {
     /// First request for this type on the stream, or a reconnect (no nonce): respond.
     case initial
     /// The proxy accepted the last response and asks for nothing new: record, do not respond.
@@ -40,7 +41,7 @@ public struct WatchState: Sendable, Hashable {
   }
 
   /// Whether the classification calls for a response.
-  public static func needsResponse(_ classification: Classification) -> Bool {
+  package static func needsResponse(_ classification: Classification) -> Bool {
     switch classification {
     case .initial, .subscriptionGrew, .nackAndGrew: true
     case .ack, .subscriptionShrank, .nack, .stale: false
@@ -48,7 +49,7 @@ public struct WatchState: Sendable, Hashable {
   }
 
   /// Classifies a request and updates the subscription accordingly.
-  public mutating func receive(
+  package mutating func receive(
     versionInfo: String,
     nonce: String,
     resourceNames: [String],
@@ -84,16 +85,16 @@ public struct WatchState: Sendable, Hashable {
   }
 
   /// Records a response sent for this type.
-  public mutating func sent(version: String, nonce: String) {
+  package mutating func sent(version: String, nonce: String) {
     sentVersion = version
     sentNonce = nonce
   }
 
   /// The names a response for this type should answer: for named types the subscription, sorted.
-  public var requestedNames: [String] { names.sorted() }
+  package var requestedNames: [String] { names.sorted() }
 
   /// The sync status istiod reports for this type.
-  public var syncStatus: SyncStatus {
+  package var syncStatus: SyncStatus {
     if lastNack != nil { return .error }
     guard let sentNonce else { return .notSent }
     return ackedNonce == sentNonce ? .synced : .stale
@@ -101,7 +102,7 @@ public struct WatchState: Sendable, Hashable {
 }
 
 /// istiod's per-type sync status of a proxy.
-public enum SyncStatus: String, Sendable, Hashable {
+package enum SyncStatus: String, Sendable, Hashable {
   case synced = "SYNCED"
   case notSent = "NOT SENT"
   case stale = "STALE"

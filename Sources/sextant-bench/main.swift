@@ -7,8 +7,8 @@ import Foundation
 import Logging
 import SextantKube
 import SextantRegistry
-import SextantSecurity
-import SextantXDS
+import SextantPKI
+import SextantGeneration
 
 struct Options {
   var services = 1000

@@ -1,6 +1,11 @@
+import SextantBase
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
+import SextantControlPlane
+import ServiceLifecycle
 import SextantKubeClient
 import SextantRegistry
 import SextantXDS
@@ -87,9 +92,29 @@ struct ServeCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    let settings = try settings(environment: ProcessInfo.processInfo.environment)
+    let configuration = try configuration(environment: ProcessInfo.processInfo.environment)
+    let level = Logger.Level(rawValue: logLevel) ?? .info
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    let prometheus = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: prometheus))
+    let logger = Logger(label: "sextant")
+    let controlPlane = ControlPlane(configuration: configuration, logger: logger) {
+      var buffer: [UInt8] = []
+      prometheus.emit(into: &buffer)
+      return String(decoding: buffer, as: UTF8.self)
+    }
+    let group = ServiceGroup(
+      configuration: ServiceGroupConfiguration(
+        services: [.init(service: controlPlane)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+      ))
     do {
-      try await Server(settings: settings).run()
+      try await group.run()
     } catch let error as StartupError {
       // One line naming what is wrong (a CA file and the failed check, say); no usage text: the flags were fine.
       FileHandle.standardError.write(Data("sextant: error: \(error)\n".utf8))
@@ -97,8 +122,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
   }
 
-  /// Resolves flags, environment and files into the server's settings; every error names its source.
-  func settings(environment: [String: String]) throws -> ServerSettings {
+  /// Resolves flags, environment and files into the control plane's configuration; every error names its source.
+  func configuration(environment: [String: String]) throws -> ControlPlane.Configuration {
+    var configuration = ControlPlane.Configuration.defaults
     var mesh = MeshConfig.defaults
     if let path = meshConfig {
       let text: String
@@ -129,7 +155,6 @@ struct ServeCommand: AsyncParsableCommand {
         throw ValidationError("--mesh-networks \(error)")
       }
     }
-    var primary: ServerSettings.Primary?
     if let path = kubeconfig {
       let text: String
       do {
@@ -139,129 +164,42 @@ struct ServeCommand: AsyncParsableCommand {
       }
       do {
         let config = try Kubeconfig.parse(yaml: text, source: path, policy: .trusted).clientConfig()
-        primary = ServerSettings.Primary(config: config, source: path)
+        configuration.primary = .init(config: config, source: path)
       } catch {
         throw ValidationError("--kubeconfig \(error)")
       }
     } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
       do {
-        primary = ServerSettings.Primary(config: try KubeClientConfig.inCluster(environment: environment), source: "in-cluster")
+        configuration.primary = .init(config: try KubeClientConfig.inCluster(environment: environment), source: "in-cluster")
       } catch {
         throw ValidationError("in-cluster Kubernetes credentials: \(error)")
       }
     }
-    if primary != nil, selfSignedCaDir != nil {
+    if configuration.primary != nil, selfSignedCaDir != nil {
       throw ValidationError(
         "--self-signed-ca-dir is for meshes without Kubernetes: with Kubernetes the self-signed root is kept in the "
           + "Secret istio-ca-secret of --system-namespace (or give --ca-dir)")
     }
-    guard clustersDir != nil || primary != nil else {
+    guard clustersDir != nil || configuration.primary != nil else {
       throw ValidationError("nothing to watch: give --clusters-dir, --kubeconfig, or run inside a Kubernetes pod")
     }
-    return ServerSettings(
-      clustersDirectory: clustersDir,
-      primary: primary,
-      clusterID: clusterID ?? environment["CLUSTER_ID"] ?? "Kubernetes",
-      watchTimeout: GoDuration.parse(watchTimeout) ?? .seconds(300),
-      remote: try PilotEnvironment.remoteClusters(environment),
-      listenAddress: listenAddress,
-      grpcPort: grpcPort,
-      httpPort: httpPort,
-      monitoringPort: monitoringPort,
-      security: try PilotEnvironment.security(
-        environment,
-        securePort: secureGrpcPort,
-        caDirectory: caDir,
-        selfSignedDirectory: selfSignedCaDir
-      ),
-      domainSuffix: domainSuffix,
-      systemNamespace: systemNamespace,
-      mesh: mesh,
-      resolveHostnameGateways: try PilotEnvironment.flag(environment, "RESOLVE_HOSTNAME_GATEWAYS", default: true),
-      debounce: try PilotEnvironment.debounce(environment),
-      logLevel: Logger.Level(rawValue: logLevel) ?? .info
-    )
-  }
-}
-
-/// istiod's environment knobs that Sextant honours.
-enum PilotEnvironment {
-  /// PILOT_DEBOUNCE_AFTER, PILOT_DEBOUNCE_MAX and PILOT_ENABLE_EDS_DEBOUNCE over the defaults.
-  static func debounce(_ environment: [String: String]) throws -> DebounceConfig {
-    var config = DebounceConfig.defaults
-    if let text = environment["PILOT_DEBOUNCE_AFTER"] {
-      config.after = try duration("PILOT_DEBOUNCE_AFTER", text)
+    configuration.clustersDirectory = clustersDir
+    configuration.watchTimeout = GoDuration.parse(watchTimeout) ?? .seconds(300)
+    configuration.listenAddress = listenAddress
+    configuration.grpcPort = grpcPort
+    configuration.httpPort = httpPort
+    configuration.monitoringPort = monitoringPort
+    configuration.security.securePort = secureGrpcPort
+    configuration.security.caDirectory = caDir
+    configuration.security.selfSignedDirectory = selfSignedCaDir
+    configuration.domainSuffix = domainSuffix
+    configuration.systemNamespace = systemNamespace
+    configuration.mesh = mesh
+    do {
+      try PilotEnvironment.apply(environment, to: &configuration, clusterIDFlag: clusterID)
+    } catch {
+      throw ValidationError(error.description)
     }
-    if let text = environment["PILOT_DEBOUNCE_MAX"] {
-      config.max = try duration("PILOT_DEBOUNCE_MAX", text)
-    }
-    if environment["PILOT_ENABLE_EDS_DEBOUNCE"] != nil {
-      config.debounceEndpoints = try flag(environment, "PILOT_ENABLE_EDS_DEBOUNCE", default: true)
-    }
-    return config
-  }
-
-  /// PILOT_REMOTE_CLUSTER_TIMEOUT (30s; 0 waits forever) and PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS.
-  static func remoteClusters(_ environment: [String: String]) throws -> (timeout: Duration?, insecureOptions: Set<String>) {
-    var timeout: Duration? = .seconds(30)
-    if let text = environment["PILOT_REMOTE_CLUSTER_TIMEOUT"] {
-      let value = try duration("PILOT_REMOTE_CLUSTER_TIMEOUT", text)
-      timeout = value == .zero ? nil : value
-    }
-    let options = (environment["PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS"] ?? "")
-      .split(separator: ",")
-      .map { $0.trimmingCharacters(in: .whitespaces) }
-      .filter { !$0.isEmpty }
-    return (timeout, Set(options))
-  }
-
-  /// ISTIOD_CUSTOM_HOST, DEFAULT_WORKLOAD_CERT_TTL and MAX_WORKLOAD_CERT_TTL with the CA and secure-port flags.
-  static func security(
-    _ environment: [String: String],
-    securePort: Int,
-    caDirectory: String?,
-    selfSignedDirectory: String?
-  ) throws -> ServerSettings.Security {
-    var settings = ServerSettings.Security(
-      securePort: securePort,
-      caDirectory: caDirectory,
-      selfSignedDirectory: selfSignedDirectory
-    )
-    settings.customHosts = (environment["ISTIOD_CUSTOM_HOST"] ?? "")
-      .split(separator: ",")
-      .map { $0.trimmingCharacters(in: .whitespaces) }
-      .filter { !$0.isEmpty }
-    if let text = environment["DEFAULT_WORKLOAD_CERT_TTL"] {
-      settings.workloadTTL = try duration("DEFAULT_WORKLOAD_CERT_TTL", text)
-    }
-    if let text = environment["MAX_WORKLOAD_CERT_TTL"] {
-      settings.maximumWorkloadTTL = try duration("MAX_WORKLOAD_CERT_TTL", text)
-    }
-    guard settings.workloadTTL > .zero, settings.workloadTTL <= settings.maximumWorkloadTTL else {
-      throw ValidationError(
-        "DEFAULT_WORKLOAD_CERT_TTL (\(settings.workloadTTL)) must be positive and at most MAX_WORKLOAD_CERT_TTL "
-          + "(\(settings.maximumWorkloadTTL))")
-    }
-    if caDirectory != nil, selfSignedDirectory != nil {
-      throw ValidationError("--ca-dir and --self-signed-ca-dir exclude each other: plug-in material or a self-signed root")
-    }
-    return settings
-  }
-
-  /// A boolean knob: true/1 or false/0; `default` when unset.
-  static func flag(_ environment: [String: String], _ name: String, default value: Bool) throws -> Bool {
-    guard let text = environment[name] else { return value }
-    switch text.lowercased() {
-    case "true", "1": return true
-    case "false", "0": return false
-    default: throw ValidationError("\(name)=\(text): expected true or false")
-    }
-  }
-
-  static func duration(_ name: String, _ text: String) throws -> Duration {
-    guard let value = GoDuration.parse(text), value >= .zero else {
-      throw ValidationError("\(name)=\(text): expected a duration such as 100ms or 10s")
-    }
-    return value
+    return configuration
   }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SextantControlPlane
 
 /// The `sextant` command: a multi-cluster service-mesh control plane.
 @main
@@ -21,9 +22,4 @@ struct VersionCommand: ParsableCommand {
   func run() {
     print("sextant \(SextantVersion.current)")
   }
-}
-
-/// The release version of this build.
-enum SextantVersion {
-  static let current = "0.1.0-dev"
 }

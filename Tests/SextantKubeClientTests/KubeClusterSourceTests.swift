@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 
 @testable import SextantKubeClient
+@testable import SextantSources
 
 @Suite("KubeClusterSource")
 struct KubeClusterSourceTests {

@@ -8,6 +8,7 @@ import Synchronization
 import Testing
 
 @testable import SextantKubeClient
+@testable import SextantSources
 
 /// Opt-in checks against a real API server: set `SEXTANT_TEST_KUBECONFIG` to a kubeconfig file with admin rights
 /// (for example one written by Tests/E2E/kube/harness.py's `ApiServer.write_kubeconfig`). With

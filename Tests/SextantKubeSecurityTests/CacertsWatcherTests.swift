@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import SextantKubeClient
 import SextantKubeSecurity
-import SextantSecurity
+import SextantPKI
 import SextantTestSupport
 import Synchronization
 import Testing

@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import SextantKubeClient
 import SextantKubeSecurity
-import SextantSecurity
+import SextantPKI
 import SextantTestSupport
 import Synchronization
 import Testing

@@ -1,3 +1,4 @@
+@testable import SextantSources
 import Foundation
 import Logging
 import SextantKube

@@ -1,4 +1,5 @@
 import SextantKube
+@testable import SextantSources
 import Testing
 
 @testable import SextantRegistry

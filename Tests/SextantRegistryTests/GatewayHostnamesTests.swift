@@ -1,5 +1,6 @@
 import SextantKube
 import Synchronization
+@testable import SextantSources
 import Testing
 
 @testable import SextantRegistry
@@ -55,14 +56,15 @@ struct GatewayHostnamesTests {
   @Test func buildNeverWaitsAndTheAnswerRebuildsTheCluster() async throws {
     let dns = FakeDNS()
     dns.set(Self.hostname, ["203.0.113.7"])
-    let registry = MeshRegistry(hostnames: GatewayHostnames(refresh: .seconds(3600), lookup: dns.lookup))
+    let hostnames = GatewayHostnames(refresh: .seconds(3600), lookup: dns.lookup)
+    let registry = MeshRegistry(resolve: hostnames.addresses)
     let (_, updates) = registry.subscribe()
     await registry.apply(cluster: "c2", objects: Self.objects())
     // The build answered at once with what it had: nothing yet.
     #expect(registry.current.networks.gateways(of: "network2").isEmpty)
     #expect(await registry.view(of: "c2")?.gatewayHostnames == [Self.hostname])
 
-    let resolver = Task { await registry.runGatewayHostnames() }
+    let resolver = Task { await hostnames.run { await registry.gatewayHostnamesChanged($0) } }
     defer { resolver.cancel() }
     let snapshot = try await first("gateway from the resolved hostname", in: updates) {
       !$0.networks.gateways(of: "network2").isEmpty
@@ -74,10 +76,11 @@ struct GatewayHostnamesTests {
   @Test func refreshFollowsAChangedAnswer() async throws {
     let dns = FakeDNS()
     dns.set(Self.hostname, ["203.0.113.7"])
-    let registry = MeshRegistry(hostnames: GatewayHostnames(refresh: .milliseconds(20), lookup: dns.lookup))
+    let hostnames = GatewayHostnames(refresh: .milliseconds(20), lookup: dns.lookup)
+    let registry = MeshRegistry(resolve: hostnames.addresses)
     let (_, updates) = registry.subscribe()
     await registry.apply(cluster: "c2", objects: Self.objects())
-    let resolver = Task { await registry.runGatewayHostnames() }
+    let resolver = Task { await hostnames.run { await registry.gatewayHostnamesChanged($0) } }
     defer { resolver.cancel() }
     _ = try await first("first answer", in: updates) { $0.networks.gateways(of: "network2").count == 1 }
     dns.set(Self.hostname, ["203.0.113.8", "203.0.113.9"])
@@ -93,12 +96,11 @@ struct GatewayHostnamesTests {
         name: "network3", registries: ["c3"],
         gateways: [MeshNetworks.Gateway(target: .address("gw.network3.example.com"), port: 15443)])
     ])
-    let registry = MeshRegistry(
-      options: RegistryOptions(meshNetworks: meshNetworks),
-      hostnames: GatewayHostnames(refresh: .seconds(3600), lookup: dns.lookup))
+    let hostnames = GatewayHostnames(refresh: .seconds(3600), lookup: dns.lookup)
+    let registry = MeshRegistry(options: RegistryOptions(meshNetworks: meshNetworks), resolve: hostnames.addresses)
     let (_, updates) = registry.subscribe()
     await registry.apply(cluster: "c3", objects: ClusterObjects())
-    let resolver = Task { await registry.runGatewayHostnames() }
+    let resolver = Task { await hostnames.run { await registry.gatewayHostnamesChanged($0) } }
     defer { resolver.cancel() }
     let snapshot = try await first("meshNetworks gateway", in: updates) { !$0.networks.gateways(of: "network3").isEmpty }
     #expect(snapshot.networks.gateways(of: "network3").map(\.address) == ["198.51.100.3"])

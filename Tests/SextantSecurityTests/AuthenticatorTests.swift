@@ -2,7 +2,8 @@ import GRPCCore
 import Synchronization
 import Testing
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// A token reviewer with a fixed answer per token, remembering what it was asked.
 final class FakeTokenReviewer: TokenReviewer {

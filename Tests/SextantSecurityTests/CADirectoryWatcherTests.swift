@@ -3,7 +3,8 @@ import SextantTestSupport
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("CA directory watcher")
 struct CADirectoryWatcherTests {

@@ -5,7 +5,8 @@ import Testing
 import X509
 import _CryptoExtras
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// A CA for cluster1 of `format`'s PKI, with its clock fixed at `now`.
 func clusterCA(_ format: KeyFormat = .p256PKCS8, now: Date = testNow) throws -> CertificateAuthority {

@@ -1,11 +1,12 @@
 import Crypto
-import EnvoyAPI
+import IstioAPI
 import Foundation
 import GRPCCore
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("Istio certificate service (CreateCertificate)")
 struct IstioCertificateServerTests {

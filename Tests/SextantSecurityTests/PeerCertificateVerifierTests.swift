@@ -4,7 +4,8 @@ import SwiftASN1
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// The error `body` throws, or nil.
 func peerError(_ body: () throws(PeerVerificationError) -> SpiffeID) -> PeerVerificationError? {

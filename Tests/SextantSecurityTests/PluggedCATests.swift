@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("Plugged CA material (Istio's cacerts layout)")
 struct PluggedCATests {

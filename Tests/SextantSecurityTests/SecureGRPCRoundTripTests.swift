@@ -1,5 +1,5 @@
 import Crypto
-import EnvoyAPI
+import IstioAPI
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -11,7 +11,8 @@ import Synchronization
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// A running secure gRPC server (SecureGRPCListener + IstioCertificateServer) on 127.0.0.1 and its parts.
 struct SecureServerFixture {

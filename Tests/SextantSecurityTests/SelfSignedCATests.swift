@@ -3,7 +3,8 @@ import Foundation
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("Self-signed CA")
 struct SelfSignedCATests {

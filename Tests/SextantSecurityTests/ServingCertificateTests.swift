@@ -4,7 +4,8 @@ import SwiftASN1
 import Testing
 import X509
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("Serving certificate and its rotation")
 struct ServingCertificateTests {

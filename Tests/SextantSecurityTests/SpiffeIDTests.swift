@@ -1,6 +1,7 @@
 import Testing
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 @Suite("SPIFFE IDs")
 struct SpiffeIDTests {

@@ -2,7 +2,8 @@ import Foundation
 import SextantTestSupport
 import Synchronization
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// A clock that moves only when a test calls `advance(by:)`; sleepers whose deadline is reached then resume.
 final class ManualTestClock: Clock, Sendable {

@@ -5,7 +5,8 @@ import SwiftASN1
 import X509
 import _CryptoExtras
 
-@testable import SextantSecurity
+@testable import SextantPKI
+@testable import SextantTrust
 
 /// A fixed "now" for tests: 2026-01-01T00:00:00Z. Test certificates are valid from a day before it.
 let testNow = Date(timeIntervalSince1970: 1_767_225_600)

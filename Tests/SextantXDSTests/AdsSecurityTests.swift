@@ -2,12 +2,13 @@ import EnvoyAPI
 import Foundation
 import GRPCCore
 import Logging
-import SextantSecurity
+import SextantPKI
 import SwiftProtobuf
 import Synchronization
 import Testing
 import X509
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// Authentication, authorization and SDS on the ADS stream, over gRPC's in-process transport.

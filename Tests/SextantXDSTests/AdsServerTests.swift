@@ -7,6 +7,7 @@ import SextantRegistry
 import SwiftProtobuf
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// The ADS server end to end over gRPC's in-process transport: classification, pushes, NACKs and bad nodes.

@@ -2,6 +2,7 @@ import SextantRegistry
 import SextantTestSupport
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 @Suite struct DebounceTests {

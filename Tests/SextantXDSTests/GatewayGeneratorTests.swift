@@ -5,6 +5,7 @@ import SwiftProtobuf
 import SextantTestSupport
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// A mesh with four services and Istio config from a manifest, as a gateway proxy sees it.

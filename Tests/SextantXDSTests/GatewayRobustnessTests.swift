@@ -4,6 +4,7 @@ import SextantKube
 import SwiftProtobuf
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// Gateway and split-horizon input that must not produce config Envoy rejects, or crash the process.

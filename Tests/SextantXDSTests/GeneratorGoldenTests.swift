@@ -5,6 +5,7 @@ import SextantRegistry
 import SwiftProtobuf
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// Generator output for a small two-cluster fixture, compared with readable JSON files in Golden/.

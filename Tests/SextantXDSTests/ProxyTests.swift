@@ -2,6 +2,7 @@ import EnvoyAPI
 import SwiftProtobuf
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 @Suite struct ProxyTests {

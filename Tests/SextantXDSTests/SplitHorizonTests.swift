@@ -4,6 +4,7 @@ import SextantRegistry
 import SwiftProtobuf
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 /// Istio's split horizon on endpoint lists (`SplitHorizon`), without generators.

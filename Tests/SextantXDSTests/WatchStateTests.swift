@@ -1,5 +1,6 @@
 import Testing
 
+@testable import SextantGeneration
 @testable import SextantXDS
 
 @Suite struct WatchStateTests {
