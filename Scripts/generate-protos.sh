@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the Swift in Sources/EnvoyAPI from Protos/.
+# Regenerates the Swift in Sources/EnvoyAPI (Envoy's API and google.rpc) and Sources/IstioAPI (Istio's CA service,
+# Protos/security) from Protos/.
 #
-#   Scripts/generate-protos.sh          rewrite Sources/EnvoyAPI/*.swift
+#   Scripts/generate-protos.sh          rewrite Sources/EnvoyAPI/*.swift and Sources/IstioAPI/*.swift
 #   Scripts/generate-protos.sh --check  fail (exit 1) when the committed Swift differs from what Protos/ generates
 #
 # Uses Debian's protoc (package protobuf-compiler; well-known types from /usr/include) and the protoc-gen-swift and
@@ -47,16 +48,31 @@ protoc -I . -I /usr/include \
   --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores \
   "${services[@]}"
 
-target="$root/Sources/EnvoyAPI"
-if [ "$mode" = check ]; then
-  if diff -r -q -x README.md "$out" "$target"; then
-    echo "generate-protos: Sources/EnvoyAPI matches Protos/ ($(ls "$out" | wc -l) files)"
+# Istio's protos (security/...) form their own module; everything else is Envoy's API.
+mkdir -p "$out/EnvoyAPI" "$out/IstioAPI"
+for file in "$out"/*.swift; do
+  case "$(basename "$file")" in
+    security_*) mv "$file" "$out/IstioAPI/" ;;
+    *) mv "$file" "$out/EnvoyAPI/" ;;
+  esac
+done
+
+status=0
+for module in EnvoyAPI IstioAPI; do
+  target="$root/Sources/$module"
+  count=$(ls "$out/$module" | wc -l)
+  if [ "$mode" = check ]; then
+    if diff -r -q -x README.md "$out/$module" "$target"; then
+      echo "generate-protos: Sources/$module matches Protos/ ($count files)"
+    else
+      echo "generate-protos: Sources/$module differs from what Protos/ generates: run Scripts/generate-protos.sh" >&2
+      status=1
+    fi
   else
-    echo "generate-protos: Sources/EnvoyAPI differs from what Protos/ generates: run Scripts/generate-protos.sh" >&2
-    exit 1
+    mkdir -p "$target"
+    find "$target" -name '*.swift' -delete
+    cp "$out/$module"/*.swift "$target"/
+    echo "generate-protos: wrote $count files to Sources/$module"
   fi
-else
-  find "$target" -name '*.swift' -delete
-  cp "$out"/*.swift "$target"/
-  echo "generate-protos: wrote $(ls "$out" | wc -l) files to Sources/EnvoyAPI"
-fi
+done
+exit $status

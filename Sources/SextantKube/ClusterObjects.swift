@@ -43,7 +43,7 @@ package struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertibl
 /// One decoded object of a watched kind.
 package enum KubeObject: Sendable, Hashable {
   case namespace(Namespace)
-  case service(Service)
+  case service(KubeService)
   case endpointSlice(EndpointSlice)
   case endpoints(Endpoints)
   case pod(Pod)
@@ -74,7 +74,7 @@ package enum KubeObject: Sendable, Hashable {
 /// the registry never sees a half-applied update.
 package struct ClusterObjects: Sendable, Hashable {
   package var namespaces: [String: Namespace] = [:]
-  package var services: [NamespacedName: Service] = [:]
+  package var services: [NamespacedName: KubeService] = [:]
   package var endpointSlices: [NamespacedName: EndpointSlice] = [:]
   package var endpoints: [NamespacedName: Endpoints] = [:]
   package var pods: [NamespacedName: Pod] = [:]

@@ -143,7 +143,7 @@ package struct ObjectDecoder: Sendable {
     do throws(FieldDecodingFailure) {
       switch (apiVersion, kind) {
       case ("v1", "Namespace"): object = .namespace(try Self.model(Namespace.self, from: node))
-      case ("v1", "Service"): object = .service(try Self.model(Service.self, from: node))
+      case ("v1", "Service"): object = .service(try Self.model(KubeService.self, from: node))
       case ("v1", "Endpoints"): object = .endpoints(try Self.model(Endpoints.self, from: node))
       case ("v1", "Pod"): object = .pod(try Self.model(Pod.self, from: node))
       case ("v1", "Node"): object = .node(try Self.model(Node.self, from: node))

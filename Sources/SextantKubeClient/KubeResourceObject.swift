@@ -13,7 +13,7 @@ extension KubeResourceObject {
 }
 
 extension Namespace: KubeResourceObject {}
-extension Service: KubeResourceObject {}
+extension KubeService: KubeResourceObject {}
 extension EndpointSlice: KubeResourceObject {}
 extension Endpoints: KubeResourceObject {}
 extension Pod: KubeResourceObject {}

@@ -105,14 +105,14 @@ package enum ClusterRegistry {
   }
 
   /// The Service's VIPs: `clusterIPs`, else `clusterIP`, without `None` and empty values or duplicates.
-  static func vips(of service: Service) -> [String] {
+  static func vips(of service: KubeService) -> [String] {
     let candidates = service.spec.clusterIPs.flatMap { $0.isEmpty ? nil : $0 } ?? [service.spec.clusterIP ?? ""]
     var seen: Set<String> = []
     return candidates.filter { !$0.isEmpty && $0 != "None" && seen.insert($0).inserted }
   }
 
   /// The Service's ports sorted by number, keeping the first declared port of each number.
-  static func uniquePorts(of service: Service) -> [Service.Port] {
+  static func uniquePorts(of service: KubeService) -> [KubeService.Port] {
     var seen: Set<Int> = []
     return (service.spec.ports ?? []).filter { seen.insert($0.port).inserted }.sorted { $0.port < $1.port }
   }
@@ -122,7 +122,7 @@ package enum ClusterRegistry {
 private struct EndpointCollector {
   let cluster: ClusterID
   let workloads: WorkloadIndex
-  let ports: [Service.Port]
+  let ports: [KubeService.Port]
   private(set) var result: [MeshEndpoint] = []
   private var seen: Set<Key> = []
 
@@ -131,7 +131,7 @@ private struct EndpointCollector {
     var address: String
   }
 
-  init(cluster: ClusterID, workloads: WorkloadIndex, ports: [Service.Port]) {
+  init(cluster: ClusterID, workloads: WorkloadIndex, ports: [KubeService.Port]) {
     self.cluster = cluster
     self.workloads = workloads
     self.ports = ports

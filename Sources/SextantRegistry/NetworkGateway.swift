@@ -100,7 +100,7 @@ package enum GatewayDiscovery {
   }
 
   /// The port label's value when it is a valid port, else 15443.
-  static func gatewayPort(of service: Service) -> Int {
+  static func gatewayPort(of service: KubeService) -> Int {
     if let text = service.metadata.labels?[WellKnownLabels.gatewayPort], let port = Int(text), (1...65535).contains(port) {
       return port
     }
@@ -109,7 +109,7 @@ package enum GatewayDiscovery {
 
   /// Load-balancer ingress IPs (and resolved hostnames), else external IPs; without duplicates, in order.
   package static func externalAddresses(
-    of service: Service, resolveHostnames: Bool, resolve: (String) -> [String] = { _ in [] }
+    of service: KubeService, resolveHostnames: Bool, resolve: (String) -> [String] = { _ in [] }
   ) -> [String] {
     var addresses: [String] = []
     for ingress in service.status?.loadBalancer?.ingress ?? [] {

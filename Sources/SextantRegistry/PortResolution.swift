@@ -15,7 +15,7 @@ enum PortResolution {
   }
 
   /// The endpoint port number for `servicePort`, or nil when the endpoint object does not serve it.
-  static func targetPort(for servicePort: Service.Port, in endpointPorts: [EndpointPort]) -> Int? {
+  static func targetPort(for servicePort: KubeService.Port, in endpointPorts: [EndpointPort]) -> Int? {
     if endpointPorts.isEmpty {
       switch servicePort.targetPort {
       case .int(let number): return number

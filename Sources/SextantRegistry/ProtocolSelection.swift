@@ -15,7 +15,7 @@ import SextantKube
 ///    protocol; Sextant does not sniff, so they are plain TCP (istiod's well-known-port rule gives TCP as well).
 extension ServiceProtocol {
   /// The protocol of a Service port.
-  package init(port: Service.Port) {
+  package init(port: KubeService.Port) {
     self.init(portName: port.name, kubernetesProtocol: port.protocol, appProtocol: port.appProtocol)
   }
 

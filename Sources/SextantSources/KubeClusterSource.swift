@@ -45,7 +45,7 @@ package final class KubeClusterSource: Sendable {
   /// Where each collection is listed and watched.
   struct Sources: Sendable {
     var namespaces: any ListWatchSource<Namespace>
-    var services: any ListWatchSource<Service>
+    var services: any ListWatchSource<KubeService>
     var endpointSlices: any ListWatchSource<EndpointSlice>
     var endpoints: any ListWatchSource<Endpoints>
     var pods: any ListWatchSource<Pod>
@@ -118,7 +118,7 @@ package final class KubeClusterSource: Sendable {
   private func sources(_ client: KubeClient) -> Sources {
     var sources = Sources(
       namespaces: KubeResourceClient<Namespace>(client: client, resource: .namespaces, clusterID: clusterID),
-      services: KubeResourceClient<Service>(client: client, resource: .services, clusterID: clusterID),
+      services: KubeResourceClient<KubeService>(client: client, resource: .services, clusterID: clusterID),
       endpointSlices: EndpointSliceSource.make(client: client, clusterID: clusterID, logger: logger),
       endpoints: KubeResourceClient<Endpoints>(client: client, resource: .endpoints, clusterID: clusterID),
       pods: KubeResourceClient<Pod>(client: client, resource: .pods, clusterID: clusterID),

@@ -48,10 +48,10 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
   let security: StreamSecurity
   /// Names this server's streams in the connection registry (e.g. `plaintext`, `secure`).
   package let listener: String
-  private let counter = Counter()
+  private let counter = SequenceNumbers()
 
   /// Sequence numbers for connection ids and nonces.
-  final class Counter: Sendable {
+  final class SequenceNumbers: Sendable {
     private let value = Atomic<UInt64>(0)
     func next() -> UInt64 { value.add(1, ordering: .relaxed).newValue }
   }
@@ -192,7 +192,7 @@ struct AdsSession {
   let pushed: PushedSnapshot
   let generator: ConfigGenerator
   let identifier: String
-  let nonces: AdsServer.Counter
+  let nonces: AdsServer.SequenceNumbers
   var logger: Logger
   /// The authenticated caller; nil on an unauthenticated (plaintext) stream.
   let identity: CallerIdentity?
@@ -219,7 +219,7 @@ struct AdsSession {
     pushed: PushedSnapshot,
     generator: ConfigGenerator,
     identifier: String,
-    nonces: AdsServer.Counter,
+    nonces: AdsServer.SequenceNumbers,
     identity: CallerIdentity? = nil,
     reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil,
     secrets: WorkloadSecrets? = nil,

@@ -75,10 +75,10 @@ func makeTwoNetworkSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot
       .namespace(Namespace(metadata: ObjectMeta(name: "istio-system", labels: ["topology.istio.io/network": network]))))
     objects.append(
       .service(
-        Service(
+        KubeService(
           metadata: ObjectMeta(
             name: "istio-eastwestgateway", namespace: "istio-system", labels: ["topology.istio.io/network": network]),
-          spec: Service.Spec(clusterIP: "10.0.\(index).1", ports: [Service.Port(name: "tls", port: 15443)],
+          spec: KubeService.Spec(clusterIP: "10.0.\(index).1", ports: [KubeService.Port(name: "tls", port: 15443)],
             externalIPs: ["192.0.2.\(index + 1)"]))))
     _ = await registry.apply(cluster: cluster, objects: ClusterObjects(objects))
   }
@@ -92,13 +92,13 @@ func makeObjects(services: Int, endpoints: Int, addressOffset: Int = 0) -> [Kube
     let name = "svc-\(index)"
     objects.append(
       .service(
-        Service(
+        KubeService(
           metadata: ObjectMeta(name: name, namespace: "bench"),
-          spec: Service.Spec(
+          spec: KubeService.Spec(
             clusterIP: "10.\(96 + index / 65536).\(index / 256 % 256).\(index % 256)",
             ports: [
-              Service.Port(name: "http", port: 8080, targetPort: .int(8080)),
-              Service.Port(name: "grpc", port: 9090, targetPort: .int(9090)),
+              KubeService.Port(name: "http", port: 8080, targetPort: .int(8080)),
+              KubeService.Port(name: "grpc", port: 9090, targetPort: .int(9090)),
             ]))))
     var addresses: [String] = []
     for e in 0..<endpoints {

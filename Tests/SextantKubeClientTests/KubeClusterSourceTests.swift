@@ -16,14 +16,14 @@ struct KubeClusterSourceTests {
           ObjectList(
             items: [Namespace(metadata: ObjectMeta(name: "sample", resourceVersion: "3"))], resourceVersion: "100")))
     ])
-    var services = ScriptedSource<Service>([
+    var services = ScriptedSource<KubeService>([
       .list(
         .success(
           ObjectList(
             items: [
-              Service(
+              KubeService(
                 metadata: ObjectMeta(name: "helloworld", namespace: "sample", resourceVersion: "4"),
-                spec: Service.Spec(clusterIP: "10.96.0.10", ports: [Service.Port(name: "http", port: 5000)]))
+                spec: KubeService.Spec(clusterIP: "10.96.0.10", ports: [KubeService.Port(name: "http", port: 5000)]))
             ], resourceVersion: "100")))
     ])
     var endpointSlices = ScriptedSource<EndpointSlice>([

@@ -70,7 +70,7 @@ struct ListDecodingTests {
         {"metadata":{"name":"good","namespace":"a"},"spec":{"ports":[{"port":80}]}},
         {"metadata":{"name":"bad","namespace":"a"},"spec":{"ports":[{"port":"http"}]}}]}
       """
-    let page = try JSONDecoder().decode(ListPage<Service>.self, from: Data(json.utf8))
+    let page = try JSONDecoder().decode(ListPage<KubeService>.self, from: Data(json.utf8))
     let values = try #require(page.items)
     #expect(try values[0].value.get().metadata.name == "good")
     guard case .failure(let skipped) = values[1].value else {

@@ -83,10 +83,10 @@ struct ObjectDecoderTests {
     #expect(service.spec.selector == ["app": "helloworld"])
     #expect(
       service.spec.ports == [
-        Service.Port(name: "http", protocol: "TCP", port: 5000, targetPort: .string("http-web")),
-        Service.Port(name: "grpc-admin", protocol: "TCP", port: 15010, targetPort: .int(15010), appProtocol: "grpc"),
+        KubeService.Port(name: "http", protocol: "TCP", port: 5000, targetPort: .string("http-web")),
+        KubeService.Port(name: "grpc-admin", protocol: "TCP", port: 15010, targetPort: .int(15010), appProtocol: "grpc"),
       ])
-    #expect(service.status == Service.Status(loadBalancer: Service.LoadBalancer()))
+    #expect(service.status == KubeService.Status(loadBalancer: KubeService.LoadBalancer()))
   }
 
   @Test func pod() throws {
@@ -141,7 +141,7 @@ struct ObjectDecoderTests {
       ObjectKey(kind: .service, namespace: "istio-system", name: "istio-eastwestgateway"),
     ])
     guard case .service(let gateway) = file.objects.last else { return }
-    #expect(gateway.status?.loadBalancer?.ingress == [Service.Ingress(ip: "172.18.255.200")])
+    #expect(gateway.status?.loadBalancer?.ingress == [KubeService.Ingress(ip: "172.18.255.200")])
     #expect(gateway.spec.ports?.first?.nodePort == 31443)
     // JSON escapes: \u00e9, a surrogate pair, \u003c and \/.
     #expect(gateway.metadata.annotations?["note"] == "café 🚀 <b> a/b")
@@ -163,7 +163,7 @@ struct ObjectDecoderTests {
       Issue.record("unexpected objects \(file.objects)")
       return
     }
-    #expect(service.spec.ports == [Service.Port(name: "http", port: 5000)])
+    #expect(service.spec.ports == [KubeService.Port(name: "http", port: 5000)])
     #expect(slice.endpoints == [EndpointSlice.Endpoint(addresses: ["10.244.1.12"], conditions: .init(ready: true))])
   }
 
@@ -265,8 +265,8 @@ struct ObjectDecoderTests {
     #expect(service.metadata.labels == ["version": "1.10", "enabled": "true"])
     #expect(service.spec.clusterIP == "None")
     #expect(service.spec.ports == [
-      Service.Port(name: "hex", protocol: "TCP", port: 80, targetPort: .int(8080)),
-      Service.Port(port: 443, targetPort: .string("https")),
+      KubeService.Port(name: "hex", protocol: "TCP", port: 80, targetPort: .int(8080)),
+      KubeService.Port(port: 443, targetPort: .string("https")),
     ])
   }
 

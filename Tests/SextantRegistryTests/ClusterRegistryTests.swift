@@ -44,7 +44,7 @@ struct ClusterRegistryTests {
   @Test func portResolvedBySliceNameNotNumber() {
     // Service port 8000 → targetPort "http" (a name) → the slice's port named "http" is 5000.
     let view = Fx.build([
-      Fx.service("reviews", ports: [Service.Port(name: "http", port: 8000, targetPort: .string("http"))]),
+      Fx.service("reviews", ports: [KubeService.Port(name: "http", port: 8000, targetPort: .string("http"))]),
       Fx.slice(
         "reviews-1",
         service: "reviews",
@@ -63,7 +63,7 @@ struct ClusterRegistryTests {
     let view = Fx.build([
       Fx.service(
         "reviews",
-        ports: [Service.Port(name: "http", port: 80), Service.Port(name: "grpc", port: 90), Service.Port(name: "none", port: 99)]
+        ports: [KubeService.Port(name: "http", port: 80), KubeService.Port(name: "grpc", port: 90), KubeService.Port(name: "none", port: 99)]
       ),
       Fx.slice(
         "reviews-1",
@@ -80,7 +80,7 @@ struct ClusterRegistryTests {
 
   @Test func unnamedSinglePortMatchesUnnamedSlicePort() {
     let view = Fx.build([
-      Fx.service("reviews", ports: [Service.Port(port: 80, targetPort: .int(8080))]),
+      Fx.service("reviews", ports: [KubeService.Port(port: 80, targetPort: .int(8080))]),
       Fx.slice("reviews-1", service: "reviews", ports: [EndpointSlice.Port(port: 7000)], endpoints: [Fx.endpoint("10.1.0.1")]),
     ])
     #expect(view.endpoints[host]!.map(\.port) == [7000])
@@ -91,9 +91,9 @@ struct ClusterRegistryTests {
       Fx.service(
         "reviews",
         ports: [
-          Service.Port(name: "http", port: 80, targetPort: .int(8080)),
-          Service.Port(name: "admin", port: 81),
-          Service.Port(name: "named", port: 82, targetPort: .string("web")),
+          KubeService.Port(name: "http", port: 80, targetPort: .int(8080)),
+          KubeService.Port(name: "admin", port: 81),
+          KubeService.Port(name: "named", port: 82, targetPort: .string("web")),
         ]
       ),
       Fx.slice("reviews-1", service: "reviews", ports: nil, endpoints: [Fx.endpoint("10.1.0.1")]),
@@ -124,7 +124,7 @@ struct ClusterRegistryTests {
 
   @Test func duplicateAddressesAcrossSlicesAreMerged() {
     let view = Fx.build([
-      Fx.service("reviews", ports: [Service.Port(name: "http", port: 80)]),
+      Fx.service("reviews", ports: [KubeService.Port(name: "http", port: 80)]),
       Fx.slice("reviews-a", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 8080)],
                endpoints: [Fx.endpoint("10.1.0.1"), Fx.endpoint("10.1.0.2")]),
       Fx.slice("reviews-b", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 9999)],
@@ -160,7 +160,7 @@ struct ClusterRegistryTests {
         ]
       )
     )
-    let service = Fx.service("reviews", ports: [Service.Port(name: "http", port: 80)])
+    let service = Fx.service("reviews", ports: [KubeService.Port(name: "http", port: 80)])
     let fallback = Fx.build([service, legacy])
     #expect(fallback.endpoints[host]!.map { "\($0.address):\($0.port)/\($0.servicePort)" } == [
       "10.2.0.1:6000/80", "10.2.0.2:6000/80",
@@ -316,7 +316,7 @@ struct ClusterRegistryTests {
     let view = Fx.build([
       Fx.service(
         "dns",
-        ports: [Service.Port(name: "dns", protocol: "UDP", port: 53), Service.Port(name: "dns-tcp", protocol: "TCP", port: 53)]
+        ports: [KubeService.Port(name: "dns", protocol: "UDP", port: 53), KubeService.Port(name: "dns-tcp", protocol: "TCP", port: 53)]
       ),
       Fx.slice(
         "dns-1", service: "dns",

@@ -13,14 +13,14 @@ enum Fx {
     type: String? = nil,
     clusterIP: String? = "10.0.0.1",
     clusterIPs: [String]? = nil,
-    ports: [Service.Port] = [Service.Port(name: "http", port: 80)],
+    ports: [KubeService.Port] = [KubeService.Port(name: "http", port: 80)],
     labels: [String: String]? = nil,
     externalName: String? = nil
   ) -> KubeObject {
     .service(
-      Service(
+      KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
-        spec: Service.Spec(type: type, clusterIP: clusterIP, clusterIPs: clusterIPs, ports: ports, externalName: externalName)
+        spec: KubeService.Spec(type: type, clusterIP: clusterIP, clusterIPs: clusterIPs, ports: ports, externalName: externalName)
       )
     )
   }
@@ -90,7 +90,7 @@ enum Fx {
     name: String = "reviews",
     clusterIP: String = "10.0.0.1",
     addresses: [String],
-    ports: [Service.Port] = [Service.Port(name: "http", port: 9080)],
+    ports: [KubeService.Port] = [KubeService.Port(name: "http", port: 9080)],
     slicePorts: [EndpointSlice.Port] = [EndpointSlice.Port(name: "http", port: 9080)]
   ) -> [KubeObject] {
     [
@@ -118,11 +118,11 @@ extension Fx {
     namespace: String = "istio-system",
     network: String? = "network1",
     type: String? = "LoadBalancer",
-    ingress: [Service.Ingress] = [],
+    ingress: [KubeService.Ingress] = [],
     externalIPs: [String]? = nil,
-    ports: [Service.Port] = [
-      Service.Port(name: "status-port", port: 15021, nodePort: 30021),
-      Service.Port(name: "tls", port: 15443, nodePort: 31443),
+    ports: [KubeService.Port] = [
+      KubeService.Port(name: "status-port", port: 15021, nodePort: 30021),
+      KubeService.Port(name: "tls", port: 15443, nodePort: 31443),
     ],
     labels: [String: String] = [:],
     annotations: [String: String]? = nil
@@ -130,10 +130,10 @@ extension Fx {
     var allLabels = labels
     if let network { allLabels["topology.istio.io/network"] = network }
     return .service(
-      Service(
+      KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace, labels: allLabels, annotations: annotations),
-        spec: Service.Spec(type: type, clusterIP: "10.0.0.99", ports: ports, externalIPs: externalIPs),
-        status: ingress.isEmpty ? nil : Service.Status(loadBalancer: Service.LoadBalancer(ingress: ingress))
+        spec: KubeService.Spec(type: type, clusterIP: "10.0.0.99", ports: ports, externalIPs: externalIPs),
+        status: ingress.isEmpty ? nil : KubeService.Status(loadBalancer: KubeService.LoadBalancer(ingress: ingress))
       ))
   }
 

@@ -50,7 +50,7 @@ struct GatewayHostnamesTests {
   static let hostname = "gw.elb.example.com"
 
   static func objects() -> ClusterObjects {
-    ClusterObjects([Fx.gatewayService(network: "network2", ingress: [Service.Ingress(hostname: hostname)])])
+    ClusterObjects([Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(hostname: hostname)])])
   }
 
   @Test func buildNeverWaitsAndTheAnswerRebuildsTheCluster() async throws {

@@ -20,7 +20,7 @@ struct MeshRegistryTests {
       objects: Fx.objects(
         Fx.simpleService(
           clusterIP: "10.2.0.1", addresses: ["10.20.0.1"],
-          ports: [Service.Port(name: "tcp-x", port: 9080), Service.Port(name: "grpc", port: 7070)],
+          ports: [KubeService.Port(name: "tcp-x", port: 9080), KubeService.Port(name: "grpc", port: 7070)],
           slicePorts: [EndpointSlice.Port(name: "tcp-x", port: 9080), EndpointSlice.Port(name: "grpc", port: 7070)]
         )
       )
@@ -90,7 +90,7 @@ struct MeshRegistryTests {
     let port = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [Service.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: [])
       )
     )
@@ -102,7 +102,7 @@ struct MeshRegistryTests {
     let same = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [Service.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: [])
       )
     )
@@ -113,7 +113,7 @@ struct MeshRegistryTests {
     let unrelated = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [Service.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: []),
         [Fx.pod("lonely", ip: "10.9.9.9")]
       )
@@ -130,7 +130,7 @@ struct MeshRegistryTests {
     // b renames its port 9080: a's definition wins, so the merged service is unchanged.
     let change = await registry.apply(
       cluster: "b",
-      objects: Fx.objects(Fx.simpleService(clusterIP: "10.0.0.2", addresses: [], ports: [Service.Port(name: "tcp", port: 9080)]))
+      objects: Fx.objects(Fx.simpleService(clusterIP: "10.0.0.2", addresses: [], ports: [KubeService.Port(name: "tcp", port: 9080)]))
     )
     #expect(change.isEmpty)
     #expect(registry.current.services[reviews]!.ports == [MeshPort(name: "http", port: 9080, protocol: .http)])

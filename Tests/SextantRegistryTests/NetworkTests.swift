@@ -122,7 +122,7 @@ struct GatewayDiscoveryTests {
     let found = gateways([
       Fx.gatewayService(
         network: "network2",
-        ingress: [Service.Ingress(ip: "35.1.1.2"), Service.Ingress(ip: "35.1.1.1"), Service.Ingress(ip: "35.1.1.2")],
+        ingress: [KubeService.Ingress(ip: "35.1.1.2"), KubeService.Ingress(ip: "35.1.1.1"), KubeService.Ingress(ip: "35.1.1.2")],
         externalIPs: ["192.0.2.1"])
     ])
     // Ingress addresses win over external IPs.
@@ -130,7 +130,7 @@ struct GatewayDiscoveryTests {
   }
 
   @Test func ingressHostnameOnlyResolvedWhenEnabled() {
-    let service = Fx.gatewayService(network: "network2", ingress: [Service.Ingress(hostname: "gw.example.com")])
+    let service = Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(hostname: "gw.example.com")])
     var asked: [String] = []
     let disabled = gateways([service], resolveHostnames: false) { name in
       asked.append(name)
@@ -150,7 +150,7 @@ struct GatewayDiscoveryTests {
   @Test func ingressIPIsUsedWithoutResolvingItsHostname() {
     var asked: [String] = []
     let found = gateways(
-      [Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.3.0.1", hostname: "gw.example.com")])],
+      [Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.3.0.1", hostname: "gw.example.com")])],
       resolveHostnames: true
     ) { name in
       asked.append(name)
@@ -166,7 +166,7 @@ struct GatewayDiscoveryTests {
     // An unresolved hostname ingress gives no address, so external IPs are used.
     let hostnameOnly = gateways([
       Fx.gatewayService(
-        network: "network2", ingress: [Service.Ingress(hostname: "gw.example.com")], externalIPs: ["192.0.2.11"])
+        network: "network2", ingress: [KubeService.Ingress(hostname: "gw.example.com")], externalIPs: ["192.0.2.11"])
     ])
     #expect(hostnameOnly == [gateway("192.0.2.11")])
   }
@@ -262,7 +262,7 @@ struct GatewayDiscoveryTests {
           + nodes) == [])
     // The matching port has no node port (yet).
     #expect(
-      gateways([Fx.gatewayService(network: "network2", type: "NodePort", ports: [Service.Port(name: "tls", port: 15443)])] + nodes)
+      gateways([Fx.gatewayService(network: "network2", type: "NodePort", ports: [KubeService.Port(name: "tls", port: 15443)])] + nodes)
         == [])
     // No nodes.
     #expect(gateways([Fx.gatewayService(network: "network2", type: "NodePort")]) == [])
@@ -279,22 +279,22 @@ struct GatewayDiscoveryTests {
   func gatewayPortLabel(value: String, port: Int) {
     let found = gateways([
       Fx.gatewayService(
-        network: "network2", ingress: [Service.Ingress(ip: "35.1.1.1")], labels: ["networking.istio.io/gatewayPort": value])
+        network: "network2", ingress: [KubeService.Ingress(ip: "35.1.1.1")], labels: ["networking.istio.io/gatewayPort": value])
     ])
     #expect(found == [gateway("35.1.1.1", port)])
   }
 
   @Test func unlabelledServicesDeclareNothing() {
-    #expect(gateways([Fx.gatewayService(network: nil, ingress: [Service.Ingress(ip: "35.1.1.1")])]) == [])
-    #expect(gateways([Fx.gatewayService(network: "", ingress: [Service.Ingress(ip: "35.1.1.1")])]) == [])
+    #expect(gateways([Fx.gatewayService(network: nil, ingress: [KubeService.Ingress(ip: "35.1.1.1")])]) == [])
+    #expect(gateways([Fx.gatewayService(network: "", ingress: [KubeService.Ingress(ip: "35.1.1.1")])]) == [])
     // A labelled Service without any address declares nothing either.
     #expect(gateways([Fx.gatewayService(network: "network2", type: "ClusterIP")]) == [])
   }
 
   @Test func severalServicesAndNetworks() {
     let found = gateways([
-      Fx.gatewayService("gw-b", namespace: "other", network: "network3", ingress: [Service.Ingress(ip: "35.0.0.3")]),
-      Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.0.0.9")]),
+      Fx.gatewayService("gw-b", namespace: "other", network: "network3", ingress: [KubeService.Ingress(ip: "35.0.0.3")]),
+      Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.0.0.9")]),
     ])
     #expect(
       found == [
@@ -311,11 +311,11 @@ struct GatewayDiscoveryTests {
     ])
     let view = Fx.build(
       [
-        Fx.gatewayService(network: "network2", ingress: [Service.Ingress(ip: "35.0.0.2")]),
+        Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.0.0.2")]),
         // Unlabelled, but named by meshNetworks' registryServiceName: its addresses are kept.
-        Fx.gatewayService("plain-lb", namespace: "default", network: nil, ingress: [Service.Ingress(ip: "35.0.0.7")]),
+        Fx.gatewayService("plain-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(ip: "35.0.0.7")]),
         // Neither labelled nor named: not looked at (no resolution, no entry).
-        Fx.gatewayService("hostname-lb", namespace: "default", network: nil, ingress: [Service.Ingress(hostname: "lb.example.com")]),
+        Fx.gatewayService("hostname-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(hostname: "lb.example.com")]),
         Fx.service("reviews"),
       ],
       cluster: "c2", options: RegistryOptions(meshNetworks: named, resolveHostnameGateways: false))
@@ -437,7 +437,7 @@ struct MeshRegistryNetworkTests {
       Fx.slice("reviews-1", service: "reviews", endpoints: endpoints.map { Fx.endpoint($0) }),
     ]
     if let gatewayIngress {
-      objects.append(Fx.gatewayService(network: network, ingress: [Service.Ingress(ip: gatewayIngress)]))
+      objects.append(Fx.gatewayService(network: network, ingress: [KubeService.Ingress(ip: gatewayIngress)]))
     }
     return ClusterObjects(objects + extra)
   }
@@ -505,7 +505,7 @@ struct MeshRegistryNetworkTests {
       ClusterObjects([
         Fx.service("reviews"),
         Fx.slice("reviews-1", service: "reviews", endpoints: [Fx.endpoint("10.2.0.1")]),
-        Fx.gatewayService(network: nil, ingress: [Service.Ingress(ip: ingress)]),
+        Fx.gatewayService(network: nil, ingress: [KubeService.Ingress(ip: ingress)]),
       ])
     }
     let first = await registry.apply(cluster: "c2", objects: c2("35.0.0.2"))

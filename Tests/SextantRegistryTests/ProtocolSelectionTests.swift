@@ -72,7 +72,7 @@ struct ProtocolSelectionTests {
 
   @Test(arguments: cases)
   func selection(_ c: Case) {
-    let port = Service.Port(name: c.name, protocol: c.kubernetesProtocol, port: 1234, appProtocol: c.appProtocol)
+    let port = KubeService.Port(name: c.name, protocol: c.kubernetesProtocol, port: 1234, appProtocol: c.appProtocol)
     #expect(ServiceProtocol(port: port) == c.expected)
   }
 
@@ -97,9 +97,9 @@ struct ProtocolSelectionTests {
       Fx.service(
         "multi",
         ports: [
-          Service.Port(name: "grpc-api", port: 7070),
-          Service.Port(name: "dns", protocol: "UDP", port: 53),
-          Service.Port(port: 8080, appProtocol: "kubernetes.io/h2c"),
+          KubeService.Port(name: "grpc-api", port: 7070),
+          KubeService.Port(name: "dns", protocol: "UDP", port: 53),
+          KubeService.Port(port: 8080, appProtocol: "kubernetes.io/h2c"),
         ]
       )
     ])

@@ -16,11 +16,11 @@ import Testing
   static let helloCluster = "outbound|5000||helloworld.sample.svc.cluster.local"
 
   static func objects(endpoints: [String], extraPort: Bool = false) -> ClusterObjects {
-    var ports = [Service.Port(name: "http", port: 5000, targetPort: .string("http"))]
-    if extraPort { ports.append(Service.Port(name: "tcp", port: 6000, targetPort: .int(6000))) }
+    var ports = [KubeService.Port(name: "http", port: 5000, targetPort: .string("http"))]
+    if extraPort { ports.append(KubeService.Port(name: "tcp", port: 6000, targetPort: .int(6000))) }
     return ClusterObjects([
       .service(
-        Service(metadata: ObjectMeta(name: "helloworld", namespace: "sample"), spec: .init(clusterIP: "10.96.0.10", ports: ports))
+        KubeService(metadata: ObjectMeta(name: "helloworld", namespace: "sample"), spec: .init(clusterIP: "10.96.0.10", ports: ports))
       ),
       .endpointSlice(
         EndpointSlice(
@@ -252,9 +252,9 @@ import Testing
     var objects = Self.objects(endpoints: ["10.1.0.1"], extraPort: extraPort)
     objects.upsert(
       .service(
-        Service(
+        KubeService(
           metadata: ObjectMeta(name: "ratings", namespace: "sample"),
-          spec: .init(clusterIP: "10.96.0.11", ports: [Service.Port(name: "http", port: 9080, targetPort: .int(9080))]))))
+          spec: .init(clusterIP: "10.96.0.11", ports: [KubeService.Port(name: "http", port: 9080, targetPort: .int(9080))]))))
     objects.upsert(
       .endpointSlice(
         EndpointSlice(

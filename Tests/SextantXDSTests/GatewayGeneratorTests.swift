@@ -17,9 +17,9 @@ enum GatewayFixture {
 
   static func service(_ name: String, _ namespace: String, _ ports: [(String, Int)]) -> KubeObject {
     .service(
-      Service(
+      KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace),
-        spec: Service.Spec(clusterIP: "10.96.0.\(name.count)", ports: ports.map { Service.Port(name: $0.0, port: $0.1) })))
+        spec: KubeService.Spec(clusterIP: "10.96.0.\(name.count)", ports: ports.map { KubeService.Port(name: $0.0, port: $0.1) })))
   }
 
   static let services: [KubeObject] = [

@@ -13,11 +13,11 @@ import Testing
 /// To accept a deliberate change, run the tests with SEXTANT_UPDATE_GOLDEN=1 and review the diff of Golden/.
 @Suite struct GeneratorGoldenTests {
   static func fixture() async -> MeshSnapshot {
-    func service(_ name: String, _ vip: String, _ ports: [Service.Port]) -> KubeObject {
+    func service(_ name: String, _ vip: String, _ ports: [KubeService.Port]) -> KubeObject {
       .service(
-        Service(
+        KubeService(
           metadata: ObjectMeta(name: name, namespace: "sample"),
-          spec: Service.Spec(clusterIP: vip, ports: ports)
+          spec: KubeService.Spec(clusterIP: vip, ports: ports)
         )
       )
     }
@@ -31,14 +31,14 @@ import Testing
         )
       )
     }
-    let helloPorts = [Service.Port(name: "http", port: 5000, targetPort: .string("http"))]
+    let helloPorts = [KubeService.Port(name: "http", port: 5000, targetPort: .string("http"))]
     let cluster1 = ClusterObjects([
       .namespace(Namespace(metadata: ObjectMeta(name: "sample"))),
       service("helloworld", "10.96.0.10", helloPorts),
       slice("helloworld-abc", service: "helloworld", ports: [.init(name: "http", port: 8080)], addresses: ["10.1.0.1"]),
-      service("ratings", "10.96.0.11", [Service.Port(name: "grpc-api", port: 9090, targetPort: .int(9090))]),
+      service("ratings", "10.96.0.11", [KubeService.Port(name: "grpc-api", port: 9090, targetPort: .int(9090))]),
       slice("ratings-abc", service: "ratings", ports: [.init(name: "grpc-api", port: 9090)], addresses: ["10.1.0.2"]),
-      service("db", "10.96.0.12", [Service.Port(name: "tcp", port: 3306, targetPort: .int(3306))]),
+      service("db", "10.96.0.12", [KubeService.Port(name: "tcp", port: 3306, targetPort: .int(3306))]),
       slice("db-abc", service: "db", ports: [.init(name: "tcp", port: 3306)], addresses: ["10.1.0.3"]),
     ])
     func meshPod(_ name: String, _ ip: String) -> KubeObject {

@@ -215,11 +215,11 @@ enum SplitFixture {
 
   static func gatewayService(network: String, ingress: [String]) -> KubeObject {
     .service(
-      Service(
+      KubeService(
         metadata: ObjectMeta(
           name: "istio-eastwestgateway", namespace: "istio-system", labels: ["topology.istio.io/network": network]),
-        spec: Service.Spec(type: "LoadBalancer", clusterIP: "10.96.0.99", ports: [Service.Port(name: "tls", port: 15443)]),
-        status: Service.Status(loadBalancer: Service.LoadBalancer(ingress: ingress.map { Service.Ingress(ip: $0) }))))
+        spec: KubeService.Spec(type: "LoadBalancer", clusterIP: "10.96.0.99", ports: [KubeService.Port(name: "tls", port: 15443)]),
+        status: KubeService.Status(loadBalancer: KubeService.LoadBalancer(ingress: ingress.map { KubeService.Ingress(ip: $0) }))))
   }
 
   /// helloworld (port 80 → 8080) with `pods` (name, IP, mTLS) on `network`, and a gateway Service when `gateways` is
@@ -229,9 +229,9 @@ enum SplitFixture {
       .namespace(
         Namespace(metadata: ObjectMeta(name: "istio-system", labels: network.map { ["topology.istio.io/network": $0] }))),
       .service(
-        Service(
+        KubeService(
           metadata: ObjectMeta(name: "helloworld", namespace: "sample"),
-          spec: Service.Spec(clusterIP: "10.96.0.10", ports: [Service.Port(name: "http", port: 80, targetPort: .int(8080))]))),
+          spec: KubeService.Spec(clusterIP: "10.96.0.10", ports: [KubeService.Port(name: "http", port: 80, targetPort: .int(8080))]))),
       .endpointSlice(
         EndpointSlice(
           metadata: ObjectMeta(name: "helloworld-1", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "helloworld"]),

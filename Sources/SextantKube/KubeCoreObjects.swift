@@ -77,7 +77,7 @@ package struct Namespace: Codable, Sendable, Hashable {
 }
 
 /// core/v1 Service.
-package struct Service: Codable, Sendable, Hashable {
+package struct KubeService: Codable, Sendable, Hashable {
   package var metadata: ObjectMeta
   package var spec: Spec
   package var status: Status?

@@ -20,24 +20,6 @@ package struct DebounceConfig: Sendable, Hashable {
   package static let defaults = DebounceConfig(after: .milliseconds(100), max: .seconds(10))
 }
 
-/// A registry change ready to push: the newest snapshot and everything that changed since the last push.
-package struct PushRequest: Sendable {
-  package var snapshot: MeshSnapshot
-  package var change: SnapshotChange
-
-  package init(snapshot: MeshSnapshot, change: SnapshotChange) {
-    self.snapshot = snapshot
-    self.change = change
-  }
-
-  /// Folds another request into this one: the newer of the two snapshots (by version, so a request that arrives
-  /// late never takes a proxy back to older config), the union of changes.
-  package mutating func merge(_ other: PushRequest) {
-    if other.snapshot.version >= snapshot.version { snapshot = other.snapshot }
-    change.merge(other.change)
-  }
-}
-
 /// The debounce decision as a pure state machine over instants of any clock; the pipeline drives it with a real
 /// clock and tests drive it with made-up instants.
 package struct DebounceStateMachine<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration {
