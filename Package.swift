@@ -4,7 +4,8 @@ import PackageDescription
 /// Sextant: a multi-cluster service-mesh control plane that speaks Envoy xDS and keeps Istio's conventions.
 ///
 /// Modules, in the order data flows (Docs/architecture.md has the picture and one sentence for each):
-/// - EnvoyAPI, IstioAPI: Swift generated from Protos/ (never edited by hand).
+/// - EnvoyAPI, EnvoyServices, IstioAPI: Swift generated from Protos/ (never edited by hand): Envoy's messages, Envoy's
+///   gRPC services (ADS, CSDS), Istio's CA service.
 /// - SextantBase: small value types every module shares (durations, IP addresses, hashing).
 /// - SextantKube: the Kubernetes object model and its decoding from YAML and JSON.
 /// - SextantKubeClient: talks to Kubernetes API servers (kubeconfig, HTTPS, list/watch informers).
@@ -47,12 +48,17 @@ let package = Package(
   targets: [
     .target(
       name: "EnvoyAPI",
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      exclude: ["README.md"]
+    ),
+    .target(
+      name: "EnvoyServices",
       dependencies: [
+        "EnvoyAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-      ],
-      exclude: ["README.md"]
+      ]
     ),
     .target(
       name: "IstioAPI",
@@ -148,6 +154,7 @@ let package = Package(
       name: "SextantGeneration",
       dependencies: [
         "EnvoyAPI",
+        "SextantBase",
         "SextantRegistry",
         "SextantPKI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -157,6 +164,7 @@ let package = Package(
       name: "SextantXDS",
       dependencies: [
         "EnvoyAPI",
+        "EnvoyServices",
         "SextantGeneration",
         "SextantRegistry",
         "SextantPKI",
@@ -216,6 +224,7 @@ let package = Package(
     .executableTarget(
       name: "sextant-bench",
       dependencies: [
+        "SextantBase",
         "SextantKube",
         "SextantRegistry",
         "SextantPKI",
@@ -227,6 +236,8 @@ let package = Package(
       name: "sextant-load",
       dependencies: [
         "EnvoyAPI",
+        "EnvoyServices",
+        "SextantBase",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -250,7 +261,7 @@ let package = Package(
     .testTarget(
       name: "SextantXDSTests",
       dependencies: [
-        "SextantXDS", "SextantGeneration", "SextantRegistry", "SextantKube", "EnvoyAPI", "SextantPKI",
+        "SextantXDS", "SextantGeneration", "SextantRegistry", "SextantKube", "EnvoyAPI", "EnvoyServices", "SextantPKI",
         "SextantTestSupport",
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
       ],
@@ -264,6 +275,7 @@ let package = Package(
     .testTarget(
       name: "SextantSecurityTests",
       dependencies: [
+        "SextantBase",
         "SextantPKI",
         "SextantTrust",
         "IstioAPI",
@@ -285,6 +297,32 @@ let package = Package(
       dependencies: [
         "SextantKubeSecurity", "SextantPKI", "SextantKubeClient", "SextantTestSupport",
         .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantControlPlaneTests",
+      dependencies: [
+        "SextantControlPlane", "EnvoyAPI", "EnvoyServices", "SextantTestSupport",
+        .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantSourcesTests",
+      dependencies: [
+        "SextantSources", "SextantRegistry", "SextantKube", "SextantKubeClient", "SextantTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantAdminTests",
+      dependencies: [
+        "SextantAdmin", "SextantRegistry", "SextantXDS", "SextantGeneration", "SextantKube", "SextantTestSupport",
+        .product(name: "HummingbirdTesting", package: "hummingbird"),
       ]
     ),
     .testTarget(

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the Swift in Sources/EnvoyAPI (Envoy's API and google.rpc) and Sources/IstioAPI (Istio's CA service,
-# Protos/security) from Protos/.
+# Regenerates from Protos/ the Swift in Sources/EnvoyAPI (Envoy's messages and google.rpc), Sources/EnvoyServices
+# (Envoy's gRPC services: ADS, CSDS) and Sources/IstioAPI (Istio's CA service and messages, Protos/security).
 #
-#   Scripts/generate-protos.sh          rewrite Sources/EnvoyAPI/*.swift and Sources/IstioAPI/*.swift
+#   Scripts/generate-protos.sh          rewrite Sources/{EnvoyAPI,EnvoyServices,IstioAPI}/*.swift
 #   Scripts/generate-protos.sh --check  fail (exit 1) when the committed Swift differs from what Protos/ generates
 #
 # Uses Debian's protoc (package protobuf-compiler; well-known types from /usr/include) and the protoc-gen-swift and
@@ -41,15 +41,30 @@ protoc -I . -I /usr/include \
   --swift_out="$out" \
   --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
   "${protos[@]}"
-# The gRPC plugin writes an empty file for protos without services: run it on service files only.
+# The gRPC plugin writes an empty file for protos without services: run it on service files only. Envoy's services
+# go to a module of their own (EnvoyServices, importing EnvoyAPI), so that EnvoyAPI is messages only and the config
+# generators depend on no gRPC product; Istio's CA service stays beside its messages in IstioAPI.
+envoy_services=()
+istio_services=()
+for file in "${services[@]}"; do
+  case "$file" in
+    security/*) istio_services+=("$file") ;;
+    *) envoy_services+=("$file") ;;
+  esac
+done
+mkdir -p "$out/EnvoyAPI" "$out/EnvoyServices" "$out/IstioAPI"
 protoc -I . -I /usr/include \
   --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
-  --grpc-swift-2_out="$out" \
+  --grpc-swift-2_out="$out/EnvoyServices" \
+  --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores,ExtraModuleImports=EnvoyAPI \
+  "${envoy_services[@]}"
+protoc -I . -I /usr/include \
+  --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
+  --grpc-swift-2_out="$out/IstioAPI" \
   --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores \
-  "${services[@]}"
+  "${istio_services[@]}"
 
-# Istio's protos (security/...) form their own module; everything else is Envoy's API.
-mkdir -p "$out/EnvoyAPI" "$out/IstioAPI"
+# Messages: Istio's protos (security/...) in IstioAPI; everything else is Envoy's API.
 for file in "$out"/*.swift; do
   case "$(basename "$file")" in
     security_*) mv "$file" "$out/IstioAPI/" ;;
@@ -58,7 +73,7 @@ for file in "$out"/*.swift; do
 done
 
 status=0
-for module in EnvoyAPI IstioAPI; do
+for module in EnvoyAPI EnvoyServices IstioAPI; do
   target="$root/Sources/$module"
   count=$(ls "$out/$module" | wc -l)
   if [ "$mode" = check ]; then

@@ -2,8 +2,9 @@
 # The test command (README.md): installs what the tests need, then runs every tier.
 #
 # 1. Debian packages (apt-get) and a pinned Python virtual environment in .venv (ignored by git).
-# 2. Scripts/generate-protos.sh --check: the committed Swift in Sources/EnvoyAPI matches Protos/.
-# 3. swift build: fails on any compiler warning from our own Sources/ or Tests/.
+# 2. Scripts/generate-protos.sh --check: the committed Swift in Sources/{EnvoyAPI,EnvoyServices,IstioAPI} matches Protos/.
+# 3. swift format lint --strict over our own Sources/ and Tests/ (.swift-format; generated code excluded).
+#    swift build: fails on any compiler warning from our own Sources/ or Tests/.
 # 4. swift test: unit tests.
 # 5. pytest Tests/Conformance: Protos/ against Envoy's real descriptors (PyPI xds-protos).
 # 6. Scripts/kube-apiserver.sh: a real kube-apiserver 1.20.2, built from Debian's source package on first use and
@@ -41,10 +42,13 @@ fi
 step "Generated code matches Protos/"
 Scripts/generate-protos.sh --check
 
+step "swift format lint (.swift-format)"
+Scripts/format.sh --lint
+
 step "swift build (no warnings from our targets)"
 log=$(mktemp)
 swift build 2>&1 | tee "$log"
-if grep -E "^$root/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$log" | grep -v "^$root/Sources/EnvoyAPI/"; then
+if grep -E "^$root/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" "$log" | grep -v -E "^$root/Sources/(EnvoyAPI|EnvoyServices|IstioAPI)/"; then
   echo "swift build printed warnings from our own targets (above)" >&2
   exit 1
 fi

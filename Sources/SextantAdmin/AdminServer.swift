@@ -4,7 +4,8 @@ import Logging
 
 /// Builds the HTTP applications for readiness (the HTTP port, 8080) and monitoring (15014: /metrics and /debug/*).
 ///
-/// Each returned application is a swift-service-lifecycle Service; the executable runs them in its ServiceGroup.
+/// Each returned application is a swift-service-lifecycle Service; SextantControlPlane runs them as parts of its
+/// `admin` stage (`AdminAssembly`).
 package enum AdminServer {
   /// The readiness and debug application: `/ready` plus the debug endpoints.
   package static func http(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {

@@ -2,7 +2,7 @@ import SextantRegistry
 import SextantGeneration
 import SextantXDS
 
-/// What the admin endpoints read: injected by the executable so this module owns no state of its own.
+/// What the admin endpoints read: injected by SextantControlPlane (`ControlPlaneAssembly`) so this module owns no state of its own.
 package struct AdminState: Sendable {
   /// Whether Sextant is ready to serve, and what it still waits for.
   package struct Readiness: Sendable, Hashable {

@@ -48,7 +48,7 @@ package struct ControlPlaneAssembly: Sendable {
       pushed: pushed,
       connections: connections,
       admin: AdminState(
-        readiness: { Readiness.judge(registry: registry, pushed: pushed) },
+        readiness: { AdminState.Readiness.judge(registry: registry, snapshot: pushed.snapshot) },
         snapshot: { registry.current },
         connections: connections,
         metrics: metrics
@@ -113,20 +113,6 @@ package struct ControlPlaneAssembly: Sendable {
 
   mutating func add(_ stage: ControlPlane.Stage, _ name: String, _ service: any Service) {
     parts.append(ControlPlane.Part(stage: stage, name: name, service: service))
-  }
-}
-
-/// Whether the control plane is ready: judged on the pushed snapshot, so ready means a proxy connecting now is
-/// given every cluster's initial state.
-enum Readiness {
-  static func judge(registry: MeshRegistry, pushed: PushedSnapshot) -> AdminState.Readiness {
-    if registry.allSynced(in: pushed.snapshot) { return AdminState.Readiness(ready: true) }
-    let current = registry.current
-    let waiting = current.sortedClusterIDs.compactMap { id -> String? in
-      guard let info = current.clusters[id], !info.isSettled else { return nil }
-      return "cluster \(id): \(info.state.rawValue)" + (info.reason.isEmpty ? "" : " (\(info.reason))")
-    }
-    return AdminState.Readiness(ready: false, waitingFor: waiting.isEmpty ? ["first push of the initial load"] : waiting)
   }
 }
 

@@ -1,5 +1,6 @@
 import EnvoyAPI
 import Foundation
+import SextantBase
 import SwiftProtobuf
 
 /// The kind of proxy a node id names: a sidecar next to a workload, or a router (a gateway).
@@ -75,7 +76,7 @@ package struct Proxy: Sendable, Hashable {
 
   /// What generators may read of this proxy; anything else about the proxy must not change generated config.
   ///
-  /// `mutualTLS` and `serviceAccount` come from the stream, not the node: see `AdsSession.view`.
+  /// `mutualTLS` and `serviceAccount` come from the stream, not the node: see `AdsSessionState.view(of:)`.
   package var view: ProxyView {
     ProxyView(
       type: type,
@@ -159,7 +160,7 @@ extension Proxy {
         context: "node id '\(nodeID)'"
       )
     }
-    guard IPAddressText.isValid(parts[1]) else {
+    guard IPAddress(parts[1]) != nil else {
       throw XDSError(.invalidNodeID, "'\(parts[1])' is not an IP address", context: "node id '\(nodeID)'")
     }
     guard !parts[2].isEmpty else {
@@ -236,29 +237,5 @@ extension Proxy {
       instanceIPs: instanceIPs,
       serviceAccount: try string("SERVICE_ACCOUNT")
     )
-  }
-}
-
-/// Checks the textual form of IPv4 and IPv6 addresses without resolving anything.
-enum IPAddressText {
-  static func isValid(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
-
-  static func isIPv4(_ text: String) -> Bool {
-    let octets = text.split(separator: ".", omittingEmptySubsequences: false)
-    guard octets.count == 4 else { return false }
-    return octets.allSatisfy { octet in
-      !octet.isEmpty && octet.count <= 3 && octet.allSatisfy(\.isASCII) && octet.allSatisfy(\.isNumber)
-        && Int(octet).map { $0 <= 255 } == true
-    }
-  }
-
-  static func isIPv6(_ text: String) -> Bool {
-    guard text.contains(":"), text.count <= 45 else { return false }
-    let allowed = Set("0123456789abcdefABCDEF:.")
-    guard text.allSatisfy({ allowed.contains($0) }) else { return false }
-    let doubleColons = text.components(separatedBy: "::").count - 1
-    guard doubleColons <= 1 else { return false }
-    let groups = text.split(separator: ":", omittingEmptySubsequences: true)
-    return groups.count <= 8 && groups.allSatisfy { $0.count <= 4 || isIPv4(String($0)) }
   }
 }

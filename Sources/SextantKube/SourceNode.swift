@@ -128,11 +128,18 @@ enum PathComponent: Sendable, Hashable {
 }
 
 /// A syntax problem found while reading a file, before any object is decoded.
-struct SourceSyntaxError: Error, Sendable {
-  var code: ObjectDecodingError.Code = .syntax
-  var message: String
-  var line: Int?
-  var column: Int?
+///
+/// Also what `GuardedYAML` throws: callers outside this module map it to their own error, keeping `message`, `line`
+/// and `column`.
+package struct SourceSyntaxError: Error, Sendable {
+  /// `syntax`, or `invalidEncoding` for text that is not UTF-8.
+  package var code: ObjectDecodingError.Code = .syntax
+  /// The problem, without the location: `duplicate key 'name' in a mapping`.
+  package var message: String
+  /// The 1-based line, when known.
+  package var line: Int?
+  /// The 1-based column, when known.
+  package var column: Int?
 }
 
 /// Limits shared by both readers; they keep hostile or broken input from exhausting the stack or memory.

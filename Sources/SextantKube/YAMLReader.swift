@@ -7,49 +7,33 @@ import Yams
 /// YAML-to-JSON conversion: quoted and block scalars are strings; plain scalars are null (`~`, `null`, empty), booleans
 /// (`true`/`false`/`yes`/`no`/`on`/`off` in their three casings), integers (decimal, `0x`, `0o`/leading-zero octal,
 /// `0b`, `_` separators), floats (including `.inf`, `.nan`) or else strings. Timestamps and sexagesimal numbers stay
-/// strings. Merge keys (`<<: *anchor`) are applied; explicit keys win. Empty documents are dropped.
+/// strings. Merge keys (`<<: *anchor`) are applied; explicit keys win. Empty documents are dropped. Parsing goes
+/// through `GuardedYAML` (large stack, depth and alias-expansion limits, error positions).
 enum YAMLReader {
   /// Every non-empty document in `text`, in order.
   static func documents(in text: String) throws(SourceSyntaxError) -> [SourceNode] {
-    guard LargeStack.mightNestDeeply(text) else { return try parse(text) }
-    // Yams recurses once per nesting level (up to libyaml's limit of 1,000): give it room.
-    return try LargeStack.run { Result { () throws(SourceSyntaxError) in try parse(text) } }.get()
-  }
-
-  private static func parse(_ text: String) throws(SourceSyntaxError) -> [SourceNode] {
-    var budget = SourceLimits.maximumValues(forByteCount: text.utf8.count)
-    var documents: [SourceNode] = []
-    do {
-      // `.basic` resolves nothing: this reader types plain scalars itself (and no regular expressions run per scalar).
-      let parser = try Parser(yaml: text, resolver: .basic)
-      while let root = try parser.nextRoot() {
-        let document = try convert(root, budget: &budget)
-        if !document.isNull { documents.append(document) }
-      }
-    } catch let error as SourceSyntaxError {
-      throw error
-    } catch let error as YamlError {
-      throw syntaxError(error, in: text)
-    } catch {
-      throw SourceSyntaxError(message: "\(error)")
+    // `.basic` resolves nothing: this reader types plain scalars itself (and no regular expressions run per scalar).
+    let documents = try GuardedYAML.parse(text, resolver: .basic, singleDocument: false) {
+      (root: Yams.Node, budget: inout ExpansionBudget) throws(SourceSyntaxError) -> SourceNode in
+      try convert(root, budget: &budget)
     }
-    return documents
+    return documents.filter { !$0.isNull }
   }
 
   // MARK: - Conversion
 
   /// Converts one document. Iterative, with an explicit stack: the depth of the input never turns into depth of the
   /// call stack (Swift's cooperative threads have small stacks on some platforms).
-  private static func convert(_ root: Yams.Node, budget: inout Int) throws(SourceSyntaxError) -> SourceNode {
+  private static func convert(
+    _ root: Yams.Node, budget: inout ExpansionBudget
+  ) throws(SourceSyntaxError) -> SourceNode {
     var stack: [CollectionFrame] = []
     var next = root
     while true {
       // Descend into `next`: a scalar is finished at once, a collection opens a frame.
       let line = next.mark?.line ?? 1
       let column = next.mark?.column ?? 1
-      guard stack.count < SourceLimits.maximumDepth else { throw tooDeep(line: line, column: column) }
-      budget -= 1
-      guard budget >= 0 else { throw tooManyValues(line: line, column: column) }
+      try budget.spend(depth: stack.count, line: line, column: column)
       var finished: SourceNode?
       switch next {
       case .scalar(let scalar):
@@ -164,15 +148,6 @@ enum YAMLReader {
     }
   }
 
-  private static func tooDeep(line: Int, column: Int) -> SourceSyntaxError {
-    SourceSyntaxError(message: "nesting deeper than \(SourceLimits.maximumDepth) levels", line: line, column: column)
-  }
-
-  private static func tooManyValues(line: Int, column: Int) -> SourceSyntaxError {
-    SourceSyntaxError(
-      message: "the document expands to too many values (aliases referring to aliases?)", line: line, column: column)
-  }
-
   private static func nonScalarKey(_ key: Yams.Node, line: Int, column: Int) -> SourceSyntaxError {
     SourceSyntaxError(
       message: "mapping keys must be strings, found \(key.mapping != nil ? "a mapping" : "a list")",
@@ -266,52 +241,5 @@ enum YAMLReader {
       let value = Double(cleaned)
     else { return nil }
     return SourceNumber(text: text, integer: nil, double: value.isFinite ? value : nil)
-  }
-
-  // MARK: - Errors
-
-  private static func syntaxError(_ error: YamlError, in text: String) -> SourceSyntaxError {
-    switch error {
-    case .scanner(let context, let problem, let mark, _),
-      .parser(let context, let problem, let mark, _),
-      .composer(let context, let problem, let mark, _):
-      if problem.hasPrefix("Maximum nesting level") {
-        return SourceSyntaxError(
-          message: "nesting deeper than \(SourceLimits.maximumDepth) levels", line: mark.line, column: mark.column)
-      }
-      var message = problem
-      if let context {
-        message += context.mark.line == mark.line ? " (\(context.text))" : " (\(context.text) at line \(context.mark.line))"
-      }
-      return SourceSyntaxError(message: message, line: mark.line, column: mark.column)
-    case .reader(let problem, let offset, let value, _):
-      let position = offset.map { lineAndColumn(ofCharacterOffset: $0, in: text) }
-      let detail = value >= 0 ? " (#x\(String(value, radix: 16, uppercase: true)))" : ""
-      return SourceSyntaxError(message: problem + detail, line: position?.line, column: position?.column)
-    case .duplicatedKeysInMapping(let duplicates, let context):
-      let keys = duplicates.map { "'\($0)'" }.joined(separator: ", ")
-      return SourceSyntaxError(
-        message: "duplicate key \(keys) in a mapping", line: context.mark.line, column: context.mark.column)
-    case .memory:
-      return SourceSyntaxError(message: "out of memory while parsing")
-    case .dataCouldNotBeDecoded:
-      return SourceSyntaxError(code: .invalidEncoding, message: "not UTF-8 text")
-    default:
-      return SourceSyntaxError(message: "\(error)")
-    }
-  }
-
-  private static func lineAndColumn(ofCharacterOffset offset: Int, in text: String) -> (line: Int, column: Int) {
-    var line = 1
-    var column = 1
-    for character in text.prefix(offset) {
-      if character == "\n" || character == "\r\n" {
-        line += 1
-        column = 1
-      } else {
-        column += 1
-      }
-    }
-    return (line, column)
   }
 }

@@ -1,3 +1,5 @@
+import SextantBase
+
 /// Capped exponential backoff with jitter: the delays between retries of a failing connection.
 ///
 /// The n-th delay since the last `reset()` (n from 0) is `min(cap, initial × factor^n)`, scaled by a random factor
@@ -48,16 +50,11 @@ package struct Backoff: Sendable {
   package static func delay(
     attempt: Int, initial: Duration, factor: Double, cap: Duration, jitter: Double, randomUnit: Double
   ) -> Duration {
-    let capSeconds = seconds(cap)
-    let exponential = seconds(initial) * pow(factor, attempt)
+    let capSeconds = cap.inSeconds
+    let exponential = initial.inSeconds * pow(factor, attempt)
     let base = min(capSeconds, exponential.isFinite ? exponential : capSeconds)
     let scale = 1 + jitter * (2 * min(max(randomUnit, 0), 1) - 1)
     return .nanoseconds(Int64((min(base * scale, capSeconds) * 1e9).rounded()))
-  }
-
-  private static func seconds(_ duration: Duration) -> Double {
-    let (seconds, attoseconds) = duration.components
-    return Double(seconds) + Double(attoseconds) * 1e-18
   }
 
   /// `base` to the power `exponent` by repeated multiplication (stops growing once infinite).

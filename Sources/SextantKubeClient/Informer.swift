@@ -62,156 +62,86 @@ package struct Informer<Object: KubeResourceObject>: Sendable {
   /// Lists and watches until the task is cancelled (or the client is shut down), reporting every change.
   ///
   /// `onChange` and `onState` are awaited before the loop goes on. The state starts as `syncing` (not reported).
+  /// The decisions are ``InformerStateMachine``'s; this loop does the I/O it asks for.
   package func run(
     onChange: @Sendable (InformerChange<Object>) async -> Void,
     onState: @Sendable (InformerState) async -> Void
   ) async {
-    var store: [NamespacedName: Object] = [:]
-    var resourceVersion: String?
-    var listed = false
-    var backoff = self.backoff
-    var state = InformerState.syncing
-    var goneWithoutProgress = 0
+    var machine = InformerStateMachine(
+      clusterID: source.clusterID, url: source.url, watchTimeout: watchTimeout, backoff: backoff,
+      transform: transform)
 
-    func report(_ next: InformerState) async {
-      guard state.differs(from: next) else { return }
-      log(from: state, to: next)
-      state = next
-      await onState(next)
-    }
-
-    func pause() async -> Bool {
-      let delay = backoff.next()
-      do {
-        try await sleep(delay)
-      } catch {
-        return false
+    func perform(_ effects: [InformerStateMachine<Object>.Effect]) async {
+      for effect in effects {
+        switch effect {
+        case .change(let change):
+          await onChange(change)
+        case .state(let next, let previous):
+          log(from: previous, to: next)
+          await onState(next)
+        case .note(let note):
+          log(note)
+        }
       }
-      return !Task.isCancelled
     }
 
     while !Task.isCancelled {
-      guard let version = resourceVersion else {
+      switch machine.nextAction() {
+      case .list:
         let list: ObjectList<Object>
         do throws(KubeClientError) {
           list = try await source.list()
         } catch {
-          if error.code == .cancelled || Task.isCancelled { return }
-          var error = error
-          error.clusterID = source.clusterID
-          await report(.error(error))
-          if await pause() { continue } else { return }
+          if Task.isCancelled { return }
+          await perform(machine.listFailed(error))
+          continue
         }
-        for skipped in list.skipped {
-          logger.error(
-            "Leaving out an object that does not decode: \(skipped)", metadata: ["url": "\(source.url)"])
-        }
-        var fresh: [NamespacedName: Object] = [:]
-        fresh.reserveCapacity(list.items.count)
-        for item in list.items {
-          let object = transform(item)
-          fresh[object.informerKey] = object
-        }
-        let diff = RelistDiff.between(old: store, new: fresh)
-        store = fresh
-        resourceVersion = list.resourceVersion
-        backoff.reset()
-        logger.debug(
-          "Listed \(name)",
-          metadata: ["url": "\(source.url)", "objects": "\(fresh.count)", "resourceVersion": "\(list.resourceVersion)"])
-        if !listed {
-          listed = true
-          await onChange(InformerChange(kind: .initialList, upserted: diff.upserted, deleted: []))
-        } else if !diff.isEmpty {
-          await onChange(InformerChange(kind: .relist, upserted: diff.upserted, deleted: diff.deleted))
-        }
-        await report(.synced)
-        continue
-      }
+        await perform(machine.listed(list))
 
-      let started = ContinuousClock.now
-      var received = 0
-      var failure: KubeClientError?
-      var relistAfterFailure = false
-      do {
-        let stream = try await source.watch(resourceVersion: version, timeout: watchTimeout)
-        await report(.synced)
-        batches: for try await batch in stream {
-          var upserted: [NamespacedName: Object] = [:]
-          var deleted: Set<NamespacedName> = []
-          for event in batch {
-            if case .error = event {} else { received += 1 }
-            switch event {
-            case .added(let object), .modified(let object):
-              if let next = object.metadata.resourceVersion, !next.isEmpty { resourceVersion = next }
-              let stored = transform(object)
-              let key = stored.informerKey
-              if store[key] != stored {
-                store[key] = stored
-                upserted[key] = stored
-                deleted.remove(key)
-              }
-            case .deleted(let object):
-              if let next = object.metadata.resourceVersion, !next.isEmpty { resourceVersion = next }
-              let key = object.informerKey
-              if store.removeValue(forKey: key) != nil {
-                upserted[key] = nil
-                deleted.insert(key)
-              }
-            case .bookmark(let next):
-              resourceVersion = next
-            case .error(let status):
-              var error = KubeClientError.forStatus(
-                status.code ?? 500, reason: status.reason, apiMessage: status.message, clusterID: source.clusterID,
-                url: source.url)
-              error.message = "watch ERROR event: \(error.message)"
-              failure = error
-              relistAfterFailure = true
-            }
-            if failure != nil { break }
+      case .watch(let version):
+        let started = ContinuousClock.now
+        var thrown: (any Error)?
+        do {
+          let stream = try await source.watch(resourceVersion: version, timeout: watchTimeout)
+          await perform(machine.watchStarted())
+          for try await batch in stream {
+            let (effects, readOn) = machine.received(batch)
+            await perform(effects)
+            if !readOn { break }
           }
-          if !upserted.isEmpty || !deleted.isEmpty {
-            await onChange(
-              InformerChange(
-                kind: .watch, upserted: upserted.keys.sorted().map { upserted[$0]! }, deleted: deleted.sorted()))
-          }
-          if failure != nil { break batches }
+        } catch {
+          thrown = error
         }
-      } catch let error as KubeClientError {
-        failure = error
-      } catch {
-        failure = KubeClientError(
-          code: .connectionFailed, message: "\(error)", clusterID: source.clusterID, url: source.url)
-      }
+        if Task.isCancelled { return }
+        await perform(machine.watchEnded(thrown, after: ContinuousClock.now - started))
 
-      if Task.isCancelled || failure?.code == .cancelled { return }
-      if let failure, failure.code == .gone {
-        // The resourceVersion is too old (or the source asks for a list): list again, at once the first time.
-        logger.info(
-          "\(name): listing again: \(failure.message)",
-          metadata: ["url": "\(source.url)", "resourceVersion": "\(version)"])
-        resourceVersion = nil
-        goneWithoutProgress += 1
-        if received == 0 && goneWithoutProgress > 1 {
-          if await pause() { continue } else { return }
+      case .backOff(let delay):
+        do {
+          try await sleep(delay)
+        } catch {
+          return
         }
-        continue
+
+      case .stop:
+        return
       }
-      if var failure {
-        failure.clusterID = source.clusterID
-        await report(.error(failure))
-        // An event that does not decode would fail every watch from the same resourceVersion again.
-        if relistAfterFailure || failure.code == .decodingFailed { resourceVersion = nil }
-        if await pause() { continue } else { return }
-      }
-      if received > 0 || ContinuousClock.now - started >= watchTimeout / 2 {
-        backoff.reset()
-        goneWithoutProgress = 0
-        continue
-      }
+    }
+  }
+
+  private func log(_ note: InformerStateMachine<Object>.Note) {
+    switch note {
+    case .skipped(let skipped):
+      logger.error("Leaving out an object that does not decode: \(skipped)", metadata: ["url": "\(source.url)"])
+    case .listed(let objects, let resourceVersion):
+      logger.debug(
+        "Listed \(name)",
+        metadata: ["url": "\(source.url)", "objects": "\(objects)", "resourceVersion": "\(resourceVersion)"])
+    case .relisting(let reason, let resourceVersion):
+      logger.info(
+        "\(name): listing again: \(reason)",
+        metadata: ["url": "\(source.url)", "resourceVersion": "\(resourceVersion)"])
+    case .endedWithoutEvents:
       logger.debug("\(name): watch ended at once without events; listing again", metadata: ["url": "\(source.url)"])
-      resourceVersion = nil
-      if await pause() { continue } else { return }
     }
   }
 

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import SextantBase
 
 /// An HTTPS client for one Kubernetes API server: GET, POST, paginated list, watch and API discovery, with JSON
 /// bodies.
@@ -65,7 +66,8 @@ package final class KubeClient: Sendable {
 
     var configuration = HTTPClient.Configuration()
     configuration.redirectConfiguration = .disallow
-    configuration.timeout = HTTPClient.Configuration.Timeout(connect: Self.timeAmount(options.connectTimeout))
+    configuration.timeout = HTTPClient.Configuration.Timeout(
+      connect: .nanoseconds(options.connectTimeout.inNanoseconds))
     configuration.connectionPool.retryConnectionEstablishment = false
     configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
     configuration.decompression = .disabled
@@ -395,7 +397,7 @@ package final class KubeClient: Sendable {
     if let token = token.current(logger: logger) {
       request.headers.add(name: "Authorization", value: "Bearer \(token)")
     }
-    return try await http.execute(request, deadline: .now() + Self.timeAmount(headTimeout), logger: nil)
+    return try await http.execute(request, deadline: .now() + .nanoseconds(headTimeout.inNanoseconds), logger: nil)
   }
 
   /// Throws the classified error of a non-2xx response, with the Status message from its (bounded) body.
@@ -549,11 +551,6 @@ package final class KubeClient: Sendable {
       defer { group.cancelAll() }
       return try await group.next() ?? true
     }
-  }
-
-  static func timeAmount(_ duration: Duration) -> TimeAmount {
-    let (seconds, attoseconds) = duration.components
-    return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
   }
 
   /// Percent-encodes a query name or value (everything but RFC 3986 unreserved characters).

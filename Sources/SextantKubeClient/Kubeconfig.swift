@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 import NIOSSL
-import Yams
+import SextantBase
 
 /// A parsed kubeconfig: clusters, users and contexts, checked against a `KubeconfigPolicy`.
 ///
@@ -223,7 +223,7 @@ package struct Kubeconfig: Sendable, Hashable, CustomStringConvertible {
         "insecure-skip-tls-verify cannot be combined with a certificate authority (kubectl refuses it too)",
         field: "\(field).insecure-skip-tls-verify")
     }
-    if let name = cluster.tlsServerName, ServerURL.isIPAddress(name) {
+    if let name = cluster.tlsServerName, IPAddress(host: name) != nil {
       throw failure(
         .unsupported, "an IP address as tls-server-name is not supported (it must be a DNS name)",
         field: "\(field).tls-server-name")

@@ -1,5 +1,8 @@
 import Yams
 
+import enum SextantKube.GuardedYAML
+import struct SextantKube.SourceSyntaxError
+
 /// Walks a kubeconfig's YAML tree into `Kubeconfig` entries, recording field paths, lines and policy violations.
 struct KubeconfigReader {
   struct Document {
@@ -23,42 +26,21 @@ struct KubeconfigReader {
   // MARK: - YAML
 
   /// The single document of `yaml`, or a `syntax` error with the line and column libyaml reports.
+  ///
+  /// Parsed by `GuardedYAML` (a kubeconfig from a remote secret is untrusted input): deep nesting and alias bombs
+  /// are syntax errors too.
   func compose(_ yaml: String) throws(KubeconfigError) -> Node {
     let root: Node?
-    do {
-      root = try Yams.compose(yaml: yaml)
-    } catch let error as YamlError {
-      throw syntaxError(error, yaml: yaml)
+    do throws(SourceSyntaxError) {
+      root = try GuardedYAML.document(in: yaml)
     } catch {
-      throw KubeconfigError(code: .syntax, message: "\(error)", source: source)
+      throw KubeconfigError(
+        code: .syntax, message: error.message, source: source, line: error.line, column: error.column)
     }
     guard let root, root.null == nil else {
       throw KubeconfigError(code: .syntax, message: "the kubeconfig is empty", source: source)
     }
     return root
-  }
-
-  private func syntaxError(_ error: YamlError, yaml: String) -> KubeconfigError {
-    func located(_ problem: String, _ context: YamlError.Context?, _ mark: Mark) -> KubeconfigError {
-      var message = problem
-      if let context, !context.text.isEmpty { message = "\(context.text): \(problem)" }
-      return KubeconfigError(code: .syntax, message: message, source: source, line: mark.line, column: mark.column)
-    }
-    switch error {
-    case .scanner(let context, let problem, let mark, _),
-      .parser(let context, let problem, let mark, _),
-      .composer(let context, let problem, let mark, _):
-      return located(problem, context, mark)
-    case .reader(let problem, let offset, _, _):
-      let line = offset.map { offset in yaml.utf8.prefix(offset).reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 } }
-      return KubeconfigError(code: .syntax, message: problem, source: source, line: line)
-    case .duplicatedKeysInMapping(let duplicates, let context):
-      return KubeconfigError(
-        code: .syntax, message: "duplicate keys \(duplicates.joined(separator: ", ")) in a mapping", source: source,
-        line: context.mark.line, column: context.mark.column)
-    default:
-      return KubeconfigError(code: .syntax, message: "\(error)", source: source)
-    }
   }
 
   // MARK: - Document

@@ -23,8 +23,7 @@ package final class SecretWatcher: Sendable {
   package let options: KubeSourceOptions
 
   private enum Connection: Sendable {
-    case owned(KubeClientConfig)
-    case shared(KubeClient)
+    case client(KubeClientOwnership)
     case source(any ListWatchSource<Secret>)
   }
 
@@ -45,7 +44,7 @@ package final class SecretWatcher: Sendable {
     logger: Logger
   ) {
     self.init(
-      clusterID: clusterID ?? client.clusterID, connection: .shared(client),
+      clusterID: clusterID ?? client.clusterID, connection: .client(.shared(client)),
       namespace: namespace ?? options.systemNamespace,
       labelSelector: labelSelector, options: options, logger: logger)
   }
@@ -63,7 +62,7 @@ package final class SecretWatcher: Sendable {
   ) throws(KubeClientError) {
     _ = try KubeClient.tlsConfiguration(for: config, clusterID: clusterID)
     self.init(
-      clusterID: clusterID, connection: .owned(config), namespace: namespace ?? options.systemNamespace,
+      clusterID: clusterID, connection: .client(.owned(config)), namespace: namespace ?? options.systemNamespace,
       labelSelector: labelSelector, options: options, logger: logger)
   }
 
@@ -97,12 +96,10 @@ package final class SecretWatcher: Sendable {
     onState: @Sendable (KubeConnectionState) async -> Void
   ) async {
     switch connection {
-    case .owned(let config):
-      let client = KubeClient(clusterID: clusterID, config: config, options: options.client, logger: logger)
-      await run(source: source(client), onChange: onChange, onState: onState)
-      await client.shutdown()
-    case .shared(let client):
-      await run(source: source(client), onChange: onChange, onState: onState)
+    case .client(let ownership):
+      await ownership.withClient(clusterID: clusterID, options: options.client, logger: logger) { client in
+        await run(source: source(client), onChange: onChange, onState: onState)
+      }
     case .source(let source):
       await run(source: source, onChange: onChange, onState: onState)
     }

@@ -54,11 +54,4 @@ package struct ServerURL: Sendable, Hashable {
     let shownHost = host.contains(":") ? "[\(host)]" : host
     return "\(scheme)://\(shownHost)\(port.map { ":\($0)" } ?? "")\(path)"
   }
-
-  /// Whether `host` is an IPv4 or IPv6 literal (brackets allowed).
-  package static func isIPAddress(_ host: String) -> Bool {
-    if host.contains(":") { return true }
-    let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-    return parts.count == 4 && parts.allSatisfy { part in UInt8(part) != nil && !part.isEmpty }
-  }
 }

@@ -11,8 +11,8 @@ import Synchronization
 /// Secrets in the namespace are needed, as for remote secrets). Whenever its content differs from the material in
 /// use (`current` at start, then the last material handed over), it is verified with every check of `CAMaterial`
 /// (`KubeCASecrets.material(from:now:)`):
-/// - valid: `onChange` receives it (the daemon runs the watcher only when the CA came from `cacerts`: a `cacerts`
-///   that appears while a self-signed root is in use takes effect at the next start, as with istiod);
+/// - valid: `onChange` receives it (the control plane runs the watcher only when the CA came from `cacerts`: a
+///   `cacerts` that appears while a self-signed root is in use takes effect at the next start, as with istiod);
 /// - invalid: an error is logged naming the key and the failed check, and the material in use stays;
 /// - deleted: a warning is logged, and the material in use stays (as istiod, Sextant does not fall back at runtime).
 /// Connection failures are retried with backoff and logged once per change, as every informer does.

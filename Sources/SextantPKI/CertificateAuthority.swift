@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import SextantBase
 import SwiftASN1
 import X509
 
@@ -83,7 +84,7 @@ package struct CertificateAuthority: Sendable {
       if !names.contains(entry) { names.append(entry) }
     }
     for address in ipAddresses {
-      guard let bytes = IPAddressParser.bytes(address) else {
+      guard let bytes = IPAddress(address)?.bytes else {
         throw IssuanceError(.invalidIPAddress, subject: subject, "\"\(address)\" is not an IPv4 or IPv6 address")
       }
       let entry = GeneralName.ipAddress(ASN1OctetString(contentBytes: ArraySlice(bytes)))
@@ -125,8 +126,8 @@ package struct CertificateAuthority: Sendable {
     case .expired(let message), .notYetValid(let message):
       throw IssuanceError(.signerNotValid, subject: subject, "the signing certificate (ca-cert.pem) \(message)")
     }
-    let notBefore = max(now.addingTimeInterval(-Self.clockSkewAllowance.timeInterval), signer.notValidBefore)
-    let requestedNotAfter = now.addingTimeInterval(lifetime.timeInterval)
+    let notBefore = max(now.addingTimeInterval(-Self.clockSkewAllowance.inSeconds), signer.notValidBefore)
+    let requestedNotAfter = now.addingTimeInterval(lifetime.inSeconds)
     let chainNotAfter = ([signer] + material.certificateChain).map(\.notValidAfter).min() ?? signer.notValidAfter
     let notAfter = min(requestedNotAfter, chainNotAfter)
     if notAfter < requestedNotAfter {

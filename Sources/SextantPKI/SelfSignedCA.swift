@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import SextantBase
 import X509
 
 /// Sextant's CA when no plug-in material is given: a self-signed root kept in a directory and reused on every start.
@@ -108,7 +109,7 @@ package enum SelfSignedCA {
         OrganizationName(trustDomain)
         CommonName(commonName)
       }
-      let notBefore = now.addingTimeInterval(-CertificateAuthority.clockSkewAllowance.timeInterval)
+      let notBefore = now.addingTimeInterval(-CertificateAuthority.clockSkewAllowance.inSeconds)
       let extensions = try Certificate.Extensions {
         Critical(BasicConstraints.isCertificateAuthority(maxPathLength: nil))
         Critical(KeyUsage(digitalSignature: true, keyCertSign: true, cRLSign: true))
@@ -116,7 +117,7 @@ package enum SelfSignedCA {
       }
       let root = try Certificate(
         version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: key.publicKey,
-        notValidBefore: notBefore, notValidAfter: now.addingTimeInterval(validity.timeInterval),
+        notValidBefore: notBefore, notValidAfter: now.addingTimeInterval(validity.inSeconds),
         issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256, extensions: extensions,
         issuerPrivateKey: key)
       return (root, key)
@@ -156,13 +157,5 @@ package enum SelfSignedCA {
 enum KeyIdentifier {
   static func of(_ key: Certificate.PublicKey) -> ArraySlice<UInt8> {
     ArraySlice(Insecure.SHA1.hash(data: Array(key.subjectPublicKeyInfoBytes)))
-  }
-}
-
-extension Duration {
-  /// The duration in seconds, for `Date` arithmetic.
-  var timeInterval: TimeInterval {
-    let (seconds, attoseconds) = components
-    return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
   }
 }

@@ -2,7 +2,8 @@ import SextantKube
 
 /// What the mesh knows about one cluster: sync state, network and sizes (for readiness and debug endpoints).
 package struct ClusterInfo: Sendable, Hashable {
-  /// A cluster's connection state, as istiod names remote cluster states.
+  /// The name of a cluster's state, as istiod names remote cluster states (`ClusterSyncStatus.state`), and what a
+  /// source reports (`MeshRegistry.report`).
   package enum SyncState: String, Sendable, Hashable {
     /// The initial load is under way.
     case syncing
@@ -12,20 +13,15 @@ package struct ClusterInfo: Sendable, Hashable {
     case timeout
     /// The source cannot reach or read the cluster (`reason` says why); the last known objects stay in force.
     case error
-    /// The source was stopped (its remote secret was removed or replaced).
+    /// The source was stopped (graceful shutdown); the last known objects stay.
     case closed
   }
 
   /// The cluster's ID.
   package var id: ClusterID
-  /// `syncing` from the first `apply` until `markSynced`; then whatever the source last reported.
-  package var state: SyncState
-  /// Why the cluster is in `error` (empty otherwise).
-  package var reason: String
-  /// True once the initial load finished, whatever happened since: readiness waits only for this.
-  package var hasSynced: Bool
-  /// True when readiness gave up waiting for the initial load (PILOT_REMOTE_CLUSTER_TIMEOUT passed).
-  package var waitExpired: Bool
+  /// `syncing` from the first `apply` until `markSynced`; then whatever the source last reported (see
+  /// `ClusterSyncStatus` for the transitions).
+  package var syncStatus: ClusterSyncStatus
   /// The cluster's default network: its system namespace's `topology.istio.io/network` label, else the meshNetworks
   /// network naming it in `fromRegistry`, else empty.
   package var network: String
@@ -38,34 +34,25 @@ package struct ClusterInfo: Sendable, Hashable {
 
   package init(
     id: ClusterID,
-    state: SyncState = .syncing,
-    reason: String = "",
-    hasSynced: Bool = false,
-    waitExpired: Bool = false,
+    syncStatus: ClusterSyncStatus = .initial,
     network: String = "",
     objectCounts: [ObjectKind: Int] = [:],
     serviceCount: Int = 0,
     endpointCount: Int = 0
   ) {
     self.id = id
-    self.state = state
-    self.reason = reason
-    self.hasSynced = hasSynced || state == .synced
-    self.waitExpired = waitExpired
+    self.syncStatus = syncStatus
     self.network = network
     self.objectCounts = objectCounts
     self.serviceCount = serviceCount
     self.endpointCount = endpointCount
   }
 
-  /// The info of a cluster whose view is `view`, in `state`.
-  package init(view: ClusterView, state: SyncState, reason: String = "", hasSynced: Bool = false, waitExpired: Bool = false) {
+  /// The info of a cluster whose view is `view`, in `syncStatus`.
+  package init(view: ClusterView, syncStatus: ClusterSyncStatus) {
     self.init(
       id: view.cluster,
-      state: state,
-      reason: reason,
-      hasSynced: hasSynced,
-      waitExpired: waitExpired,
+      syncStatus: syncStatus,
       network: view.networkOfCluster,
       objectCounts: view.objectCounts,
       serviceCount: view.services.count,
@@ -73,8 +60,17 @@ package struct ClusterInfo: Sendable, Hashable {
     )
   }
 
+  /// The state's name, as `/debug/clusterz` and readiness print it.
+  package var state: SyncState { syncStatus.state }
+
+  /// Why the cluster is in `error` (empty otherwise).
+  package var reason: String { syncStatus.reason }
+
+  /// True once the initial load finished, whatever happened since.
+  package var hasSynced: Bool { syncStatus.hasSynced }
+
   /// Whether readiness may stop waiting for this cluster: it synced once, or the wait for it expired.
-  package var isSettled: Bool { hasSynced || waitExpired }
+  package var isSettled: Bool { syncStatus.isSettled }
 
   /// Every object the source held, of every kind.
   package var objectCount: Int { objectCounts.values.reduce(0, +) }

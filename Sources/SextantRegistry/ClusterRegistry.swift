@@ -22,7 +22,8 @@ package enum ClusterRegistry {
   /// The view of `cluster` holding `objects`.
   ///
   /// `resolve` gives the addresses of a gateway Service's load-balancer hostname (with `resolveHostnameGateways`);
-  /// `MeshRegistry` answers it from `GatewayHostnames` without waiting. The hostnames asked are recorded in the view.
+  /// `MeshRegistry` passes the `resolve` it was given (SextantSources' `GatewayHostnames`, which answers without
+  /// waiting). The hostnames asked are recorded in the view.
   package static func build(
     cluster: ClusterID, objects: ClusterObjects, options: RegistryOptions, resolve: (String) -> [String] = { _ in [] }
   ) -> ClusterView {

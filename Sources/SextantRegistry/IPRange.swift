@@ -1,30 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// An IPv4 or IPv6 address as bytes (4 or 16).
-package struct IPAddress: Sendable, Hashable, CustomStringConvertible {
-  package let bytes: [UInt8]
-  private let text: String
-
-  /// Parses the textual form; nil when `text` is not an IPv4 or IPv6 address.
-  package init?(_ text: String) {
-    var v4 = in_addr()
-    if inet_pton(AF_INET, text, &v4) == 1 {
-      bytes = withUnsafeBytes(of: &v4) { Array($0) }
-    } else {
-      var v6 = in6_addr()
-      guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
-      bytes = withUnsafeBytes(of: &v6) { Array($0) }
-    }
-    self.text = text
-  }
-
-  package var isIPv4: Bool { bytes.count == 4 }
-  package var description: String { text }
-}
+import SextantBase
 
 /// A CIDR range such as `10.0.0.0/16` or `fd00::/8`.
 package struct IPRange: Sendable, Hashable, CustomStringConvertible {

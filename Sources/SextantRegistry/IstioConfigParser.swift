@@ -1,3 +1,4 @@
+import SextantBase
 import SextantKube
 
 /// Checks Istio Gateways and VirtualServices one by one, as Istio's validation would, and turns the accepted ones

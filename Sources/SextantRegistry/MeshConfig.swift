@@ -1,4 +1,5 @@
 import SextantBase
+import SextantKube
 import Yams
 
 /// The subset of Istio's meshConfig that Sextant reads, from a YAML file given with `--mesh-config`.
@@ -29,10 +30,11 @@ package struct MeshConfig: Sendable, Hashable {
   /// Parses mesh config YAML; `source` names the file in errors.
   package init(yaml: String, source: String) throws(ConfigFileError) {
     let node: Yams.Node?
-    do {
-      node = try Yams.compose(yaml: yaml)
+    do throws(SourceSyntaxError) {
+      node = try GuardedYAML.document(in: yaml)
     } catch {
-      throw ConfigFileError(.invalidMeshConfig, source: source, key: "", message: "not valid YAML: \(error)")
+      throw ConfigFileError(
+        .invalidMeshConfig, source: source, key: "", message: "not valid YAML: \(error.message)", line: error.line)
     }
     self.init()
     guard let node else { return }

@@ -1,3 +1,5 @@
+import SextantBase
+
 /// Istio's `meshNetworks`: networks declared in mesh configuration rather than by labels.
 ///
 /// A network lists which endpoints belong to it (`fromRegistry`: every endpoint of a cluster; `fromCidr`: every

@@ -1,3 +1,4 @@
+import SextantKube
 import Yams
 
 extension MeshNetworks {
@@ -5,10 +6,11 @@ extension MeshNetworks {
   /// file in errors. Unknown keys are errors, so a typo never silently declares nothing.
   package init(yaml: String, source: String) throws(ConfigFileError) {
     let node: Yams.Node?
-    do {
-      node = try Yams.compose(yaml: yaml)
+    do throws(SourceSyntaxError) {
+      node = try GuardedYAML.document(in: yaml)
     } catch {
-      throw ConfigFileError(.invalidMeshNetworks, source: source, key: "", message: "not valid YAML: \(error)")
+      throw ConfigFileError(
+        .invalidMeshNetworks, source: source, key: "", message: "not valid YAML: \(error.message)", line: error.line)
     }
     guard let node else {
       self.init()

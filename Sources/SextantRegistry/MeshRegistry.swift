@@ -64,15 +64,7 @@ package actor MeshRegistry {
     let view = ClusterRegistry.build(cluster: cluster, objects: objects, options: options, resolve: resolve)
     // Kept only where a rebuild may be needed without the source (a gateway hostname's answer changing).
     self.objects[cluster] = view.gatewayHostnames.isEmpty ? nil : objects
-    let info = latest.clusters[cluster]
-    return replace(
-      cluster: cluster,
-      with: view,
-      state: info?.state ?? .syncing,
-      reason: info?.reason ?? "",
-      hasSynced: info?.hasSynced ?? false,
-      waitExpired: info?.waitExpired ?? false
-    )
+    return replace(cluster: cluster, with: view, syncStatus: latest.clusters[cluster]?.syncStatus ?? .initial)
   }
 
   /// Marks `cluster`'s initial load as finished (registering it with no objects if it was unknown).
@@ -81,10 +73,7 @@ package actor MeshRegistry {
     replace(
       cluster: cluster,
       with: views[cluster] ?? .empty(cluster),
-      state: .synced,
-      reason: "",
-      hasSynced: true,
-      waitExpired: latest.clusters[cluster]?.waitExpired ?? false
+      syncStatus: (latest.clusters[cluster]?.syncStatus ?? .initial).markedSynced()
     )
   }
 
@@ -95,14 +84,10 @@ package actor MeshRegistry {
   package func report(cluster: ClusterID, state: ClusterInfo.SyncState, reason: String = "") -> SnapshotChange {
     // Only `markSynced` (the source's own "initial load done") makes a cluster synced the first time; a connection
     // that is up before its initial load finished is still syncing.
-    let hasSynced = latest.clusters[cluster]?.hasSynced ?? false
-    return replace(
+    replace(
       cluster: cluster,
       with: views[cluster] ?? .empty(cluster),
-      state: state == .synced && !hasSynced ? .syncing : state,
-      reason: state == .error ? reason : "",
-      hasSynced: hasSynced,
-      waitExpired: latest.clusters[cluster]?.waitExpired ?? false
+      syncStatus: (latest.clusters[cluster]?.syncStatus ?? .initial).reported(state, reason: reason)
     )
   }
 
@@ -110,15 +95,8 @@ package actor MeshRegistry {
   /// `syncing` becomes `timeout`; one in `error` keeps its state and reason. No effect once the cluster has synced.
   @discardableResult
   package func expireInitialWait(cluster: ClusterID) -> SnapshotChange {
-    guard let info = latest.clusters[cluster], !info.hasSynced, !info.waitExpired else { return .none }
-    return replace(
-      cluster: cluster,
-      with: views[cluster] ?? .empty(cluster),
-      state: info.state == .syncing ? .timeout : info.state,
-      reason: info.reason,
-      hasSynced: false,
-      waitExpired: true
-    )
+    guard let next = latest.clusters[cluster]?.syncStatus.expiringInitialWait() else { return .none }
+    return replace(cluster: cluster, with: views[cluster] ?? .empty(cluster), syncStatus: next)
   }
 
   /// Forgets `cluster`: its services and endpoint shards leave the mesh, and readiness no longer waits for it.
@@ -162,13 +140,10 @@ package actor MeshRegistry {
   private func replace(
     cluster: ClusterID,
     with view: ClusterView,
-    state: ClusterInfo.SyncState,
-    reason: String,
-    hasSynced: Bool,
-    waitExpired: Bool
+    syncStatus: ClusterSyncStatus
   ) -> SnapshotChange {
     let old = views[cluster]
-    let info = ClusterInfo(view: view, state: state, reason: reason, hasSynced: hasSynced, waitExpired: waitExpired)
+    let info = ClusterInfo(view: view, syncStatus: syncStatus)
     if old == view, latest.clusters[cluster] == info { return .none }
     views[cluster] = view
     var infos = latest.clusters
@@ -179,7 +154,7 @@ package actor MeshRegistry {
     )
     logger.debug(
       "cluster updated",
-      metadata: ["cluster": "\(cluster)", "state": "\(state.rawValue)", "version": "\(snapshot.version)", "change": "\(change)"]
+      metadata: ["cluster": "\(cluster)", "state": "\(info.state.rawValue)", "version": "\(snapshot.version)", "change": "\(change)"]
     )
     publish(snapshot, change)
     return change

@@ -10,7 +10,7 @@
 package struct MeshSnapshot: Sendable {
   /// This snapshot's version; every publish bumps it (the xDS `version_info`).
   package let version: UInt64
-  /// Merged services by hostname (see `MeshRegistry` for the merge rules).
+  /// Merged services by hostname (see `SnapshotMerge` for the merge rules).
   package let services: [String: MeshService]
   /// The keys of `services`, sorted.
   package let sortedHostnames: [String]

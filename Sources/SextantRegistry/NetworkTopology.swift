@@ -1,3 +1,5 @@
+import SextantBase
+
 /// The mesh's networks as EDS needs them: which gateways lead into each network.
 ///
 /// Built from every cluster's gateway Services plus meshNetworks' declared gateways. Split horizon applies only when
@@ -30,7 +32,8 @@ package struct NetworkTopology: Sendable, Hashable {
   /// The topology of `views` plus `meshNetworks`' gateways (a `registryServiceName` gateway takes the external
   /// addresses of that hostname in the network's `fromRegistry` clusters, or in any cluster when it names none).
   ///
-  /// `resolve` answers a meshNetworks `address` that is a hostname (see `GatewayHostnames`).
+  /// `resolve` answers a meshNetworks `address` that is a hostname (the registry's `resolve`; SextantSources'
+  /// `GatewayHostnames` backs it).
   package init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] }) {
     var byNetwork: [String: [NetworkGateway]] = [:]
     for cluster in views.keys.sorted() {

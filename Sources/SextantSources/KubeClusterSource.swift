@@ -37,8 +37,7 @@ package final class KubeClusterSource: Sendable {
   package let options: KubeSourceOptions
 
   private enum Connection: Sendable {
-    case owned(KubeClientConfig)
-    case shared(KubeClient)
+    case client(KubeClientOwnership)
     case sources(Sources)
   }
 
@@ -74,14 +73,14 @@ package final class KubeClusterSource: Sendable {
         code: .invalidConfiguration, message: invalid.reason, clusterID: clusterID, url: config.server)
     }
     _ = try KubeClient.tlsConfiguration(for: config, clusterID: clusterID)
-    self.init(clusterID: clusterID, connection: .owned(config), options: options, logger: logger)
+    self.init(clusterID: clusterID, connection: .client(.owned(config)), options: options, logger: logger)
   }
 
   /// A source using `client`, which its owner shuts down (after `run` returned).
   package convenience init(
     clusterID: String, client: KubeClient, options: KubeSourceOptions = KubeSourceOptions(), logger: Logger
   ) {
-    self.init(clusterID: clusterID, connection: .shared(client), options: options, logger: logger)
+    self.init(clusterID: clusterID, connection: .client(.shared(client)), options: options, logger: logger)
   }
 
   /// A source over given list-watch sources (tests).
@@ -104,12 +103,10 @@ package final class KubeClusterSource: Sendable {
     onState: @Sendable (KubeConnectionState) async -> Void
   ) async {
     switch connection {
-    case .owned(let config):
-      let client = KubeClient(clusterID: clusterID, config: config, options: options.client, logger: logger)
-      await run(sources: sources(client), onUpdates: onUpdates, onState: onState)
-      await client.shutdown()
-    case .shared(let client):
-      await run(sources: sources(client), onUpdates: onUpdates, onState: onState)
+    case .client(let ownership):
+      await ownership.withClient(clusterID: clusterID, options: options.client, logger: logger) { client in
+        await run(sources: sources(client), onUpdates: onUpdates, onState: onState)
+      }
     case .sources(let sources):
       await run(sources: sources, onUpdates: onUpdates, onState: onState)
     }

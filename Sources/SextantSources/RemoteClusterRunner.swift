@@ -4,42 +4,34 @@ import SextantKubeClient
 import SextantRegistry
 import Synchronization
 
-/// Runs the Kubernetes source of one remote cluster for one kubeconfig until told to stop.
+/// Runs the Kubernetes source of one remote cluster for one kubeconfig until told to stop, reporting to the
+/// coordinator; what it is for (serving or replacing) is the coordinator's business.
 final class RemoteClusterRunner: Sendable {
-  let clusterID: ClusterID
-  let generation: UInt64
-  let kubeconfig: String
-  let kubeconfigHash: String
-  let secret: String
+  /// What the coordinator decided this runner is: cluster, kubeconfig, generation.
+  let spec: RemoteClusterSpec
   private let options: RemoteClusterOptions
   private let clock: any Clock<Duration>
   private let logger: Logger
   private let stopSignal: AsyncStream<Void>
   private let stopContinuation: AsyncStream<Void>.Continuation
+  private let stopped = Mutex(false)
   private let currentClient = Mutex<KubeClient?>(nil)
 
-  init(
-    clusterID: ClusterID,
-    generation: UInt64,
-    kubeconfig: String,
-    kubeconfigHash: String,
-    secret: String,
-    options: RemoteClusterOptions,
-    clock: any Clock<Duration>,
-    logger: Logger
-  ) {
-    self.clusterID = clusterID
-    self.generation = generation
-    self.kubeconfig = kubeconfig
-    self.kubeconfigHash = kubeconfigHash
-    self.secret = secret
+  init(spec: RemoteClusterSpec, options: RemoteClusterOptions, clock: any Clock<Duration>, logger: Logger) {
+    self.spec = spec
     self.options = options
     self.clock = clock
     var logger = logger
-    logger[metadataKey: "cluster"] = "\(clusterID)"
+    logger[metadataKey: "cluster"] = "\(spec.clusterID)"
     self.logger = logger
     (stopSignal, stopContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
   }
+
+  var clusterID: ClusterID { spec.clusterID }
+  var generation: UInt64 { spec.generation }
+  var kubeconfig: String { spec.kubeconfig }
+  var kubeconfigHash: String { spec.kubeconfigHash }
+  var secret: String { spec.secret }
 
   /// The cluster's API client while `run` runs its source (for TokenReviews); nil before, after, and when the
   /// kubeconfig is unusable. Shut down by `run` when the source stops.
@@ -47,8 +39,28 @@ final class RemoteClusterRunner: Sendable {
 
   /// Asks the runner to stop; `run` returns soon after.
   func stop() {
+    stopped.withLock { $0 = true }
     stopContinuation.yield()
     stopContinuation.finish()
+  }
+
+  /// True once `stop()` was called.
+  var isStopped: Bool { stopped.withLock { $0 } }
+
+  /// Waits `RemoteClusterOptions.syncTimeout` on the runner's clock, then tells `coordinator` (which ignores it when
+  /// the cluster has synced or this runner no longer serves).
+  ///
+  /// - Returns: whether it told the coordinator: false at once without a timeout (nil or zero), and when cancelled
+  ///   before the timeout passed.
+  func reportSyncTimeout(to coordinator: RemoteClusterCoordinator) async -> Bool {
+    guard let timeout = options.syncTimeout, timeout > .zero else { return false }
+    do {
+      try await clock.sleep(for: timeout)
+    } catch {
+      return false
+    }
+    await coordinator.syncTimedOut(self)
+    return true
   }
 
   private enum Outcome: Sendable {
@@ -79,7 +91,6 @@ final class RemoteClusterRunner: Sendable {
     }
     currentClient.withLock { $0 = client }
     let stopSignal = stopSignal
-    let clock = clock
     let timeout = options.syncTimeout
     await withTaskGroup(of: Outcome.self) { group in
       group.addTask {
@@ -96,13 +107,7 @@ final class RemoteClusterRunner: Sendable {
       }
       if let timeout, timeout > .zero {
         group.addTask {
-          do {
-            try await clock.sleep(for: timeout)
-          } catch {
-            return .stopped
-          }
-          await coordinator.syncTimedOut(self)
-          return .timerFired
+          await self.reportSyncTimeout(to: coordinator) ? .timerFired : .stopped
         }
       }
       while let outcome = await group.next() {

@@ -1,4 +1,3 @@
-import SextantPKI
 import Foundation
 import GRPCNIOTransportHTTP2Posix
 import Logging
@@ -6,6 +5,8 @@ import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
+import SextantBase
+import SextantPKI
 import Synchronization
 import X509
 
@@ -54,8 +55,7 @@ package struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
     logger: Logger, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
     now: @escaping @Sendable () -> Date = { Date() }, handshakeTimeout: Duration = .seconds(10)
   ) {
-    self.handshakeTimeout = .nanoseconds(
-      handshakeTimeout.components.seconds * 1_000_000_000 + handshakeTimeout.components.attoseconds / 1_000_000_000)
+    self.handshakeTimeout = .nanoseconds(handshakeTimeout.inNanoseconds)
     self.host = host
     self.port = port
     self.servingCertificate = servingCertificate

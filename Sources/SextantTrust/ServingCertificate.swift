@@ -1,7 +1,8 @@
-import SextantPKI
 import Foundation
 import Logging
 import NIOSSL
+import SextantBase
+import SextantPKI
 import Synchronization
 
 /// The DNS names and IP addresses the control plane's serving certificate (secure gRPC port 15012) carries.
@@ -32,7 +33,7 @@ package struct ServingCertificateNames: Sendable, Hashable, CustomStringConverti
     for host in customHosts {
       let host = host.trimmingCharacters(in: .whitespaces)
       guard !host.isEmpty else { continue }
-      if IPAddressParser.bytes(host) != nil {
+      if IPAddress(host) != nil {
         ipAddresses.append(host)
       } else {
         dnsNames.append(host)

@@ -1,10 +1,10 @@
 import SextantPKI
 /// Checks a Kubernetes service-account token (a TokenReview against a cluster's API server).
 ///
-/// Implementations live with the Kubernetes client; `Authenticator` calls one for callers without a client
-/// certificate. They throw `AuthenticationError` with code `unauthenticated` for a token the API server rejects (or
-/// one without the audience), `unavailable` when the API server cannot be asked, and `unauthenticated` for an unknown
-/// `clusterID`.
+/// The control plane's implementation (`ClusterTokenReviewer`, SextantControlPlane) asks SextantKubeSecurity's
+/// `KubeTokenReviewer`; `Authenticator` calls one for callers without a client certificate. Implementations throw
+/// `AuthenticationError` with code `unauthenticated` for a token the API server rejects (or one without the
+/// audience), `unavailable` when the API server cannot be asked, and `unauthenticated` for an unknown `clusterID`.
 package protocol TokenReviewer: Sendable {
   /// The service account `token` belongs to, as the API server of `clusterID` says; `audiences` must include one of
   /// the token's audiences (Istio's CA uses `istio-ca`).

@@ -1,5 +1,5 @@
-import SextantGeneration
 import EnvoyAPI
+import SextantGeneration
 import Synchronization
 
 /// One ADS stream as the rest of Sextant sees it: its proxy, its subscriptions (for debug and sync status), and a

@@ -1,11 +1,12 @@
-import SextantGeneration
 import EnvoyAPI
+import EnvoyServices
 import Foundation
 import GRPCCore
 import Logging
 import Metrics
-import SextantRegistry
+import SextantGeneration
 import SextantPKI
+import SextantRegistry
 import Synchronization
 
 /// How an ADS server authenticates its streams and answers SDS.
@@ -85,7 +86,8 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
       } catch {
         XDSMetrics.authenticationFailed()
         logger.warning("refused an ADS stream", metadata: ["peer": "\(context.remotePeer)", "error": "\(error)"])
-        return StreamingServerResponse(error: (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)"))
+        return StreamingServerResponse(
+          error: (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)"))
       }
     }
     // Before a stream's certificate is reissued, its credential is checked again: a token may have expired or its
@@ -177,6 +179,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         case .secrets:
           try await session.refreshSecrets(writer: writer)
         case .closed(let error):
+          session.state.close()
           if let error { session.logger.debug("stream ended", metadata: ["error": "\(error)"]) }
           return
         }
@@ -185,7 +188,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
   }
 }
 
-/// The per-stream logic: the proxy, one WatchState per type, and what to send when.
+/// The per-stream logic: the stream's state (``AdsSessionState``), one WatchState per type, and what to send when.
 struct AdsSession {
   let connection: AdsConnection
   let connections: ConnectionRegistry
@@ -199,7 +202,8 @@ struct AdsSession {
   /// Checks the stream's credential again (before a certificate is reissued).
   let reauthenticate: (@Sendable () async throws -> CallerIdentity)?
   let secrets: WorkloadSecrets?
-  var proxy: Proxy?
+  /// Awaiting the node, serving its proxy, or closed.
+  var state: AdsSessionState
   var watches: [XDSType: WatchState] = [:]
   var ignoredTypes: Set<String> = []
   /// The inbound plan the last CDS and the last LDS were generated with; a change needs that type sent again.
@@ -234,54 +238,31 @@ struct AdsSession {
     self.nonces = nonces
     self.identity = identity
     self.secrets = secrets
+    self.state = AdsSessionState(identity: identity, servesSecrets: secrets != nil)
     self.logger = logger
     self.logger[metadataKey: "connection"] = "\(connection.id)"
     if let identity { self.logger[metadataKey: "identity"] = "\(identity.spiffe.uri)" }
-  }
-
-  /// What generators see of this stream's proxy: the node's claims plus what the stream proved (whether it gets a
-  /// certificate, and the caller's service account).
-  var view: ProxyView {
-    var view = proxy!.view
-    view.mutualTLS = identity != nil && secrets != nil
-    view.serviceAccount = identity?.serviceAccount
-    return view
   }
 
   mutating func handle(
     _ request: Envoy_Service_Discovery_V3_DiscoveryRequest,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
-    if proxy == nil {
-      guard request.hasNode else {
-        throw RPCError(code: .invalidArgument, message: "the first DiscoveryRequest of a stream must carry the node")
-      }
-      do {
-        proxy = try Proxy(node: request.node)
-      } catch {
-        logger.warning("rejected proxy", metadata: ["error": "\(error)"])
-        throw RPCError(code: .invalidArgument, message: error.description)
-      }
-      logger[metadataKey: "proxy"] = "\(proxy!.nodeID)"
-      if let identity, identity.namespace != proxy!.namespace {
-        XDSMetrics.authenticationFailed()
-        let message =
-          "identity \(identity.spiffe.uri) (namespace \(identity.namespace)) may not act for a proxy in namespace "
-          + "\(proxy!.namespace) (node \(proxy!.nodeID))"
-        logger.warning("refused an ADS stream", metadata: ["error": "\(message)"])
-        throw RPCError(code: .permissionDenied, message: message)
-      }
-      if let identity, !proxy!.serviceAccount.isEmpty, identity.serviceAccount != proxy!.serviceAccount {
-        XDSMetrics.authenticationFailed()
-        let message =
-          "identity \(identity.spiffe.uri) (service account \(identity.serviceAccount)) may not act for a proxy whose "
-          + "SERVICE_ACCOUNT is \(proxy!.serviceAccount) (node \(proxy!.nodeID))"
-        logger.warning("refused an ADS stream", metadata: ["error": "\(message)"])
-        throw RPCError(code: .permissionDenied, message: message)
-      }
+    let proxy: Proxy
+    switch state.receive(node: request.hasNode ? request.node : nil) {
+    case .connected(let connected):
+      proxy = connected
+      logger[metadataKey: "proxy"] = "\(proxy.nodeID)"
       connection.update(proxy: proxy, watches: watches)
       XDSMetrics.connected(count: connections.count)
-      logger.info("proxy connected", metadata: ["cluster": "\(proxy!.clusterID)", "network": "\(proxy!.network)"])
+      logger.info("proxy connected", metadata: ["cluster": "\(proxy.clusterID)", "network": "\(proxy.network)"])
+    case .serve(let serving):
+      proxy = serving
+    case .refuse(let refusal):
+      refused(refusal)
+      throw refusal.rpcError
+    case .drop:
+      return
     }
     guard let type = XDSType(rawValue: request.typeURL) else {
       if ignoredTypes.insert(request.typeURL).inserted {
@@ -310,7 +291,10 @@ struct AdsSession {
       if reason != previousNack {
         logger.warning(
           "proxy rejected config (NACK)",
-          metadata: ["type": "\(type.shortName)", "nonce": "\(request.responseNonce)", "reason": "\(XDSMetrics.reasonTail(reason))"]
+          metadata: [
+            "type": "\(type.shortName)", "nonce": "\(request.responseNonce)",
+            "reason": "\(XDSMetrics.reasonTail(reason))",
+          ]
         )
       }
     case .stale(let nonce):
@@ -327,13 +311,13 @@ struct AdsSession {
     _ request: PushRequest,
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>
   ) async throws {
-    guard proxy != nil else { return }
+    guard let proxy = state.proxy else { return }
     // A request answered since this push was enqueued may have used a newer snapshot: never go back to an older one
     // (the newer snapshot's own change is pending and follows).
     let current = pushed.snapshot
     let snapshot = current.version > request.snapshot.version ? current : request.snapshot
     // Istio config (Gateways, VirtualServices) only shapes routers' config: sidecars skip a config-only change.
-    if request.change.services || (request.change.istioConfig && proxy!.type == .router) {
+    if request.change.services || (request.change.istioConfig && proxy.type == .router) {
       for type in XDSType.pushOrder where watches[type] != nil {
         try await send(type, snapshot: snapshot, writer: writer)
       }
@@ -342,7 +326,7 @@ struct AdsSession {
     // The proxy's own endpoints moved: its inbound clusters and listeners follow.
     let tracked = [XDSType.cluster, .listener].filter { watches[$0] != nil && sentInbound[$0] != nil }
     if !tracked.isEmpty {
-      let inbound = InboundPlan(snapshot: snapshot, view: view)
+      let inbound = InboundPlan(snapshot: snapshot, view: state.view(of: proxy))
       for type in tracked where sentInbound[type] != inbound {
         try await send(type, snapshot: snapshot, writer: writer)
       }
@@ -369,14 +353,14 @@ struct AdsSession {
     writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
     only subset: [String]? = nil
   ) async throws {
-    guard proxy != nil, var watch = watches[type] else { return }
+    guard let proxy = state.proxy, var watch = watches[type] else { return }
     if type == .secret { try await recheckCredentialBeforeReissue(names: watch.requestedNames) }
     let resources: [SerializedResource]
     do {
       if type == .secret {
         resources = try secretResources(names: watch.requestedNames)
       } else {
-        let view = self.view
+        let view = state.view(of: proxy)
         // Only clusters and listeners depend on the inbound plan; EDS and RDS pushes do not compute it.
         let inbound = type == .cluster || type == .listener ? InboundPlan(snapshot: snapshot, view: view) : .none
         resources = try generator.resources(
@@ -414,6 +398,20 @@ struct AdsSession {
 }
 
 extension AdsSession {
+  /// Logs (and counts) a refused first request, as the stream ends with its error.
+  mutating func refused(_ refusal: AdsSessionState.Refusal) {
+    if let proxy = refusal.proxy { logger[metadataKey: "proxy"] = "\(proxy.nodeID)" }
+    switch refusal.reason {
+    case .missingNode:
+      break
+    case .invalidNode(let error):
+      logger.warning("rejected proxy", metadata: ["error": "\(error)"])
+    case .namespaceMismatch, .serviceAccountMismatch:
+      XDSMetrics.authenticationFailed()
+      logger.warning("refused an ADS stream", metadata: ["error": "\(refusal.message)"])
+    }
+  }
+
   /// The requested secrets this stream may have: `ROOTCA` always, `default` for an authenticated caller only.
   mutating func secretResources(names: [String]) throws(XDSError) -> [SerializedResource] {
     guard let secrets else { return [] }
@@ -430,22 +428,27 @@ extension AdsSession {
           if !warnedUnauthenticatedSDS {
             warnedUnauthenticatedSDS = true
             logger.warning(
-              "SDS 'default' needs an authenticated stream (the secure gRPC port with a client certificate or token); not sent")
+              "SDS 'default' needs an authenticated stream (the secure gRPC port with a client certificate or token); not sent"
+            )
           }
           continue
         }
         let now = Date()
-        if certificate == nil || certificate!.isDue(now: now, generation: secrets.meshCA.generation) {
-          certificate = try StreamCertificate.issue(for: identity, secrets: secrets, now: now)
+        let current: StreamCertificate
+        if let certificate, !certificate.isDue(now: now, generation: secrets.meshCA.generation) {
+          current = certificate
+        } else {
+          current = try StreamCertificate.issue(for: identity, secrets: secrets, now: now)
+          certificate = current
           logger.info(
             "issued workload certificate over SDS",
             metadata: [
               "identity": "\(identity.spiffe.uri)",
-              "notAfter": "\(certificate!.issued.certificate.notValidAfter)",
+              "notAfter": "\(current.issued.certificate.notValidAfter)",
             ])
         }
         result.append(
-          SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.workload(certificate!.issued))))
+          SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.workload(current.issued))))
       default:
         logger.debug("ignoring a request for an unknown secret", metadata: ["secret": "\(name)"])
       }
@@ -480,7 +483,8 @@ extension AdsSession {
     let generation = secrets.meshCA.generation
     let names = Set(watch.requestedNames)
     let rootStale = names.contains(MutualTLS.rootSecret) && sentRootGeneration != generation
-    let certificateDue = names.contains(MutualTLS.workloadSecret) && identity != nil
+    let certificateDue =
+      names.contains(MutualTLS.workloadSecret) && identity != nil
       && (certificate?.isDue(now: Date(), generation: generation) ?? true)
     if rootStale || certificateDue {
       try await send(.secret, snapshot: pushed.snapshot, writer: writer)

@@ -2,7 +2,7 @@ import SextantGeneration
 /// What one ADS stream has asked for and been sent, for one resource type, and how each new request is classified.
 ///
 /// A small explicit state machine in the manner of gRPC's stream state machines: `receive(_:)` classifies a request
-/// and moves the state; `sent(version:nonce:names:)` records a response. It does no I/O.
+/// and moves the state; `sent(version:nonce:)` records a response. It does no I/O.
 package struct WatchState: Sendable, Hashable {
   /// The names subscribed to (named types only; wildcard types ignore names).
   package private(set) var names: Set<String> = []

@@ -5,6 +5,7 @@
 // Each figure is the median of 5 runs after one warm-up. Debug builds are several times slower; quote release figures.
 import Foundation
 import Logging
+import SextantBase
 import SextantKube
 import SextantRegistry
 import SextantPKI
@@ -48,14 +49,11 @@ func measure(_ body: () throws -> Void) rethrows -> Duration {
 }
 
 func milliseconds(_ duration: Duration) -> String {
-  let (seconds, attoseconds) = duration.components
-  return String(format: "%.2f ms", Double(seconds) * 1e3 + Double(attoseconds) / 1e15)
+  String(format: "%.2f ms", duration.inMilliseconds)
 }
 
 func perSecond(_ count: Int, _ duration: Duration) -> String {
-  let (seconds, attoseconds) = duration.components
-  let total = Double(seconds) + Double(attoseconds) / 1e18
-  return String(format: "%.0f/s", Double(count) / total)
+  String(format: "%.0f/s", Double(count) / duration.inSeconds)
 }
 
 /// A mesh of `services` services with two ports each and `endpoints` mTLS-capable pods each, in one cluster.

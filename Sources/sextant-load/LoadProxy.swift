@@ -1,4 +1,5 @@
 import EnvoyAPI
+import EnvoyServices
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import SwiftProtobuf

@@ -1,4 +1,5 @@
 import Foundation
+import SextantBase
 
 /// The phases of one load run and the figures each prints.
 struct LoadRun {
@@ -108,12 +109,7 @@ struct LoadRun {
 
 /// Prints `name: d1 / d2 / ...` in milliseconds.
 func figure(_ name: String, _ durations: Duration...) {
-  print("\(name): " + durations.map { String(format: "%.1f ms", milliseconds($0)) }.joined(separator: " / "))
-}
-
-func milliseconds(_ duration: Duration) -> Double {
-  let (seconds, attoseconds) = duration.components
-  return Double(seconds) * 1e3 + Double(attoseconds) / 1e15
+  print("\(name): " + durations.map { String(format: "%.1f ms", $0.inMilliseconds) }.joined(separator: " / "))
 }
 
 /// The `fraction` percentile (nearest rank) of `values`.

@@ -2,7 +2,7 @@
 a broken set stops `sextant serve` with one message naming the file and the failed check; `--self-signed-ca-dir`
 stores a root and reuses it.
 
-Messages asserted on are the stable parts of Sources/SextantSecurity/CAMaterialVerification.swift (`FILE: MESSAGE`).
+Messages asserted on are the stable parts of Sources/SextantPKI/CAMaterialVerification.swift (`FILE: MESSAGE`).
 """
 
 from __future__ import annotations

@@ -272,13 +272,9 @@ struct LiveAPIServerTests {
   private func waitUntil(
     _ what: String, timeout: Duration = .seconds(30), _ condition: () async throws -> Bool
   ) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-      guard ContinuousClock.now < deadline else {
-        Issue.record("timed out waiting until \(what)")
-        throw CancellationError()
-      }
-      try await Task.sleep(for: .milliseconds(100))
+    guard try await eventually(timeout: timeout, every: .milliseconds(100), condition) else {
+      Issue.record("timed out waiting until \(what)")
+      throw CancellationError()
     }
   }
 

@@ -124,17 +124,6 @@ final class SleepRecorder: Sendable {
   }
 }
 
-/// Polls `condition` every 10 ms until it holds: true, or false once `timeout` passed (the caller records the
-/// failure). For conditions on other threads (an HTTP server's requests) that nothing signals.
-func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async -> Bool {
-  let deadline = ContinuousClock.now + timeout
-  while !condition() {
-    guard ContinuousClock.now < deadline else { return false }
-    try? await Task.sleep(for: .milliseconds(10))
-  }
-  return true
-}
-
 /// Istio objects and discovery answers recorded from kube-apiserver 1.20.2 (Fixtures; the expose-istiod and
 /// cross-network samples, in CRDs serving v1alpha3, v1beta1 and v1).
 enum IstioFixtures {

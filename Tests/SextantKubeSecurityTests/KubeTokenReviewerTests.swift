@@ -69,7 +69,7 @@ struct KubeTokenReviewerTests {
     logs: LogRecorder = LogRecorder()
   ) -> KubeTokenReviewer {
     KubeTokenReviewer(
-      reviewClients: { clients[$0] }, cacheTTL: cacheTTL, now: clock.now, logger: logs.logger)
+      reviewClients: { clients[$0] }, cacheTTL: cacheTTL, now: clock.continuousNow, logger: logs.logger)
   }
 
   @Test("a service-account token of the named cluster gives its namespace and service account")

@@ -6,17 +6,6 @@ import SextantPKI
 import SextantTestSupport
 import Synchronization
 
-/// A `ContinuousClock` instant source tests move forward.
-final class ManualClock: Sendable {
-  private let instant = Mutex(ContinuousClock.now)
-
-  var now: @Sendable () -> ContinuousClock.Instant { { self.instant.withLock { $0 } } }
-
-  func advance(by duration: Duration) {
-    instant.withLock { $0 += duration }
-  }
-}
-
 func kubeError(_ code: KubeClientError.Code, status: Int? = nil, cluster: String = "cluster1") -> KubeClientError {
   KubeClientError(
     code: code, message: status.map { "HTTP \($0)" } ?? "connection refused", clusterID: cluster,

@@ -53,3 +53,18 @@ import Testing
     }
   }
 }
+
+@Suite struct MeshConfigYAMLGuardTests {
+  @Test func aliasBombIsInvalidYAML() {
+    var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in 1..<12 {
+      yaml += "a\(level): &a\(level) [\(Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", "))]\n"
+    }
+    #expect {
+      _ = try MeshConfig(yaml: yaml, source: "mesh.yaml")
+    } throws: { error in
+      let text = "\(error)"
+      return text.hasPrefix("mesh.yaml:") && text.contains("not valid YAML: the document expands to too many values")
+    }
+  }
+}

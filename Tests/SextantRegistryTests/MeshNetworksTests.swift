@@ -1,3 +1,4 @@
+import SextantBase
 import Testing
 
 @testable import SextantRegistry

@@ -109,7 +109,7 @@ struct CADirectoryWatcherTests {
     defer { directory.remove() }
     directory.write(pki.files(for: pki.cluster1))
     let meshCA = try cluster1MeshCA()
-    let clock = ManualTestClock()
+    let clock = ManualClock()
     let watcher = CADirectoryWatcher(
       directory: directory.path, meshCA: meshCA, interval: .seconds(5), clock: clock, now: { testNow },
       logger: quietLogger)

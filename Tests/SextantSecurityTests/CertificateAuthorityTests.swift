@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SextantBase
 import SwiftASN1
 import Testing
 import X509
@@ -238,7 +239,7 @@ struct CertificateAuthorityTests {
 }
 
 @Suite("IP addresses for SANs")
-struct IPAddressParserTests {
+struct IPAddressTests {
   @Test(
     "valid addresses give network-order bytes",
     arguments: [
@@ -252,7 +253,7 @@ struct IPAddressParserTests {
       ("::ffff:10.0.0.1", [UInt8](repeating: 0, count: 10) + [0xff, 0xff, 10, 0, 0, 1]),
     ] as [(String, [UInt8])])
   func valid(text: String, bytes: [UInt8]) {
-    #expect(IPAddressParser.bytes(text) == bytes)
+    #expect(IPAddress(text)?.bytes == bytes)
   }
 
   @Test(
@@ -263,6 +264,6 @@ struct IPAddressParserTests {
       "istiod.istio-system.svc",
     ])
   func invalid(text: String) {
-    #expect(IPAddressParser.bytes(text) == nil)
+    #expect(IPAddress(text)?.bytes == nil)
   }
 }

@@ -78,7 +78,7 @@ struct ServingCertificateTests {
     let meshCA = try meshCA(pki.cluster1, wallClock: wallClock)
     let certificate = try ServingCertificate(
       meshCA: meshCA, names: .istiod(namespace: "istio-system", domainSuffix: "cluster.local"), logger: quietLogger)
-    let clock = ManualTestClock()
+    let clock = ManualClock()
     let rotator = ServingCertificateRotator(
       certificate: certificate, meshCA: meshCA, clock: clock, now: { wallClock.now() }, logger: quietLogger)
     let task = Task { try await rotator.run() }

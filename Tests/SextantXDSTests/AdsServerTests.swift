@@ -1,4 +1,5 @@
 import EnvoyAPI
+import EnvoyServices
 import GRPCCore
 import GRPCInProcessTransport
 import Logging

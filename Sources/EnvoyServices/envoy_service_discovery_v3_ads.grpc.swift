@@ -12,6 +12,7 @@
 
 import GRPCCore
 import GRPCProtobuf
+import EnvoyAPI
 
 // MARK: - envoy.service.discovery.v3.AggregatedDiscoveryService
 

@@ -13,6 +13,7 @@
 
 import GRPCCore
 import GRPCProtobuf
+import EnvoyAPI
 
 // MARK: - envoy.service.status.v3.ClientStatusDiscoveryService
 
