@@ -24,7 +24,7 @@ let package = Package(
   name: "sextant",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "sextant", targets: ["sextant"]),
+    .executable(name: "sextant", targets: ["sextant"])
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),

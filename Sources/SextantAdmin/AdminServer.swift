@@ -16,7 +16,8 @@ package enum AdminServer {
   }
 
   /// The monitoring application: `/metrics` (Prometheus text), the debug endpoints and `/ready`.
-  package static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+  package static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol
+  {
     let router = Router()
     router.get("/metrics") { _, _ in
       Response(

@@ -1,5 +1,5 @@
-import SextantRegistry
 import SextantGeneration
+import SextantRegistry
 import SextantXDS
 
 /// What the admin endpoints read: injected by SextantControlPlane (`ControlPlaneAssembly`) so this module owns no state of its own.

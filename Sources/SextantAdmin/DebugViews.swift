@@ -1,5 +1,5 @@
-import SextantRegistry
 import SextantGeneration
+import SextantRegistry
 import SextantXDS
 
 /// The JSON shapes of the debug endpoints (snake_case keys, as istiod's debug output uses).

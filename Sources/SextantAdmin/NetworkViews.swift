@@ -1,5 +1,5 @@
-import SextantRegistry
 import SextantGeneration
+import SextantRegistry
 import SextantXDS
 
 /// The JSON shapes of `/debug/networkz` (networks and their gateways) and `/debug/configz` (Istio config).
@@ -120,12 +120,15 @@ enum NetworkViews {
           tlsRoutes: $0.tlsRoutes.count)
       },
       rejected: config.rejected.map {
-        Rejection(kind: $0.kind, namespace: $0.namespace, name: $0.name, cluster: $0.cluster, field: $0.field, message: $0.message)
+        Rejection(
+          kind: $0.kind, namespace: $0.namespace, name: $0.name, cluster: $0.cluster, field: $0.field,
+          message: $0.message)
       },
       notServed: config.gateways.flatMap { gateway in
         gateway.servers.enumerated().compactMap { index, server -> String? in
           if server.tlsMode == .passthrough || server.tlsMode == .autoPassthrough { return nil }
-          return "Gateway \(gateway.qualifiedName) in \(gateway.cluster): spec.servers[\(index)]: protocol \(server.protocol)"
+          return
+            "Gateway \(gateway.qualifiedName) in \(gateway.cluster): spec.servers[\(index)]: protocol \(server.protocol)"
             + (server.tlsMode.map { " with TLS mode \($0.rawValue)" } ?? "") + " is not served yet"
         }
       },

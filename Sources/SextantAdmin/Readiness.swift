@@ -13,6 +13,7 @@ extension AdminState.Readiness {
       guard let info = current.clusters[id], !info.isSettled else { return nil }
       return "cluster \(id): \(info.state.rawValue)" + (info.reason.isEmpty ? "" : " (\(info.reason))")
     }
-    return AdminState.Readiness(ready: false, waitingFor: waiting.isEmpty ? ["first push of the initial load"] : waiting)
+    return AdminState.Readiness(
+      ready: false, waitingFor: waiting.isEmpty ? ["first push of the initial load"] : waiting)
   }
 }

@@ -3,7 +3,9 @@ import SextantAdmin
 
 /// The HTTP side of a control plane: readiness and debug on the HTTP port, metrics and debug on the monitoring port.
 enum AdminAssembly {
-  static func add(to assembly: inout ControlPlaneAssembly, configuration settings: ControlPlane.Configuration, logger: Logger) {
+  static func add(
+    to assembly: inout ControlPlaneAssembly, configuration settings: ControlPlane.Configuration, logger: Logger
+  ) {
     if settings.httpPort != 0 {
       assembly.add(
         .admin, "http",

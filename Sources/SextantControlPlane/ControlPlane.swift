@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import SextantAdmin
 import SextantGeneration
 import SextantKubeClient
@@ -7,7 +8,6 @@ import SextantPKI
 import SextantRegistry
 import SextantSources
 import SextantXDS
-import ServiceLifecycle
 import Synchronization
 
 /// A whole control plane as one Service: cluster sources, registry, push pipeline, xDS servers, mesh trust and the
@@ -75,13 +75,16 @@ public struct ControlPlane: Service {
   }
 
   public func run() async throws {
-    let assembly = try await ControlPlaneAssembly.assemble(configuration: configuration, metrics: metrics, logger: logger)
+    let assembly = try await ControlPlaneAssembly.assemble(
+      configuration: configuration, metrics: metrics, logger: logger)
     observer.assembled(assembly)
     let parts = assembly.parts.enumerated().sorted { ($0.element.stage, $0.offset) < ($1.element.stage, $1.offset) }
       .map(\.element)
     logger.info("starting", metadata: assembly.startMetadata)
     var group = ServiceGroupConfiguration(
-      services: parts.map { ServiceGroupConfiguration.ServiceConfiguration(service: NamedService(part: $0, observer: observer)) },
+      services: parts.map {
+        ServiceGroupConfiguration.ServiceConfiguration(service: NamedService(part: $0, observer: observer))
+      },
       logger: logger
     )
     group.maximumGracefulShutdownDuration = configuration.maximumGracefulShutdownDuration

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import SextantAdmin
 import SextantGeneration
 import SextantKubeClient
@@ -7,7 +8,6 @@ import SextantPKI
 import SextantRegistry
 import SextantSources
 import SextantXDS
-import ServiceLifecycle
 
 /// The parts of one control plane, built from its configuration but not running yet.
 ///

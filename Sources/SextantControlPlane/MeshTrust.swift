@@ -1,10 +1,10 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import SextantKubeClient
 import SextantKubeSecurity
 import SextantPKI
 import SextantTrust
-import ServiceLifecycle
 
 /// The mesh CA as start-up resolved it, and the services that keep it current.
 struct MeshTrust {
@@ -76,7 +76,8 @@ struct MeshTrust {
       throw StartupError(description: "\(error)")
     }
     logger.warning(
-      "no --ca-dir, no Kubernetes and no --self-signed-ca-dir: using a self-signed root that lives only as long as this process")
+      "no --ca-dir, no Kubernetes and no --self-signed-ca-dir: using a self-signed root that lives only as long as this process"
+    )
     return MeshTrust(
       meshCA: MeshCA(CertificateAuthority(material: material, logger: logger)),
       services: [],

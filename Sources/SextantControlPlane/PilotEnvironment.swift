@@ -70,7 +70,8 @@ public enum PilotEnvironment {
     }
     if settings.caDirectory != nil, settings.selfSignedDirectory != nil {
       throw ConfigurationError(
-        .conflict, "exclude each other: plug-in material or a self-signed root", context: "--ca-dir and --self-signed-ca-dir")
+        .conflict, "exclude each other: plug-in material or a self-signed root",
+        context: "--ca-dir and --self-signed-ca-dir")
     }
   }
 

@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import ServiceLifecycle
 import SextantGeneration
 import SextantKubeClient
 import SextantKubeSecurity
@@ -9,7 +10,6 @@ import SextantPKI
 import SextantRegistry
 import SextantTrust
 import SextantXDS
-import ServiceLifecycle
 
 /// The gRPC side of a control plane: the plaintext ADS port, and the secure port with authenticated ADS (with SDS)
 /// and Istio's certificate service behind a rotating serving certificate.
@@ -44,7 +44,8 @@ enum XDSAssembly {
       )
       assembly.add(
         .xds, "grpc-plaintext",
-        GRPCService(server: GRPCServer(transport: transport, services: [ads]), connections: connections, listener: "plaintext"))
+        GRPCService(
+          server: GRPCServer(transport: transport, services: [ads]), connections: connections, listener: "plaintext"))
     }
     guard settings.security.securePort != 0 else { return }
     let trustLogger = logger.labelled("sextant.trust")
@@ -62,7 +63,9 @@ enum XDSAssembly {
     } catch {
       throw StartupError(description: "the secure port's certificate (ISTIOD_CUSTOM_HOST?): \(error)")
     }
-    assembly.add(.trust, "serving-certificate", ServingCertificateRotator(certificate: serving, meshCA: trust.meshCA, logger: trustLogger))
+    assembly.add(
+      .trust, "serving-certificate",
+      ServingCertificateRotator(certificate: serving, meshCA: trust.meshCA, logger: trustLogger))
     let peers = PeerIdentities()
     let reviewer = primaryClient.map { primaryClient in
       ClusterTokenReviewer(

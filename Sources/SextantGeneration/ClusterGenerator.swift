@@ -48,7 +48,8 @@ package enum ClusterGenerator {
           : inboundCluster(port: port.port, connectTimeout: timeout))
     }
     if captured {
-      clusters.append(inboundOriginalDestination(name: ResourceNames.inboundPassthroughCluster, connectTimeout: timeout))
+      clusters.append(
+        inboundOriginalDestination(name: ResourceNames.inboundPassthroughCluster, connectTimeout: timeout))
     }
     clusters.append(passthrough(connectTimeout: timeout))
     clusters.append(blackHole(connectTimeout: timeout))

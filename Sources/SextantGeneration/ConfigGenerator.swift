@@ -37,10 +37,11 @@ package struct ConfigGenerator: Sendable {
         servicesVersion: snapshot.servicesVersion, type: view.type, interceptionMode: view.interceptionMode,
         inbound: inbound, mutualTLS: view.mutualTLS, gateway: gateway)
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh).map {
-          cluster throws(XDSError) in
-          SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
-        }
+        try ClusterGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh)
+          .map {
+            cluster throws(XDSError) in
+            SerializedResource(name: cluster.name, resource: try EnvoyBuild.any(cluster))
+          }
       }
     case .listener:
       let gateway = GatewayPlan(snapshot: snapshot, view: view)
@@ -54,15 +55,17 @@ package struct ConfigGenerator: Sendable {
         gateway: gateway
       )
       return try cache.resources(for: key) { () throws(XDSError) in
-        try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh).map {
-          listener throws(XDSError) in
-          SerializedResource(name: listener.name, resource: try EnvoyBuild.any(listener))
-        }
+        try ListenerGenerator.generate(snapshot: snapshot, view: view, inbound: inbound, gateway: gateway, mesh: mesh)
+          .map {
+            listener throws(XDSError) in
+            SerializedResource(name: listener.name, resource: try EnvoyBuild.any(listener))
+          }
       }
     case .route:
       var result: [SerializedResource] = []
       for name in names {
-        let key = ResourceCacheKey.route(name: name, servicesVersion: snapshot.servicesVersion, namespace: view.namespace)
+        let key = ResourceCacheKey.route(
+          name: name, servicesVersion: snapshot.servicesVersion, namespace: view.namespace)
         result += try cache.resources(for: key) { () throws(XDSError) in
           let route = RouteGenerator.generate(snapshot: snapshot, routeName: name, view: view, mesh: mesh)
           return [SerializedResource(name: name, resource: try EnvoyBuild.any(route))]

@@ -72,7 +72,8 @@ package enum EnvoyBuild {
   }
 
   /// A tcp_proxy filter sending everything to `cluster`.
-  package static func tcpProxy(statPrefix: String, cluster: String) throws(XDSError) -> Envoy_Config_Listener_V3_Filter {
+  package static func tcpProxy(statPrefix: String, cluster: String) throws(XDSError) -> Envoy_Config_Listener_V3_Filter
+  {
     var proxy = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy()
     proxy.statPrefix = statPrefix
     proxy.cluster = cluster

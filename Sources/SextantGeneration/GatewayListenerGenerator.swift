@@ -17,7 +17,9 @@ import SwiftProtobuf
 /// also lists the losers). A listener left without chains is not generated. A pure
 /// function of the services and the plan: the cache key is `(servicesVersion, view.type, gateway plan)`.
 enum GatewayListenerGenerator {
-  static func generate(snapshot: MeshSnapshot, plan: GatewayPlan) throws(XDSError) -> [Envoy_Config_Listener_V3_Listener] {
+  static func generate(snapshot: MeshSnapshot, plan: GatewayPlan) throws(XDSError)
+    -> [Envoy_Config_Listener_V3_Listener]
+  {
     var listeners: [Envoy_Config_Listener_V3_Listener] = []
     for entry in plan.listeners {
       let chains = try GatewayChainPlan(snapshot: snapshot, entry: entry).chains.map { planned throws(XDSError) in
@@ -55,7 +57,9 @@ enum GatewayListenerGenerator {
   static func chain(serverNames: [String], targets: [EnvoyBuild.WeightedCluster]) throws(XDSError)
     -> Envoy_Config_Listener_V3_FilterChain
   {
-    guard targets.count > 1 else { return try chain(name: targets[0].name, serverNames: serverNames, cluster: targets[0].name) }
+    guard targets.count > 1 else {
+      return try chain(name: targets[0].name, serverNames: serverNames, cluster: targets[0].name)
+    }
     let name = "weighted|" + targets.map(\.name).joined(separator: ",")
     var chain = Envoy_Config_Listener_V3_FilterChain()
     chain.name = name

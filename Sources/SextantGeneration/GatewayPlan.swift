@@ -125,11 +125,15 @@ package struct GatewayPlan: Sendable, Hashable {
     let serverHosts = server.hosts.map { HostPattern(pattern: $0, gatewayNamespace: gateway.namespace) }
     for service in config.virtualServices where service.gateways.contains(gateway.qualifiedName) {
       // As istiod: a VirtualService applies to a server only when one of its hosts meets one of the server's.
-      guard service.hosts.contains(where: { host in serverHosts.contains { $0.admits(host: host, namespace: service.namespace) } })
+      guard
+        service.hosts.contains(where: { host in
+          serverHosts.contains { $0.admits(host: host, namespace: service.namespace) }
+        })
       else { continue }
       for route in service.tlsRoutes {
         // Of several destinations, those weighted 0 take no connections (Envoy wants every weight above 0).
-        let destinations = route.destinations.count == 1 ? route.destinations : route.destinations.filter { $0.weight > 0 }
+        let destinations =
+          route.destinations.count == 1 ? route.destinations : route.destinations.filter { $0.weight > 0 }
         guard !destinations.isEmpty else { continue }
         for match in route.matches {
           if let port = match.port, port != server.port { continue }

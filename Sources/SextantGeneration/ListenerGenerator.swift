@@ -89,7 +89,9 @@ package enum ListenerGenerator {
     var chain = Envoy_Config_Listener_V3_FilterChain()
     switch entry.target {
     case .http:
-      chain.filters = [try httpConnectionManager(statPrefix: "outbound_\(name)", routeName: ResourceNames.routeName(port: entry.port))]
+      chain.filters = [
+        try httpConnectionManager(statPrefix: "outbound_\(name)", routeName: ResourceNames.routeName(port: entry.port))
+      ]
     case .tcp(let cluster):
       chain.filters = [try EnvoyBuild.tcpProxy(statPrefix: cluster, cluster: cluster)]
     }
@@ -119,7 +121,9 @@ package enum ListenerGenerator {
   /// filters, per inbound port a mutual-TLS chain and a plaintext chain (PERMISSIVE) matched on the original
   /// destination port and forwarding to `inbound|PORT||`, and a last chain passing every other port through to
   /// `InboundPassthroughCluster`.
-  static func virtualInbound(inbound: InboundPlan, mutualTLS: Bool) throws(XDSError) -> Envoy_Config_Listener_V3_Listener {
+  static func virtualInbound(inbound: InboundPlan, mutualTLS: Bool) throws(XDSError)
+    -> Envoy_Config_Listener_V3_Listener
+  {
     var listener = Envoy_Config_Listener_V3_Listener()
     listener.name = ResourceNames.virtualInbound
     listener.address = EnvoyBuild.address("0.0.0.0", ResourceNames.virtualInboundPort)
@@ -170,7 +174,9 @@ package enum ListenerGenerator {
   }
 
   /// An HTTP connection manager whose routes come over RDS by `routeName`, with the router filter.
-  static func httpConnectionManager(statPrefix: String, routeName: String) throws(XDSError) -> Envoy_Config_Listener_V3_Filter {
+  static func httpConnectionManager(statPrefix: String, routeName: String) throws(XDSError)
+    -> Envoy_Config_Listener_V3_Filter
+  {
     var rds = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_Rds()
     rds.configSource = EnvoyBuild.ads
     rds.routeConfigName = routeName
@@ -188,7 +194,8 @@ package enum ListenerGenerator {
   /// `virtualOutbound`: 0.0.0.0:15001 with use_original_dst; what matches no port listener goes to PassthroughCluster
   /// (BlackHoleCluster with REGISTRY_ONLY).
   static func virtualOutbound(mesh: MeshConfig) throws(XDSError) -> Envoy_Config_Listener_V3_Listener {
-    let fallback = mesh.outboundTrafficPolicy == .allowAny ? ResourceNames.passthroughCluster : ResourceNames.blackHoleCluster
+    let fallback =
+      mesh.outboundTrafficPolicy == .allowAny ? ResourceNames.passthroughCluster : ResourceNames.blackHoleCluster
     var listener = Envoy_Config_Listener_V3_Listener()
     listener.name = ResourceNames.virtualOutbound
     listener.address = EnvoyBuild.address("0.0.0.0", ResourceNames.virtualOutboundPort)

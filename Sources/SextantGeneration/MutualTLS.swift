@@ -58,7 +58,8 @@ package enum MutualTLS {
     -> Envoy_Config_Core_V3_TransportSocket
   {
     var context = Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext()
-    context.commonTlsContext = commonContext(subjectAltNames: subjectAltNames, alpn: http2 ? alpnInMeshHTTP2 : alpnInMesh)
+    context.commonTlsContext = commonContext(
+      subjectAltNames: subjectAltNames, alpn: http2 ? alpnInMeshHTTP2 : alpnInMesh)
     context.sni = sni
     var socket = Envoy_Config_Core_V3_TransportSocket()
     socket.name = tlsSocketName

@@ -76,7 +76,9 @@ package enum RouteGenerator {
     var host = Envoy_Config_Route_V3_VirtualHost()
     host.name = allow ? "allow_any" : "block_all"
     host.domains = ["*"]
-    host.routes = [route(to: allow ? ResourceNames.passthroughCluster : ResourceNames.blackHoleCluster, name: host.name)]
+    host.routes = [
+      route(to: allow ? ResourceNames.passthroughCluster : ResourceNames.blackHoleCluster, name: host.name)
+    ]
     return host
   }
 }

@@ -21,9 +21,12 @@ package struct WorkloadSecrets: Sendable {
 /// Builds SDS `Secret` resources: `default` (the proxy's certificate chain and key) and `ROOTCA` (the mesh roots).
 package enum SecretGenerator {
   /// The `default` secret for an issued workload certificate (which must carry its generated key).
-  package static func workload(_ issued: IssuedCertificate) throws(XDSError) -> Envoy_Extensions_TransportSockets_Tls_V3_Secret {
+  package static func workload(_ issued: IssuedCertificate) throws(XDSError)
+    -> Envoy_Extensions_TransportSockets_Tls_V3_Secret
+  {
     guard let keyPEM = issued.privateKeyPEM else {
-      throw XDSError(.generation, "the workload certificate has no private key", context: "secret \(MutualTLS.workloadSecret)")
+      throw XDSError(
+        .generation, "the workload certificate has no private key", context: "secret \(MutualTLS.workloadSecret)")
     }
     var chain = Envoy_Config_Core_V3_DataSource()
     chain.inlineBytes = Data(issued.certificateChainPEM.utf8)
@@ -63,13 +66,16 @@ package struct StreamCertificate {
     current != generation || now >= renewAt
   }
 
-  package static func issue(for identity: CallerIdentity, secrets: WorkloadSecrets, now: Date) throws(XDSError) -> StreamCertificate {
+  package static func issue(for identity: CallerIdentity, secrets: WorkloadSecrets, now: Date) throws(XDSError)
+    -> StreamCertificate
+  {
     let generation = secrets.meshCA.generation
     let issued: IssuedCertificate
     do {
       issued = try secrets.meshCA.authority.issueWorkloadCertificate(identity: identity.spiffe, ttl: secrets.ttl)
     } catch {
-      throw XDSError(.generation, "cannot issue the workload certificate: \(error)", context: "identity \(identity.spiffe.uri)")
+      throw XDSError(
+        .generation, "cannot issue the workload certificate: \(error)", context: "identity \(identity.spiffe.uri)")
     }
     let notBefore = issued.certificate.notValidBefore
     let notAfter = issued.certificate.notValidAfter

@@ -58,7 +58,8 @@ package enum KubeObject: Sendable, Hashable {
     case .service(let o): ObjectKey(kind: .service, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     case .endpointSlice(let o):
       ObjectKey(kind: .endpointSlice, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
-    case .endpoints(let o): ObjectKey(kind: .endpoints, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
+    case .endpoints(let o):
+      ObjectKey(kind: .endpoints, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     case .pod(let o): ObjectKey(kind: .pod, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)
     case .node(let o): ObjectKey(kind: .node, namespace: "", name: o.metadata.name)
     case .gateway(let o): ObjectKey(kind: .gateway, namespace: o.metadata.namespace ?? "default", name: o.metadata.name)

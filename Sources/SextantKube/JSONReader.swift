@@ -83,9 +83,15 @@ struct JSONReader {
           continue
         }
       case UInt8(ascii: "\""): finished = SourceNode(.string(try readString()), line: line, column: column)
-      case UInt8(ascii: "t"): try readLiteral("true"); finished = SourceNode(.bool(true), line: line, column: column)
-      case UInt8(ascii: "f"): try readLiteral("false"); finished = SourceNode(.bool(false), line: line, column: column)
-      case UInt8(ascii: "n"): try readLiteral("null"); finished = SourceNode(.null, line: line, column: column)
+      case UInt8(ascii: "t"):
+        try readLiteral("true")
+        finished = SourceNode(.bool(true), line: line, column: column)
+      case UInt8(ascii: "f"):
+        try readLiteral("false")
+        finished = SourceNode(.bool(false), line: line, column: column)
+      case UInt8(ascii: "n"):
+        try readLiteral("null")
+        finished = SourceNode(.null, line: line, column: column)
       case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
         finished = SourceNode(.number(try readNumber()), line: line, column: column)
       default:

@@ -42,7 +42,8 @@ package struct ObjectDecoder: Sendable {
   /// - Parameters:
   ///   - path: Used in errors, and to pick the format when `format` is nil.
   ///   - format: The format, or nil to go by the extension of `path`.
-  package func decode(_ bytes: [UInt8], path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile {
+  package func decode(_ bytes: [UInt8], path: String, format: Format? = nil) throws(ObjectDecodingError) -> DecodedFile
+  {
     let format = format ?? Format(path: path)
     let text = try Self.text(of: bytes, path: path)
     let documents: [SourceNode]
@@ -177,7 +178,8 @@ package struct ObjectDecoder: Sendable {
     guard let value = node.mapping?[key], !value.isNull else {
       if let inherited { return inherited }
       throw FieldDecodingFailure(
-        code: .missingField, path: [.key(key)], line: node.line, column: node.column, reason: "required field is missing")
+        code: .missingField, path: [.key(key)], line: node.line, column: node.column,
+        reason: "required field is missing")
     }
     guard case .string(let string) = value.value else {
       throw FieldDecodingFailure(
@@ -213,7 +215,8 @@ package struct ObjectDecoder: Sendable {
       throw FieldDecodingFailure(
         code: .typeMismatch, path: path, line: located.line, column: located.column, reason: reason)
     } catch {
-      throw FieldDecodingFailure(code: .invalidValue, path: [], line: node.line, column: node.column, reason: "\(error)")
+      throw FieldDecodingFailure(
+        code: .invalidValue, path: [], line: node.line, column: node.column, reason: "\(error)")
     }
   }
 

@@ -112,9 +112,12 @@ enum PathComponent: Sendable, Hashable {
       case .index(let index):
         text += "[\(index)]"
       case .key(let key):
-        let plain = !key.isEmpty && key.unicodeScalars.allSatisfy { scalar in
-          scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
-        }
+        let plain =
+          !key.isEmpty
+          && key.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII
+              && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
+          }
         if plain {
           text += text.isEmpty ? key : ".\(key)"
         } else {

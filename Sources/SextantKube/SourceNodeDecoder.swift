@@ -173,7 +173,8 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
   }
 
   func superDecoder() throws -> any Decoder {
-    decoder.child(mapping["super"] ?? SourceNode(.null, line: decoder.node.line, column: decoder.node.column), .key("super"))
+    decoder.child(
+      mapping["super"] ?? SourceNode(.null, line: decoder.node.line, column: decoder.node.column), .key("super"))
   }
 
   func superDecoder(forKey key: Key) throws -> any Decoder { try child(key) }

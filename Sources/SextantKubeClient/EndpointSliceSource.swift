@@ -13,7 +13,9 @@ package enum EndpointSliceSource {
   package static let candidates: [KubeResource] = [.endpointSlicesV1, .endpointSlicesV1beta1]
 
   /// The list-watch source of a cluster's EndpointSlices.
-  package static func make(client: KubeClient, clusterID: String, logger: Logger) -> VersionedResourceSource<EndpointSlice> {
+  package static func make(client: KubeClient, clusterID: String, logger: Logger) -> VersionedResourceSource<
+    EndpointSlice
+  > {
     VersionedResourceSource(
       client: client, clusterID: clusterID, name: "EndpointSlices", candidates: candidates,
       notServedLevel: .warning, notServedConsequence: "only Endpoints are used", logger: logger)

@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import SextantKubeClient
 import SextantPKI
-import ServiceLifecycle
 import Synchronization
 
 /// Watches Istio's plug-in CA Secret (`cacerts` in the system namespace) and hands over valid new material.

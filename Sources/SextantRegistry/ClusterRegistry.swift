@@ -183,7 +183,8 @@ private struct EndpointCollector {
   private mutating func add(source: WorkloadIndex.Source, resolved: [(service: Int, target: Int)]) {
     guard !source.address.isEmpty else { return }
     var template: MeshEndpoint?
-    for (servicePort, target) in resolved where seen.insert(Key(servicePort: servicePort, address: source.address)).inserted {
+    for (servicePort, target) in resolved
+    where seen.insert(Key(servicePort: servicePort, address: source.address)).inserted {
       var endpoint = template ?? workloads.endpoint(for: source, cluster: cluster)
       template = endpoint
       endpoint.port = target

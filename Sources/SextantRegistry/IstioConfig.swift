@@ -26,7 +26,9 @@ package struct GatewayServer: Sendable, Hashable {
   /// nil when the server has no `tls` settings.
   package var tlsMode: GatewayTLSMode?
 
-  package init(port: Int, portName: String = "", protocol: String, hosts: [String], bind: String = "", tlsMode: GatewayTLSMode?) {
+  package init(
+    port: Int, portName: String = "", protocol: String, hosts: [String], bind: String = "", tlsMode: GatewayTLSMode?
+  ) {
     self.port = port
     self.portName = portName
     self.protocol = `protocol`
@@ -46,7 +48,9 @@ package struct GatewayConfig: Sendable, Hashable, Comparable {
   package var selector: [String: String]
   package var servers: [GatewayServer]
 
-  package init(name: String, namespace: String, cluster: ClusterID, selector: [String: String], servers: [GatewayServer]) {
+  package init(
+    name: String, namespace: String, cluster: ClusterID, selector: [String: String], servers: [GatewayServer]
+  ) {
     self.name = name
     self.namespace = namespace
     self.cluster = cluster
@@ -117,7 +121,9 @@ package struct VirtualServiceConfig: Sendable, Hashable, Comparable {
   package var gateways: [String]
   package var tlsRoutes: [TLSRoute]
 
-  package init(name: String, namespace: String, cluster: ClusterID, hosts: [String], gateways: [String], tlsRoutes: [TLSRoute]) {
+  package init(
+    name: String, namespace: String, cluster: ClusterID, hosts: [String], gateways: [String], tlsRoutes: [TLSRoute]
+  ) {
     self.name = name
     self.namespace = namespace
     self.cluster = cluster
@@ -165,7 +171,9 @@ package struct IstioConfig: Sendable, Hashable {
   package var virtualServices: [VirtualServiceConfig]
   package var rejected: [ConfigRejection]
 
-  package init(gateways: [GatewayConfig] = [], virtualServices: [VirtualServiceConfig] = [], rejected: [ConfigRejection] = []) {
+  package init(
+    gateways: [GatewayConfig] = [], virtualServices: [VirtualServiceConfig] = [], rejected: [ConfigRejection] = []
+  ) {
     self.gateways = gateways
     self.virtualServices = virtualServices
     self.rejected = rejected

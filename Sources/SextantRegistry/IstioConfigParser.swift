@@ -37,14 +37,9 @@ private struct Checker {
   let key: NamespacedName
   let cluster: ClusterID
 
-  init(kind: String, key: NamespacedName, cluster: ClusterID) {
-    self.kind = kind
-    self.key = key
-    self.cluster = cluster
-  }
-
   func reject(_ field: String, _ message: String) -> ConfigRejection {
-    ConfigRejection(kind: kind, namespace: key.namespace, name: key.name, cluster: cluster, field: field, message: message)
+    ConfigRejection(
+      kind: kind, namespace: key.namespace, name: key.name, cluster: cluster, field: field, message: message)
   }
 
   func object(_ value: ConfigValue?, _ field: String) throws(ConfigRejection) -> [String: ConfigValue] {
@@ -94,12 +89,15 @@ private struct Checker {
       throw reject(
         field,
         value == nil
-          ? "is required" : "expected an integer between \(range.lowerBound) and \(range.upperBound), found \(value!.summary)")
+          ? "is required"
+          : "expected an integer between \(range.lowerBound) and \(range.upperBound), found \(value!.summary)")
     }
     return integer
   }
 
-  func optionalInteger(_ value: ConfigValue?, _ field: String, in range: ClosedRange<Int>) throws(ConfigRejection) -> Int? {
+  func optionalInteger(_ value: ConfigValue?, _ field: String, in range: ClosedRange<Int>) throws(ConfigRejection)
+    -> Int?
+  {
     guard let value, value != .null else { return nil }
     return try integer(value, field, in: range)
   }
@@ -108,7 +106,9 @@ private struct Checker {
     guard let value, value != .null else { return [:] }
     var result: [String: String] = [:]
     for (name, item) in try object(value, field) {
-      guard case .string(let text) = item else { throw reject("\(field).\(name)", "expected a string, found \(item.summary)") }
+      guard case .string(let text) = item else {
+        throw reject("\(field).\(name)", "expected a string, found \(item.summary)")
+      }
       result[name] = text
     }
     return result
@@ -123,10 +123,13 @@ private struct Checker {
     for (index, item) in try list(members["servers"], "spec.servers", required: true).enumerated() {
       servers.append(try server(item, "spec.servers[\(index)]"))
     }
-    return GatewayConfig(name: key.name, namespace: key.namespace, cluster: cluster, selector: selector, servers: servers)
+    return GatewayConfig(
+      name: key.name, namespace: key.namespace, cluster: cluster, selector: selector, servers: servers)
   }
 
-  static let protocols: Set<String> = ["HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "REDIS", "MYSQL", "TCP", "TLS"]
+  static let protocols: Set<String> = [
+    "HTTP", "HTTPS", "GRPC", "GRPC-WEB", "HTTP2", "MONGO", "REDIS", "MYSQL", "TCP", "TLS",
+  ]
 
   func server(_ value: ConfigValue, _ field: String) throws(ConfigRejection) -> GatewayServer {
     let members = try object(value, field)
@@ -135,7 +138,9 @@ private struct Checker {
     let name = try optionalString(port["name"], "\(field).port.name") ?? ""
     let proto = try string(port["protocol"], "\(field).port.protocol").uppercased()
     guard Self.protocols.contains(proto) else {
-      throw reject("\(field).port.protocol", "unknown protocol \"\(proto)\" (expected one of \(Self.protocols.sorted().joined(separator: ", ")))")
+      throw reject(
+        "\(field).port.protocol",
+        "unknown protocol \"\(proto)\" (expected one of \(Self.protocols.sorted().joined(separator: ", ")))")
     }
     let hosts = try strings(members["hosts"], "\(field).hosts", required: true)
     for (index, host) in hosts.enumerated() {
@@ -156,7 +161,8 @@ private struct Checker {
       guard let parsed = GatewayTLSMode(rawValue: text) else {
         throw reject(
           "\(field).tls.mode",
-          "unknown mode \"\(text)\" (expected one of \(GatewayTLSMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+          "unknown mode \"\(text)\" (expected one of \(GatewayTLSMode.allCases.map(\.rawValue).joined(separator: ", ")))"
+        )
       }
       mode = parsed
     }
@@ -171,7 +177,9 @@ private struct Checker {
 
   // MARK: VirtualService
 
-  mutating func virtualService(_ spec: ConfigValue?, options: RegistryOptions) throws(ConfigRejection) -> VirtualServiceConfig {
+  mutating func virtualService(_ spec: ConfigValue?, options: RegistryOptions) throws(ConfigRejection)
+    -> VirtualServiceConfig
+  {
     let members = try object(spec, "spec")
     // Short names are Services in the VirtualService's namespace, as for destinations (wildcards stay as written).
     let hosts = try strings(members["hosts"], "spec.hosts", required: true).map { host in

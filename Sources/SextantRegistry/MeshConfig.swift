@@ -39,19 +39,24 @@ package struct MeshConfig: Sendable, Hashable {
     self.init()
     guard let node else { return }
     guard let mapping = node.mapping else {
-      throw ConfigFileError(.invalidMeshConfig, source: source, key: "", message: "expected a mapping of meshConfig keys")
+      throw ConfigFileError(
+        .invalidMeshConfig, source: source, key: "", message: "expected a mapping of meshConfig keys")
     }
     for (keyNode, value) in mapping {
       let key = keyNode.string ?? "\(keyNode)"
       switch key {
       case "connectTimeout":
         guard let text = value.string, let duration = GoDuration.parse(text), duration > .zero else {
-          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a positive duration such as 10s", line: value.mark?.line)
+          throw ConfigFileError(
+            .invalidMeshConfig, source: source, key: key, message: "expected a positive duration such as 10s",
+            line: value.mark?.line)
         }
         connectTimeout = duration
       case "trustDomain":
         guard let text = value.string, !text.isEmpty else {
-          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a non-empty string", line: value.mark?.line)
+          throw ConfigFileError(
+            .invalidMeshConfig, source: source, key: key, message: "expected a non-empty string", line: value.mark?.line
+          )
         }
         trustDomain = text
       case "meshNetworks":
@@ -64,12 +69,16 @@ package struct MeshConfig: Sendable, Hashable {
         }
       case "outboundTrafficPolicy":
         guard let policy = value.mapping else {
-          throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "expected a mapping with key mode", line: value.mark?.line)
+          throw ConfigFileError(
+            .invalidMeshConfig, source: source, key: key, message: "expected a mapping with key mode",
+            line: value.mark?.line)
         }
         for (innerKey, innerValue) in policy {
           let name = innerKey.string ?? "\(innerKey)"
           guard name == "mode" else {
-            throw ConfigFileError(.invalidMeshConfig, source: source, key: "\(key).\(name)", message: "unknown key", line: innerKey.mark?.line)
+            throw ConfigFileError(
+              .invalidMeshConfig, source: source, key: "\(key).\(name)", message: "unknown key",
+              line: innerKey.mark?.line)
           }
           guard let text = innerValue.string, let mode = OutboundTrafficPolicy(rawValue: text) else {
             throw ConfigFileError(
@@ -83,7 +92,8 @@ package struct MeshConfig: Sendable, Hashable {
           outboundTrafficPolicy = mode
         }
       default:
-        throw ConfigFileError(.invalidMeshConfig, source: source, key: key, message: "unknown key", line: keyNode.mark?.line)
+        throw ConfigFileError(
+          .invalidMeshConfig, source: source, key: key, message: "unknown key", line: keyNode.mark?.line)
       }
     }
   }

@@ -108,7 +108,8 @@ package actor MeshRegistry {
     var infos = latest.clusters
     infos[cluster] = nil
     let (snapshot, change) = SnapshotMerge.next(
-      previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos, version: latest.version + 1,
+      previous: latest, cluster: cluster, old: old, new: nil, views: views, clusters: infos,
+      version: latest.version + 1,
       meshNetworks: options.meshNetworks, resolve: resolve
     )
     logger.info("cluster removed", metadata: ["cluster": "\(cluster)", "change": "\(change)"])
@@ -149,12 +150,16 @@ package actor MeshRegistry {
     var infos = latest.clusters
     infos[cluster] = info
     let (snapshot, change) = SnapshotMerge.next(
-      previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos, version: latest.version + 1,
+      previous: latest, cluster: cluster, old: old, new: view, views: views, clusters: infos,
+      version: latest.version + 1,
       meshNetworks: options.meshNetworks, resolve: resolve
     )
     logger.debug(
       "cluster updated",
-      metadata: ["cluster": "\(cluster)", "state": "\(info.state.rawValue)", "version": "\(snapshot.version)", "change": "\(change)"]
+      metadata: [
+        "cluster": "\(cluster)", "state": "\(info.state.rawValue)", "version": "\(snapshot.version)",
+        "change": "\(change)",
+      ]
     )
     publish(snapshot, change)
     return change

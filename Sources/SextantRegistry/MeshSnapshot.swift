@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The whole mesh at one instant: services merged across clusters and their endpoints sharded per cluster.
 ///
 /// Immutable and `Sendable`: readers keep a snapshot as long as they like; `MeshRegistry` publishes a new one for
@@ -105,8 +107,6 @@ package struct MeshSnapshot: Sendable {
   /// The known clusters, sorted.
   package var sortedClusterIDs: [ClusterID] { clusters.keys.sorted() }
 }
-
-import Synchronization
 
 /// A lazily built map from endpoint address to the endpoints there; one per snapshot.
 final class EndpointAddressIndex: Sendable {

@@ -21,10 +21,14 @@ package struct NetworkGateway: Sendable, Hashable, Comparable, CustomStringConve
   }
 
   package static func < (lhs: NetworkGateway, rhs: NetworkGateway) -> Bool {
-    (lhs.network, lhs.address, lhs.port, lhs.cluster, lhs.source) < (rhs.network, rhs.address, rhs.port, rhs.cluster, rhs.source)
+    (lhs.network, lhs.address, lhs.port, lhs.cluster, lhs.source) < (
+      rhs.network, rhs.address, rhs.port, rhs.cluster, rhs.source
+    )
   }
 
-  package var description: String { "\(network) \(address):\(port) (\(source)\(cluster.isEmpty ? "" : " in \(cluster)"))" }
+  package var description: String {
+    "\(network) \(address):\(port) (\(source)\(cluster.isEmpty ? "" : " in \(cluster)"))"
+  }
 }
 
 /// Finds the network gateways a cluster's Services declare, as istiod does.
@@ -93,7 +97,8 @@ package enum GatewayDiscovery {
         targetPort = nodePort
       }
       for address in addresses {
-        result.append(NetworkGateway(network: network, address: address, port: targetPort, cluster: cluster, source: source))
+        result.append(
+          NetworkGateway(network: network, address: address, port: targetPort, cluster: cluster, source: source))
       }
     }
     return Discovery(gateways: result.sorted(), rejected: rejected)
@@ -101,7 +106,9 @@ package enum GatewayDiscovery {
 
   /// The port label's value when it is a valid port, else 15443.
   static func gatewayPort(of service: KubeService) -> Int {
-    if let text = service.metadata.labels?[WellKnownLabels.gatewayPort], let port = Int(text), (1...65535).contains(port) {
+    if let text = service.metadata.labels?[WellKnownLabels.gatewayPort], let port = Int(text),
+      (1...65535).contains(port)
+    {
       return port
     }
     return defaultPort

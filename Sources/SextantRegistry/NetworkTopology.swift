@@ -34,7 +34,8 @@ package struct NetworkTopology: Sendable, Hashable {
   ///
   /// `resolve` answers a meshNetworks `address` that is a hostname (the registry's `resolve`; SextantSources'
   /// `GatewayHostnames` backs it).
-  package init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] }) {
+  package init(views: [ClusterID: ClusterView], meshNetworks: MeshNetworks, resolve: (String) -> [String] = { _ in [] })
+  {
     var byNetwork: [String: [NetworkGateway]] = [:]
     for cluster in views.keys.sorted() {
       for gateway in views[cluster]!.gateways { byNetwork[gateway.network, default: []].append(gateway) }

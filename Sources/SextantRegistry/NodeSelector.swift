@@ -15,11 +15,15 @@ enum NodeSelector {
   static func parse(_ text: String) -> (selector: [String: String], problem: String?) {
     let found = text.count > 80 ? "\(text.prefix(80))…" : text
     guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed) else {
-      return ([:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used")
+      return (
+        [:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used"
+      )
     }
     if parsed is NSNull { return ([:], nil) }
     guard let object = parsed as? [String: Any] else {
-      return ([:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used")
+      return (
+        [:], "expected a JSON object of node label names to values, found \"\(found)\"; every node's address is used"
+      )
     }
     var selector: [String: String] = [:]
     var notStrings: [String] = []
@@ -33,8 +37,12 @@ enum NodeSelector {
     }
     guard !notStrings.isEmpty else { return (selector, nil) }
     let pairs =
-      notStrings.count == 1 ? "the value of \(notStrings[0]) is" : "the values of \(notStrings.joined(separator: ", ")) are"
-    return (selector, "\(pairs) not a string (in \"\(found)\"); taken as \"\" as istiod does, selecting only nodes with that label empty")
+      notStrings.count == 1
+      ? "the value of \(notStrings[0]) is" : "the values of \(notStrings.joined(separator: ", ")) are"
+    return (
+      selector,
+      "\(pairs) not a string (in \"\(found)\"); taken as \"\" as istiod does, selecting only nodes with that label empty"
+    )
   }
 
   /// True when `node`'s labels hold every pair of `selector`.

@@ -14,7 +14,9 @@ package struct SnapshotChange: Sendable, Hashable, CustomStringConvertible {
   package var networks: Bool
   package var istioConfig: Bool
 
-  package init(services: Bool = false, endpointHostnames: Set<String> = [], networks: Bool = false, istioConfig: Bool = false) {
+  package init(
+    services: Bool = false, endpointHostnames: Set<String> = [], networks: Bool = false, istioConfig: Bool = false
+  ) {
     self.services = services
     self.endpointHostnames = endpointHostnames
     self.networks = networks

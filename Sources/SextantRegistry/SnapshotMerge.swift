@@ -40,7 +40,8 @@ enum SnapshotMerge {
     var endpoints = previous.endpoints
     var endpointVersions = previous.endpointVersions
     var endpointHostnames: Set<String> = []
-    for hostname in Set(oldEndpoints.keys).union(newEndpoints.keys) where oldEndpoints[hostname] != newEndpoints[hostname] {
+    for hostname in Set(oldEndpoints.keys).union(newEndpoints.keys)
+    where oldEndpoints[hostname] != newEndpoints[hostname] {
       var shards = endpoints[hostname]?.shards ?? [:]
       shards[cluster] = newEndpoints[hostname]
       endpointHostnames.insert(hostname)

@@ -33,7 +33,9 @@ package enum SplitHorizon {
   }
 
   /// `endpoints` (one service port) as a proxy on `proxyNetwork` must see them.
-  package static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology) -> [MeshEndpoint] {
+  package static func apply(_ endpoints: [MeshEndpoint], proxyNetwork: String, topology: NetworkTopology)
+    -> [MeshEndpoint]
+  {
     guard topology.isMultiNetwork else { return endpoints }
     var local: [MeshEndpoint] = []
     // (locality, network, endpoint cluster) → the replaced endpoints' total weight and the service port they served.

@@ -16,7 +16,9 @@ struct WorkloadIndex {
   let registryNetwork: String
   let meshNetworks: MeshNetworks
 
-  init(objects: ClusterObjects, namespaceNetwork: String, registryNetwork: String = "", meshNetworks: MeshNetworks = .none) {
+  init(
+    objects: ClusterObjects, namespaceNetwork: String, registryNetwork: String = "", meshNetworks: MeshNetworks = .none
+  ) {
     pods = objects.pods
     nodes = objects.nodes
     self.namespaceNetwork = namespaceNetwork

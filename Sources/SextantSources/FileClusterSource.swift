@@ -1,3 +1,8 @@
+import Logging
+import SextantBase
+import SextantKube
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,10 +10,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Logging
-import SextantBase
-import SextantKube
-import Synchronization
 
 /// Watches a clusters directory and reports each cluster's Kubernetes objects: the file-backed cluster source.
 ///
@@ -202,7 +203,8 @@ package final class FileClusterSource: Sendable {
     var updates: [ClusterSourceUpdate] = []
     for removed in Set(state.clusters.keys).subtracting(clusterNames).sorted() {
       state.clusters[removed] = nil
-      logger.info("Cluster directory removed", metadata: ["cluster": "\(removed)", "path": "\(path(directory, removed))"])
+      logger.info(
+        "Cluster directory removed", metadata: ["cluster": "\(removed)", "path": "\(path(directory, removed))"])
       updates.append(ClusterSourceUpdate(clusterID: removed, event: .removed))
     }
 

@@ -1,8 +1,8 @@
 import Logging
+import ServiceLifecycle
 import SextantKube
 import SextantKubeClient
 import SextantRegistry
-import ServiceLifecycle
 import Synchronization
 
 /// Feeds a file-backed clusters directory into the registry until graceful shutdown.
@@ -46,11 +46,15 @@ package struct FileSourceService: ServiceLifecycle.Service {
           logger.info(
             "cluster directory served: its cluster ID is free now",
             metadata: ["directory": "\(source.directory)/\(cluster)", "cluster": "\(cluster)"])
-          batch += [ClusterSourceUpdate(clusterID: cluster, event: .state(objects)), ClusterSourceUpdate(clusterID: cluster, event: .synced)]
+          batch += [
+            ClusterSourceUpdate(clusterID: cluster, event: .state(objects)),
+            ClusterSourceUpdate(clusterID: cluster, event: .synced),
+          ]
         }
         let (admitted, newlyRefused) = owners.admit(updates.filter { !retried.contains($0.clusterID) }, owner: owner)
         batch += admitted
-        for (cluster, other) in newlyRefused where refused.withLock({ $0.updateValue(other, forKey: cluster) }) != other {
+        for (cluster, other) in newlyRefused where refused.withLock({ $0.updateValue(other, forKey: cluster) }) != other
+        {
           logger.error(
             "cluster directory ignored: its name is the ID of a cluster another source feeds",
             metadata: ["directory": "\(source.directory)/\(cluster)", "cluster": "\(cluster)", "owner": "\(other)"])

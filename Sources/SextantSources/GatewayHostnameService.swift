@@ -1,5 +1,5 @@
-import SextantRegistry
 import ServiceLifecycle
+import SextantRegistry
 
 /// Looks up gateway hostnames (RESOLVE_HOSTNAME_GATEWAYS) in the background until graceful shutdown, rebuilding
 /// what used a hostname whose addresses changed.

@@ -24,7 +24,9 @@ package final class GatewayHostnames: Sendable {
   /// - Parameters:
   ///   - refresh: how often known hostnames are looked up again (istiod re-resolves on a similar period).
   ///   - lookup: the resolver; tests inject one.
-  package init(refresh: Duration = .seconds(30), lookup: @escaping @Sendable (String) async -> [String] = HostResolver.lookup) {
+  package init(
+    refresh: Duration = .seconds(30), lookup: @escaping @Sendable (String) async -> [String] = HostResolver.lookup
+  ) {
     self.refresh = refresh
     self.lookup = lookup
     (requests, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .unbounded)

@@ -1,10 +1,10 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-import Dispatch
 
 /// Looks hostnames up with the system resolver.
 package enum HostResolver {
@@ -33,7 +33,9 @@ package enum HostResolver {
     var cursor: UnsafeMutablePointer<addrinfo>? = first
     while let entry = cursor {
       var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
-      if getnameinfo(entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0 {
+      if getnameinfo(
+        entry.pointee.ai_addr, entry.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST) == 0
+      {
         result.insert(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
       }
       cursor = entry.pointee.ai_next

@@ -1,8 +1,8 @@
 import Logging
+import ServiceLifecycle
 import SextantKube
 import SextantKubeClient
 import SextantRegistry
-import ServiceLifecycle
 import Synchronization
 
 /// Feeds one Kubernetes API server (the primary cluster) into the registry until graceful shutdown; its connection

@@ -1,8 +1,8 @@
 import Logging
+import ServiceLifecycle
 import SextantKube
 import SextantKubeClient
 import SextantRegistry
-import ServiceLifecycle
 
 /// Which clusters a mesh has and the one source that feeds each: a file-backed clusters directory, the primary
 /// cluster's API server and the remote clusters its remote secrets name.
@@ -48,10 +48,14 @@ package struct MeshSources: Sendable {
     if let primary = configuration.primary { _ = owners.claim(primary.clusterID, owner: "the primary cluster") }
     if let directory = configuration.clustersDirectory {
       let fileSource = FileClusterSource(
-        directory: directory, logger: component("sextant.files"), pollInterval: configuration.clustersDirectoryPollInterval)
+        directory: directory, logger: component("sextant.files"),
+        pollInterval: configuration.clustersDirectoryPollInterval)
       sources.fileSource = fileSource
       sources.services.append(
-        ("clusters-directory", FileSourceService(source: fileSource, registry: registry, owners: owners, logger: component("sextant.files"))))
+        (
+          "clusters-directory",
+          FileSourceService(source: fileSource, registry: registry, owners: owners, logger: component("sextant.files"))
+        ))
     }
     guard let primary = configuration.primary else { return sources }
     let sourceOptions = KubeSourceOptions(

@@ -74,7 +74,10 @@ actor RemoteClusterCoordinator {
     perform(actions)
     logger.warning(
       "remote cluster did not sync in time; readiness no longer waits for it",
-      metadata: ["cluster": "\(runner.clusterID)", "state": "\(registry.current.clusters[runner.clusterID]?.state.rawValue ?? "")"]
+      metadata: [
+        "cluster": "\(runner.clusterID)",
+        "state": "\(registry.current.clusters[runner.clusterID]?.state.rawValue ?? "")",
+      ]
     )
   }
 

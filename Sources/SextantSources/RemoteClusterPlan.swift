@@ -98,7 +98,9 @@ struct RemoteClusterPlan {
     var actions: [RemoteClusterAction] = []
     for clusterID in Set(serving.keys).union(replacements.keys).sorted() where desired[clusterID] == nil {
       if let old = serving.removeValue(forKey: clusterID) { actions.append(.stop(generation: old.spec.generation)) }
-      if let old = replacements.removeValue(forKey: clusterID) { actions.append(.stop(generation: old.spec.generation)) }
+      if let old = replacements.removeValue(forKey: clusterID) {
+        actions.append(.stop(generation: old.spec.generation))
+      }
       actions.append(.remove(clusterID))
       logger.info("remote cluster removed", metadata: ["cluster": "\(clusterID)"])
     }
@@ -108,7 +110,9 @@ struct RemoteClusterPlan {
       let want = desired[clusterID]!
       if serving[clusterID]?.spec.kubeconfigHash == want.hash {
         // Back to the kubeconfig in use: a replacement still syncing is no longer wanted.
-        if let old = replacements.removeValue(forKey: clusterID) { actions.append(.stop(generation: old.spec.generation)) }
+        if let old = replacements.removeValue(forKey: clusterID) {
+          actions.append(.stop(generation: old.spec.generation))
+        }
         continue
       }
       if replacements[clusterID]?.spec.kubeconfigHash == want.hash { continue }
@@ -121,7 +125,9 @@ struct RemoteClusterPlan {
         actions += [.start(spec), .report(clusterID, .syncing), .expectKnownClusters]
         logger.info("remote cluster added", metadata: ["cluster": "\(clusterID)", "secret": "\(want.secret)"])
       } else {
-        if let old = replacements.removeValue(forKey: clusterID) { actions.append(.stop(generation: old.spec.generation)) }
+        if let old = replacements.removeValue(forKey: clusterID) {
+          actions.append(.stop(generation: old.spec.generation))
+        }
         replacements[clusterID] = Replacement(spec: spec, objects: nil)
         actions.append(.start(spec))
         logger.info(

@@ -1,8 +1,8 @@
 import Logging
+import ServiceLifecycle
 import SextantKube
 import SextantKubeClient
 import SextantRegistry
-import ServiceLifecycle
 import Synchronization
 
 /// Watches remote secrets in the primary cluster's system namespace and runs one Kubernetes source per remote

@@ -1,5 +1,5 @@
-import SextantPKI
 import GRPCCore
+import SextantPKI
 
 /// Why a caller was not authenticated or not authorized; maps onto a gRPC status with `rpcError`.
 ///

@@ -1,5 +1,5 @@
-import SextantPKI
 import GRPCCore
+import SextantPKI
 
 /// Decides who is calling on the secure port: a verified client certificate, else a reviewed bearer token.
 ///

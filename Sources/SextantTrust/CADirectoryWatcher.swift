@@ -1,9 +1,9 @@
-import SextantPKI
 import Crypto
 import Foundation
 import Logging
 import Metrics
 import ServiceLifecycle
+import SextantPKI
 import Synchronization
 
 /// Re-reads Istio's plug-in CA directory (`--ca-dir`) periodically and installs valid new material in the `MeshCA`.

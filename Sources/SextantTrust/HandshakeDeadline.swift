@@ -1,6 +1,6 @@
-import SextantPKI
 import NIOCore
 import NIOTLS
+import SextantPKI
 
 /// Closes a connection whose TLS handshake has not completed within `timeout` of being accepted.
 ///

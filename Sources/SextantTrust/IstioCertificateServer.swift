@@ -1,8 +1,8 @@
-import SextantPKI
-import IstioAPI
 import GRPCCore
+import IstioAPI
 import Logging
 import Metrics
+import SextantPKI
 
 /// Istio's certificate service (`istio.v1.auth.IstioCertificateService/CreateCertificate`), as istio-agent calls it.
 ///

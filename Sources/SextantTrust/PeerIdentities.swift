@@ -1,6 +1,6 @@
-import SextantPKI
 import Foundation
 import NIOCore
+import SextantPKI
 import Synchronization
 
 /// The verified client-certificate identity of each open TLS connection, keyed by gRPC's remote-peer string.

@@ -1,4 +1,5 @@
 import SextantPKI
+
 /// Why `SecureGRPCListener` could not start listening, naming the address.
 ///
 /// `description` reads `secure gRPC listener on HOST:PORT: MESSAGE`. `GRPCServer.serve()` throws it (wrapped as

@@ -1,4 +1,5 @@
 import SextantPKI
+
 /// Why the control plane's serving certificate could not be issued or renewed, naming the certificate's names.
 ///
 /// `description` reads `serving certificate for NAMES: MESSAGE`. A renewal failure keeps the previous certificate in

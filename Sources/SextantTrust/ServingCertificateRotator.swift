@@ -1,7 +1,7 @@
-import SextantPKI
 import Foundation
 import Logging
 import ServiceLifecycle
+import SextantPKI
 
 /// Renews the serving certificate two thirds into its validity period, and at once when the mesh CA is replaced.
 ///

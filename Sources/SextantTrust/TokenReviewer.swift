@@ -1,4 +1,5 @@
 import SextantPKI
+
 /// Checks a Kubernetes service-account token (a TokenReview against a cluster's API server).
 ///
 /// The control plane's implementation (`ClusterTokenReviewer`, SextantControlPlane) asks SextantKubeSecurity's

@@ -1,5 +1,5 @@
-import SextantGeneration
 import Metrics
+import SextantGeneration
 import SextantRegistry
 import Synchronization
 

@@ -1,7 +1,7 @@
-import SextantGeneration
 import Logging
-import SextantRegistry
 import ServiceLifecycle
+import SextantGeneration
+import SextantRegistry
 import Synchronization
 
 /// The newest snapshot that was pushed: what requests are answered from, so a proxy never sees config newer than

@@ -1,4 +1,5 @@
 import SextantGeneration
+
 /// What one ADS stream has asked for and been sent, for one resource type, and how each new request is classified.
 ///
 /// A small explicit state machine in the manner of gRPC's stream state machines: `receive(_:)` classifies a request

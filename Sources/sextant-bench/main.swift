@@ -6,10 +6,10 @@
 import Foundation
 import Logging
 import SextantBase
-import SextantKube
-import SextantRegistry
-import SextantPKI
 import SextantGeneration
+import SextantKube
+import SextantPKI
+import SextantRegistry
 
 struct Options {
   var services = 1000
@@ -59,7 +59,8 @@ func perSecond(_ count: Int, _ duration: Duration) -> String {
 /// A mesh of `services` services with two ports each and `endpoints` mTLS-capable pods each, in one cluster.
 func makeSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot {
   let registry = MeshRegistry(logger: Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() })
-  _ = await registry.apply(cluster: "cluster1", objects: ClusterObjects(makeObjects(services: services, endpoints: endpoints)))
+  _ = await registry.apply(
+    cluster: "cluster1", objects: ClusterObjects(makeObjects(services: services, endpoints: endpoints)))
   return registry.current
 }
 
@@ -76,7 +77,8 @@ func makeTwoNetworkSnapshot(services: Int, endpoints: Int) async -> MeshSnapshot
         KubeService(
           metadata: ObjectMeta(
             name: "istio-eastwestgateway", namespace: "istio-system", labels: ["topology.istio.io/network": network]),
-          spec: KubeService.Spec(clusterIP: "10.0.\(index).1", ports: [KubeService.Port(name: "tls", port: 15443)],
+          spec: KubeService.Spec(
+            clusterIP: "10.0.\(index).1", ports: [KubeService.Port(name: "tls", port: 15443)],
             externalIPs: ["192.0.2.\(index + 1)"]))))
     _ = await registry.apply(cluster: cluster, objects: ClusterObjects(objects))
   }
@@ -113,7 +115,8 @@ func makeObjects(services: Int, endpoints: Int, addressOffset: Int = 0) -> [Kube
     objects.append(
       .endpointSlice(
         EndpointSlice(
-          metadata: ObjectMeta(name: "\(name)-slice", namespace: "bench", labels: [EndpointSlice.serviceNameLabel: name]),
+          metadata: ObjectMeta(
+            name: "\(name)-slice", namespace: "bench", labels: [EndpointSlice.serviceNameLabel: name]),
           addressType: "IPv4",
           endpoints: addresses.map { EndpointSlice.Endpoint(addresses: [$0], conditions: .init(ready: true)) },
           ports: [.init(name: "http", port: 8080), .init(name: "grpc", port: 9090)])))
@@ -123,7 +126,9 @@ func makeObjects(services: Int, endpoints: Int, addressOffset: Int = 0) -> [Kube
 
 let options = Options(arguments: CommandLine.arguments)
 let logger = Logger(label: "bench") { _ in SwiftLogNoOpLogHandler() }
-print("sextant-bench: \(options.services) services × 2 ports × \(options.endpointsPerService) endpoints; \(options.certificates) certificates")
+print(
+  "sextant-bench: \(options.services) services × 2 ports × \(options.endpointsPerService) endpoints; \(options.certificates) certificates"
+)
 
 let clock = ContinuousClock()
 let buildStart = clock.now
@@ -149,7 +154,8 @@ let eds = measure {
   }
 }
 print("xds: EDS, 100 clusters                                 \(milliseconds(eds))")
-let twoNetworks = await makeTwoNetworkSnapshot(services: min(options.services, 100), endpoints: options.endpointsPerService)
+let twoNetworks = await makeTwoNetworkSnapshot(
+  services: min(options.services, 100), endpoints: options.endpointsPerService)
 var networkView = sidecar
 networkView.network = "network1"
 let splitEDS = measure {
@@ -175,7 +181,9 @@ let authority = CertificateAuthority(material: material, logger: logger)
 let identity = try SpiffeID(trustDomain: "cluster.local", namespace: "bench", serviceAccount: "svc-0")
 var issued: IssuedCertificate?
 let issue = try measure {
-  for _ in 0..<options.certificates { issued = try authority.issueWorkloadCertificate(identity: identity, ttl: .seconds(86_400)) }
+  for _ in 0..<options.certificates {
+    issued = try authority.issueWorkloadCertificate(identity: identity, ttl: .seconds(86_400))
+  }
 }
 print("trust: SDS default, key + certificate (ECDSA P-256)   \(perSecond(options.certificates, issue))")
 let chain = issued!.chain

@@ -11,11 +11,13 @@ struct LoadRun {
     let clock = ContinuousClock()
     print(
       "sextant-load: \(options.services) services × 2 ports × \(options.endpointsPerService) pods, "
-        + "\(options.proxies) proxies, \(options.changes) changes, debounce \(options.debounceAfter)/\(options.debounceMax)")
+        + "\(options.proxies) proxies, \(options.changes) changes, debounce \(options.debounceAfter)/\(options.debounceMax)"
+    )
     try files.writeAll()
     let started = clock.now
     let sextant = try SextantProcess(
-      binary: options.sextant, clustersDirectory: files.directory, workDirectory: work, debounceAfter: options.debounceAfter,
+      binary: options.sextant, clustersDirectory: files.directory, workDirectory: work,
+      debounceAfter: options.debounceAfter,
       debounceMax: options.debounceMax, logLevel: options.sextantLogLevel,
       removeOnSignal: options.keep ? nil : work)
     defer { sextant.stop() }
@@ -36,12 +38,15 @@ struct LoadRun {
       }
       let entries = board.entries
       let syncTimes = entries.compactMap { entry in entry.synced.map { $0 - (entry.connected ?? connecting) } }
-      figure("initial sync, all proxies (first connect to last synced)", entries.compactMap(\.synced).max()! - connecting)
+      figure(
+        "initial sync, all proxies (first connect to last synced)", entries.compactMap(\.synced).max()! - connecting)
       figure("initial sync per proxy p50 / p99", percentile(syncTimes, 0.5), percentile(syncTimes, 0.99))
       let bytes = entries.map(\.bytes)
       print(String(format: "config bytes per proxy: %.0f KiB", Double(bytes.reduce(0, +)) / Double(bytes.count) / 1024))
       report(memoryOf: sextant, "with \(options.proxies) proxies synced")
-      if let before = cpuBefore, let after = sextant.cpuTime() { figure("sextant CPU for the initial sync", after - before) }
+      if let before = cpuBefore, let after = sextant.cpuTime() {
+        figure("sextant CPU for the initial sync", after - before)
+      }
 
       // Endpoint changes: each rewrites one service's file (one more or one less pod) and waits for every proxy.
       var latencies: [Duration] = []
@@ -87,7 +92,9 @@ struct LoadRun {
   ) async throws {
     let deadline = ContinuousClock.now + .seconds(options.timeout)
     while !condition() {
-      guard sextant.process.isRunning else { throw LoadError("sextant exited while waiting for \(what): \(sextant.logTail())") }
+      guard sextant.process.isRunning else {
+        throw LoadError("sextant exited while waiting for \(what): \(sextant.logTail())")
+      }
       if let failure = board.entries.lazy.compactMap(\.failure).first {
         throw LoadError("a stream failed while waiting for \(what): \(failure)")
       }
@@ -103,7 +110,10 @@ struct LoadRun {
 
   private func report(memoryOf sextant: SextantProcess, _ when: String) {
     guard let memory = sextant.memory() else { return }
-    print(String(format: "sextant memory %@: RSS %.1f MiB (peak %.1f MiB)", when, Double(memory.rss) / 1024, Double(memory.peak) / 1024))
+    print(
+      String(
+        format: "sextant memory %@: RSS %.1f MiB (peak %.1f MiB)", when, Double(memory.rss) / 1024,
+        Double(memory.peak) / 1024))
   }
 }
 

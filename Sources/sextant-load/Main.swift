@@ -49,8 +49,12 @@ struct SextantLoad: AsyncParsableCommand {
       throw ValidationError("--services, --proxies and --timeout must be positive, --changes not negative")
     }
     // A service's pod addresses and a proxy's address take its index in two octets (see MeshFiles and LoadProxy).
-    guard services <= 65536, proxies <= 65536 else { throw ValidationError("--services and --proxies must be at most 65536") }
-    guard (1...200).contains(endpointsPerService) else { throw ValidationError("--endpoints-per-service must be 1...200") }
+    guard services <= 65536, proxies <= 65536 else {
+      throw ValidationError("--services and --proxies must be at most 65536")
+    }
+    guard (1...200).contains(endpointsPerService) else {
+      throw ValidationError("--endpoints-per-service must be 1...200")
+    }
     guard FileManager.default.isExecutableFile(atPath: sextant) else {
       throw ValidationError("--sextant \(sextant): not an executable file")
     }
@@ -63,7 +67,10 @@ struct SextantLoad: AsyncParsableCommand {
       if keep { print("working directory: \(work.path)") } else { try? FileManager.default.removeItem(at: work) }
     }
     let run = LoadRun(
-      options: self, files: MeshFiles(directory: work.appendingPathComponent("clusters"), services: services, endpointsPerService: endpointsPerService),
+      options: self,
+      files: MeshFiles(
+        directory: work.appendingPathComponent("clusters"), services: services, endpointsPerService: endpointsPerService
+      ),
       work: work)
     try await run.execute()
   }

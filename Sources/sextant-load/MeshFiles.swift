@@ -63,7 +63,8 @@ struct MeshFiles {
 
       """
     for e in 0..<endpoints {
-      yaml += "- {addresses: [\"\(address(11, index, e + 1))\"], targetRef: {kind: Pod, name: \(name)-\(e), namespace: \(Self.namespace)}}\n"
+      yaml +=
+        "- {addresses: [\"\(address(11, index, e + 1))\"], targetRef: {kind: Pod, name: \(name)-\(e), namespace: \(Self.namespace)}}\n"
     }
     for e in 0..<endpoints {
       yaml += """

@@ -68,7 +68,9 @@ final class SextantProcess {
   func waitReady(timeout: Duration) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
-      guard process.isRunning else { throw LoadError("sextant exited with status \(process.terminationStatus): \(logTail())") }
+      guard process.isRunning else {
+        throw LoadError("sextant exited with status \(process.terminationStatus): \(logTail())")
+      }
       var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/ready")
       request.method = .GET
       if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)), response.status == .ok {

@@ -1,11 +1,11 @@
-import SextantBase
 import ArgumentParser
 import Foundation
 import Logging
 import Metrics
 import Prometheus
-import SextantControlPlane
 import ServiceLifecycle
+import SextantBase
+import SextantControlPlane
 import SextantKubeClient
 import SextantRegistry
 import SextantXDS
@@ -29,7 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Directory whose subdirectories are file-backed clusters (the directory name is the cluster ID).")
   var clustersDir: String?
 
-  @Option(help: "Kubeconfig of the primary (config) cluster; inside a pod the service-account credentials are used without it.")
+  @Option(
+    help:
+      "Kubeconfig of the primary (config) cluster; inside a pod the service-account credentials are used without it.")
   var kubeconfig: String?
 
   @Option(help: "ID of the primary cluster (default: $CLUSTER_ID, else Kubernetes).")
@@ -69,7 +71,9 @@ struct ServeCommand: AsyncParsableCommand {
   var meshConfig: String?
 
   @Option(
-    help: "YAML file with Istio meshNetworks (networks: endpoints fromRegistry/fromCidr, gateways); istiod's --meshNetworks.")
+    help:
+      "YAML file with Istio meshNetworks (networks: endpoints fromRegistry/fromCidr, gateways); istiod's --meshNetworks."
+  )
   var meshNetworks: String?
 
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -84,7 +88,8 @@ struct ServeCommand: AsyncParsableCommand {
       throw ValidationError("\(name) \(port) is not a port number (0 to 65535; 0 disables the listener)")
     }
     guard Logger.Level(rawValue: logLevel) != nil else {
-      throw ValidationError("--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+      throw ValidationError(
+        "--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
     }
     guard GoDuration.parse(watchTimeout).map({ $0 > .zero }) == true else {
       throw ValidationError("--watch-timeout \(watchTimeout) is not a positive duration such as 30s or 5m")
@@ -170,7 +175,8 @@ struct ServeCommand: AsyncParsableCommand {
       }
     } else if environment["KUBERNETES_SERVICE_HOST"] != nil {
       do {
-        configuration.primary = .init(config: try KubeClientConfig.inCluster(environment: environment), source: "in-cluster")
+        configuration.primary = .init(
+          config: try KubeClientConfig.inCluster(environment: environment), source: "in-cluster")
       } catch {
         throw ValidationError("in-cluster Kubernetes credentials: \(error)")
       }

@@ -75,7 +75,8 @@ final class AdminMesh: Sendable {
           spec: KubeService.Spec(
             type: "LoadBalancer", clusterIP: "10.1.0.99",
             ports: [KubeService.Port(name: "tls", port: 15443)]),
-          status: KubeService.Status(loadBalancer: KubeService.LoadBalancer(ingress: [KubeService.Ingress(ip: "35.1.0.1")]))
+          status: KubeService.Status(
+            loadBalancer: KubeService.LoadBalancer(ingress: [KubeService.Ingress(ip: "35.1.0.1")]))
         )),
     ] + (try ObjectDecoder().decode(IstioSamples.crossNetwork, path: "cross-network.yaml").objects)
   }

@@ -204,12 +204,15 @@ struct DebugEndpointTests {
     #expect(proxy.namespace == "default")
     #expect(proxy.identity == "spiffe://cluster.local/ns/default/sa/reviews")
     typealias Sync = ProxyEntry.TypeSync
-    #expect(proxy.cds == Sync(status: "SYNCED", sentVersion: "v1", sentNonce: "n1", ackedVersion: "v1", resourceNames: []))
+    #expect(
+      proxy.cds == Sync(status: "SYNCED", sentVersion: "v1", sentNonce: "n1", ackedVersion: "v1", resourceNames: []))
     #expect(
       proxy.eds
-        == Sync(status: "STALE", sentVersion: "v1", sentNonce: "n2", resourceNames: ["outbound|9080||\(AdminMesh.reviews)"]))
+        == Sync(
+          status: "STALE", sentVersion: "v1", sentNonce: "n2", resourceNames: ["outbound|9080||\(AdminMesh.reviews)"]))
     #expect(
-      proxy.lds == Sync(status: "ERROR", sentVersion: "v1", sentNonce: "n3", lastNack: "listener rejected", resourceNames: []))
+      proxy.lds
+        == Sync(status: "ERROR", sentVersion: "v1", sentNonce: "n3", lastNack: "listener rejected", resourceNames: []))
     #expect(proxy.rds == Sync(status: "NOT SENT", resourceNames: []))
     #expect(proxy.sds == Sync(status: "NOT SENT", resourceNames: []))
   }
@@ -268,7 +271,9 @@ struct DebugEndpointTests {
         Configz.Gateway(
           name: "cross-network-gateway", namespace: "istio-system", cluster: "c1",
           selector: ["istio": "eastwestgateway"],
-          servers: [Configz.Server(port: 15443, protocol: "TLS", hosts: ["*.local"], bind: "", tlsMode: "AUTO_PASSTHROUGH")])
+          servers: [
+            Configz.Server(port: 15443, protocol: "TLS", hosts: ["*.local"], bind: "", tlsMode: "AUTO_PASSTHROUGH")
+          ])
       ])
     #expect(configz.virtualServices.isEmpty)
     #expect(configz.rejected.isEmpty)
@@ -288,7 +293,8 @@ struct DebugEndpointTests {
       )
     }
     let cluster = try #require((clusterz as? [[String: Any]])?.first)
-    #expect(Set(cluster.keys) == ["id", "state", "reason", "has_synced", "network", "services", "endpoints", "objects"])
+    #expect(
+      Set(cluster.keys) == ["id", "state", "reason", "has_synced", "network", "services", "endpoints", "objects"])
     let endpoint = try #require((endpointz as? [String: [[String: Any]]])?[AdminMesh.reviews]?.first)
     #expect(
       Set(endpoint.keys) == [

@@ -5,8 +5,8 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
-import SextantTestSupport
 import ServiceLifecycle
+import SextantTestSupport
 import SwiftProtobuf
 import Testing
 
@@ -22,7 +22,8 @@ struct ControlPlaneTests {
   func readinessPushAndShutdownOrder() async throws {
     let directory = try TemporaryClusters()
     defer { directory.remove() }
-    try directory.write("cluster1/helloworld.yaml", ClusterFiles.service(name: "helloworld", port: 5000, ip: "10.1.0.1"))
+    try directory.write(
+      "cluster1/helloworld.yaml", ClusterFiles.service(name: "helloworld", port: 5000, ip: "10.1.0.1"))
 
     var configuration = ControlPlane.Configuration.defaults
     configuration.clustersDirectory = directory.path
@@ -42,7 +43,8 @@ struct ControlPlaneTests {
     let running = Task { try await group.run() }
 
     // Ready once the directory's cluster is loaded and pushed, on the admin state and over HTTP.
-    try #require(await eventually { observer.assembly?.admin.readiness().ready == true }, "the control plane became ready")
+    try #require(
+      await eventually { observer.assembly?.admin.readiness().ready == true }, "the control plane became ready")
     let http = HTTPClient(eventLoopGroupProvider: .singleton)
     let ready = try await http.get(url: "http://127.0.0.1:\(configuration.monitoringPort)/ready").get()
     try await http.shutdown()
@@ -50,7 +52,8 @@ struct ControlPlaneTests {
 
     // A proxy on the plaintext port receives the cluster, then the service a changed file adds.
     try await withGRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: configuration.grpcPort), transportSecurity: .plaintext)
+      transport: try .http2NIOPosix(
+        target: .ipv4(address: "127.0.0.1", port: configuration.grpcPort), transportSecurity: .plaintext)
     ) { client in
       let ads = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client(wrapping: client)
       let (requests, writer) = AsyncStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryRequest.self)
@@ -65,7 +68,8 @@ struct ControlPlaneTests {
           #expect(try Self.clusterNames(first).contains(Self.hello))
           writer.yield(Self.cdsRequest(nonce: first.nonce, version: first.versionInfo))
 
-          try directory.write("cluster1/goodbye.yaml", ClusterFiles.service(name: "goodbye", port: 6000, ip: "10.1.0.2"))
+          try directory.write(
+            "cluster1/goodbye.yaml", ClusterFiles.service(name: "goodbye", port: 6000, ip: "10.1.0.2"))
           let second = try #require(try await iterator.next())
           #expect(try Set(Self.clusterNames(second)).isSuperset(of: [Self.hello, Self.goodbye]))
           writer.finish()
@@ -76,7 +80,8 @@ struct ControlPlaneTests {
     // Graceful shutdown: xDS first, then admin, pipeline, sources (in reverse of how they were added).
     await group.triggerGracefulShutdown()
     try await running.value
-    #expect(observer.stopped == ["grpc-plaintext", "monitoring", "push-pipeline", "clusters-directory", "gateway-hostnames"])
+    #expect(
+      observer.stopped == ["grpc-plaintext", "monitoring", "push-pipeline", "clusters-directory", "gateway-hostnames"])
   }
 
   @Test("broken CA material stops start-up with an error naming the file, before any part runs")

@@ -66,7 +66,10 @@ struct PilotEnvironmentTests {
       ("PILOT_DEBOUNCE_MAX", "-1s", "PILOT_DEBOUNCE_MAX=-1s: expected a duration such as 100ms or 10s"),
       ("PILOT_ENABLE_EDS_DEBOUNCE", "yes", "PILOT_ENABLE_EDS_DEBOUNCE=yes: expected true or false"),
       ("RESOLVE_HOSTNAME_GATEWAYS", "maybe", "RESOLVE_HOSTNAME_GATEWAYS=maybe: expected true or false"),
-      ("PILOT_REMOTE_CLUSTER_TIMEOUT", "30", "PILOT_REMOTE_CLUSTER_TIMEOUT=30: expected a duration such as 100ms or 10s"),
+      (
+        "PILOT_REMOTE_CLUSTER_TIMEOUT", "30",
+        "PILOT_REMOTE_CLUSTER_TIMEOUT=30: expected a duration such as 100ms or 10s"
+      ),
     ])
   func malformed(name: String, value: String, message: String) {
     #expect(throws: ConfigurationError.self) { try Self.apply([name: value]) }
@@ -90,7 +93,11 @@ struct PilotEnvironmentTests {
     var configuration = ControlPlane.Configuration.defaults
     configuration.security.caDirectory = "/ca"
     configuration.security.selfSignedDirectory = "/self"
-    #expect(throws: ConfigurationError(.conflict, "exclude each other: plug-in material or a self-signed root", context: "--ca-dir and --self-signed-ca-dir")) {
+    #expect(
+      throws: ConfigurationError(
+        .conflict, "exclude each other: plug-in material or a self-signed root",
+        context: "--ca-dir and --self-signed-ca-dir")
+    ) {
       try PilotEnvironment.apply([:], to: &configuration)
     }
   }

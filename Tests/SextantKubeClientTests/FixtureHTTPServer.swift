@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-  import Glibc
+import Glibc
 #endif
 
 /// A plain-HTTP server on 127.0.0.1 that answers each request with the next recorded response (status and JSON
@@ -117,10 +117,12 @@ final class FixtureHTTPServer: Sendable {
     while true {
       let connection = accept(listener, nil, nil)
       guard connection >= 0 else { return }
-      let keep = handle(connection) && held.withLock { held in
-        if !held.stopped { held.connections.append(connection) }
-        return !held.stopped
-      }
+      let keep =
+        handle(connection)
+        && held.withLock { held in
+          if !held.stopped { held.connections.append(connection) }
+          return !held.stopped
+        }
       if !keep { close(connection) }
     }
   }

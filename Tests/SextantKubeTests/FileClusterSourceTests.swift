@@ -1,9 +1,10 @@
-@testable import SextantSources
 import Foundation
 import Logging
 import SextantKube
 import SextantTestSupport
 import Testing
+
+@testable import SextantSources
 
 @Suite("FileClusterSource")
 struct FileClusterSourceTests {
@@ -27,7 +28,8 @@ struct FileClusterSourceTests {
     let root = try TemporaryDirectory()
     try root.write("cluster1/namespaces.yaml", Self.namespace("sample"))
     try root.write("cluster1/services/helloworld.yml", Self.service("helloworld"))
-    try root.write("cluster1/deep/er/slice.json", String(decoding: try Fixture.bytes("endpointslice-v1.json"), as: UTF8.self))
+    try root.write(
+      "cluster1/deep/er/slice.json", String(decoding: try Fixture.bytes("endpointslice-v1.json"), as: UTF8.self))
     try root.write("cluster1/README.md", "not objects")
     try root.write("cluster1/.hidden.yaml", Self.namespace("hidden"))
     try root.write("cluster1/.git/config.yaml", Self.namespace("in-dot-directory"))
@@ -39,9 +41,10 @@ struct FileClusterSourceTests {
     let updates = try source.scan()
 
     let cluster1 = try #require(Self.state(of: "cluster1", in: updates))
-    #expect(updates.map(\.description) == [
-      "cluster1: state (3 objects)", "cluster1: synced", "cluster2: state (0 objects)", "cluster2: synced",
-    ])
+    #expect(
+      updates.map(\.description) == [
+        "cluster1: state (3 objects)", "cluster1: synced", "cluster2: state (0 objects)", "cluster2: synced",
+      ])
     #expect(Set(cluster1.namespaces.keys) == ["sample"])
     #expect(cluster1.services[NamespacedName(namespace: "sample", name: "helloworld")]?.spec.ports?.first?.port == 80)
     #expect(cluster1.endpointSlices[NamespacedName(namespace: "sample", name: "helloworld-7xk2p")] != nil)
@@ -138,19 +141,23 @@ struct FileClusterSourceTests {
     let initial = try #require(Self.state(of: "cluster1", in: try source.scan()))
 
     // Broken: the port is not a number. The previous Service stays, the error is logged once.
-    try root.write("cluster1/svc.yaml", Self.service("helloworld", port: 5000).replacingOccurrences(of: "5000", with: "http"))
+    try root.write(
+      "cluster1/svc.yaml", Self.service("helloworld", port: 5000).replacingOccurrences(of: "5000", with: "http"))
     #expect(try source.scan().isEmpty)
     #expect(source.clusters["cluster1"] == initial)
     let errors = logs.errors(for: path)
     #expect(errors.count == 1)
     #expect(errors.first?.metadata["line"] == "8")
-    #expect(errors.first?.message.hasPrefix("\(path):8: Service sample/helloworld: spec.ports[0].port: expected a number") == true)
+    #expect(
+      errors.first?.message.hasPrefix("\(path):8: Service sample/helloworld: spec.ports[0].port: expected a number")
+        == true)
     #expect(source.fileErrors[path]?.code == .typeMismatch)
     #expect(source.errors.keys.sorted() == [path])
 
     // Scanning again, even after a touch with the same content, does not report it again.
     #expect(try source.scan().isEmpty)
-    try root.write("cluster1/svc.yaml", Self.service("helloworld", port: 5000).replacingOccurrences(of: "5000", with: "http"))
+    try root.write(
+      "cluster1/svc.yaml", Self.service("helloworld", port: 5000).replacingOccurrences(of: "5000", with: "http"))
     #expect(try source.scan().isEmpty)
     #expect(logs.errors(for: path).count == 1)
 

@@ -76,7 +76,9 @@ struct ObjectDecoderTests {
     #expect(service.metadata.name == "helloworld")
     #expect(service.metadata.namespace == "sample")
     #expect(service.metadata.labels == ["app": "helloworld", "service": "helloworld"])
-    #expect(service.metadata.annotations?["kubectl.kubernetes.io/last-applied-configuration"]?.hasPrefix("{\"apiVersion\"") == true)
+    #expect(
+      service.metadata.annotations?["kubectl.kubernetes.io/last-applied-configuration"]?.hasPrefix("{\"apiVersion\"")
+        == true)
     #expect(service.spec.type == "ClusterIP")
     #expect(service.spec.clusterIP == "10.96.142.17")
     #expect(service.spec.clusterIPs == ["10.96.142.17"])
@@ -84,7 +86,8 @@ struct ObjectDecoderTests {
     #expect(
       service.spec.ports == [
         KubeService.Port(name: "http", protocol: "TCP", port: 5000, targetPort: .string("http-web")),
-        KubeService.Port(name: "grpc-admin", protocol: "TCP", port: 15010, targetPort: .int(15010), appProtocol: "grpc"),
+        KubeService.Port(
+          name: "grpc-admin", protocol: "TCP", port: 15010, targetPort: .int(15010), appProtocol: "grpc"),
       ])
     #expect(service.status == KubeService.Status(loadBalancer: KubeService.LoadBalancer()))
   }
@@ -118,28 +121,32 @@ struct ObjectDecoderTests {
     #expect(node.metadata.labels?["topology.istio.io/subzone"] == "rack-7")
     #expect(
       node.status?.addresses == [
-        Node.Address(type: "InternalIP", address: "172.18.0.3"), Node.Address(type: "Hostname", address: "cluster1-worker"),
+        Node.Address(type: "InternalIP", address: "172.18.0.3"),
+        Node.Address(type: "Hostname", address: "cluster1-worker"),
       ])
     #expect(file.objects.first?.key == ObjectKey(kind: .node, namespace: "", name: "cluster1-worker"))
   }
 
   @Test func kubectlListUnpacksItemsAndSkipsUnwatchedKinds() throws {
     let file = try Fixture.decode("list.yaml")
-    #expect(file.objects.map(\.key) == [
-      ObjectKey(kind: .service, namespace: "bookinfo", name: "ratings"),
-      ObjectKey(kind: .endpointSlice, namespace: "bookinfo", name: "ratings-5l9cd"),
-    ])
-    #expect(file.skipped == [
-      SkippedObject(apiVersion: "v1", kind: "ConfigMap", namespace: "bookinfo", name: "istio-ca-root-cert", line: 41)
-    ])
+    #expect(
+      file.objects.map(\.key) == [
+        ObjectKey(kind: .service, namespace: "bookinfo", name: "ratings"),
+        ObjectKey(kind: .endpointSlice, namespace: "bookinfo", name: "ratings-5l9cd"),
+      ])
+    #expect(
+      file.skipped == [
+        SkippedObject(apiVersion: "v1", kind: "ConfigMap", namespace: "bookinfo", name: "istio-ca-root-cert", line: 41)
+      ])
   }
 
   @Test func typedListFromTheAPIGivesItemsTheirKind() throws {
     let file = try Fixture.decode("servicelist.json")
-    #expect(file.objects.map(\.key) == [
-      ObjectKey(kind: .service, namespace: "default", name: "kubernetes"),
-      ObjectKey(kind: .service, namespace: "istio-system", name: "istio-eastwestgateway"),
-    ])
+    #expect(
+      file.objects.map(\.key) == [
+        ObjectKey(kind: .service, namespace: "default", name: "kubernetes"),
+        ObjectKey(kind: .service, namespace: "istio-system", name: "istio-eastwestgateway"),
+      ])
     guard case .service(let gateway) = file.objects.last else { return }
     #expect(gateway.status?.loadBalancer?.ingress == [KubeService.Ingress(ip: "172.18.255.200")])
     #expect(gateway.spec.ports?.first?.nodePort == 31443)
@@ -149,15 +156,17 @@ struct ObjectDecoderTests {
 
   @Test func multiDocumentYAML() throws {
     let file = try Fixture.decode("multi-document.yaml")
-    #expect(file.objects.map(\.key) == [
-      ObjectKey(kind: .namespace, namespace: "", name: "sample"),
-      ObjectKey(kind: .service, namespace: "sample", name: "helloworld"),
-      ObjectKey(kind: .endpointSlice, namespace: "sample", name: "helloworld-manual"),
-    ])
-    #expect(file.skipped == [
-      SkippedObject(apiVersion: "apps/v1", kind: "Deployment", namespace: "sample", name: "helloworld-v1", line: 25),
-      SkippedObject(apiVersion: "v1", kind: "ConfigMap", namespace: "istio-system", name: "istio", line: 40),
-    ])
+    #expect(
+      file.objects.map(\.key) == [
+        ObjectKey(kind: .namespace, namespace: "", name: "sample"),
+        ObjectKey(kind: .service, namespace: "sample", name: "helloworld"),
+        ObjectKey(kind: .endpointSlice, namespace: "sample", name: "helloworld-manual"),
+      ])
+    #expect(
+      file.skipped == [
+        SkippedObject(apiVersion: "apps/v1", kind: "Deployment", namespace: "sample", name: "helloworld-v1", line: 25),
+        SkippedObject(apiVersion: "v1", kind: "ConfigMap", namespace: "istio-system", name: "istio", line: 40),
+      ])
     #expect(file.skipped.first?.description == "apps/v1 Deployment sample/helloworld-v1 at line 25")
     guard case .service(let service) = file.objects[1], case .endpointSlice(let slice) = file.objects[2] else {
       Issue.record("unexpected objects \(file.objects)")
@@ -264,10 +273,11 @@ struct ObjectDecoderTests {
     guard case .service(let service) = try #require(file.objects.first) else { return }
     #expect(service.metadata.labels == ["version": "1.10", "enabled": "true"])
     #expect(service.spec.clusterIP == "None")
-    #expect(service.spec.ports == [
-      KubeService.Port(name: "hex", protocol: "TCP", port: 80, targetPort: .int(8080)),
-      KubeService.Port(port: 443, targetPort: .string("https")),
-    ])
+    #expect(
+      service.spec.ports == [
+        KubeService.Port(name: "hex", protocol: "TCP", port: 80, targetPort: .int(8080)),
+        KubeService.Port(port: 443, targetPort: .string("https")),
+      ])
   }
 
   @Test func decodeFileReadsFromDisk() throws {

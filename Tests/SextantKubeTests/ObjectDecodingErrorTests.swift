@@ -31,7 +31,8 @@ struct ObjectDecodingErrorTests {
     #expect(error.message == "expected a number, found string \"http\"")
     #expect(
       error.description
-        == "clusters/cluster1/svc.yaml:12: Service sample/helloworld: spec.ports[0].port: expected a number, found string \"http\"")
+        == "clusters/cluster1/svc.yaml:12: Service sample/helloworld: spec.ports[0].port: expected a number, found string \"http\""
+    )
   }
 
   @Test func quotedNumberIsAStringAsTheAPIServerSaysToo() throws {
@@ -63,7 +64,9 @@ struct ObjectDecodingErrorTests {
         """))
     #expect(error.code == .missingField)
     #expect(error.line == 4)
-    #expect(error.description == "clusters/cluster1/objects.yaml:4: Namespace (unnamed): metadata.name: required field is missing")
+    #expect(
+      error.description
+        == "clusters/cluster1/objects.yaml:4: Namespace (unnamed): metadata.name: required field is missing")
   }
 
   @Test func missingMetadataAndEmptyName() throws {
@@ -134,14 +137,17 @@ struct ObjectDecodingErrorTests {
     let error = try #require(decodingError("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n- just\n- a list\n"))
     #expect(error.code == .notAnObject)
     #expect(error.line == 5)
-    #expect(error.message == "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found a list")
+    #expect(
+      error.message == "expected a Kubernetes object (a mapping with apiVersion, kind and metadata), found a list")
   }
 
   @Test func portOutOfRangeAndTargetPortOutOfRange() throws {
     let port = try #require(
       decodingError("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 70000\n"))
     #expect(port.code == .invalidValue)
-    #expect(port.description == "clusters/cluster1/objects.yaml:6: Service a: spec.ports[0].port: port 70000 is not between 1 and 65535")
+    #expect(
+      port.description
+        == "clusters/cluster1/objects.yaml:6: Service a: spec.ports[0].port: port 70000 is not between 1 and 65535")
 
     let missingPort = try #require(
       decodingError("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - name: http\n"))
@@ -150,7 +156,8 @@ struct ObjectDecodingErrorTests {
     #expect(missingPort.line == 6)
 
     let target = try #require(
-      decodingError("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 80\n    targetPort: 0\n"))
+      decodingError(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 80\n    targetPort: 0\n"))
     #expect(target.field == "spec.ports[0].targetPort")
     #expect(target.line == 7)
   }
@@ -171,7 +178,8 @@ struct ObjectDecodingErrorTests {
     #expect(empty.code == .invalidValue)
     #expect(
       empty.description
-        == "clusters/cluster1/objects.yaml:7: EndpointSlice sample/s: endpoints[1].addresses: must contain at least one address")
+        == "clusters/cluster1/objects.yaml:7: EndpointSlice sample/s: endpoints[1].addresses: must contain at least one address"
+    )
 
     let missing = try #require(
       decodingError(
@@ -213,7 +221,8 @@ struct ObjectDecodingErrorTests {
   @Test func hugeNumbersAreErrorsNotCrashes() throws {
     let yaml = try #require(
       decodingError(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 99999999999999999999999999999\n"))
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 99999999999999999999999999999\n"
+      ))
     #expect(yaml.code == .invalidValue)
     #expect(yaml.message == "number 99999999999999999999999999999 is out of range")
 
@@ -224,7 +233,8 @@ struct ObjectDecodingErrorTests {
     #expect(json.field == "spec.ports[0].port")
 
     let hex = try #require(
-      decodingError("apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 0xffffffffffffffffffffff\n"))
+      decodingError(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 0xffffffffffffffffffffff\n"))
     #expect(hex.code == .invalidValue)
 
     let fraction = try #require(

@@ -63,7 +63,10 @@ struct ClusterRegistryTests {
     let view = Fx.build([
       Fx.service(
         "reviews",
-        ports: [KubeService.Port(name: "http", port: 80), KubeService.Port(name: "grpc", port: 90), KubeService.Port(name: "none", port: 99)]
+        ports: [
+          KubeService.Port(name: "http", port: 80), KubeService.Port(name: "grpc", port: 90),
+          KubeService.Port(name: "none", port: 99),
+        ]
       ),
       Fx.slice(
         "reviews-1",
@@ -73,15 +76,17 @@ struct ClusterRegistryTests {
       ),
     ])
     let endpoints = view.endpoints[host]!
-    #expect(endpoints.map { "\($0.servicePort)>\($0.address):\($0.port)" } == [
-      "80>10.1.0.1:8000", "80>10.1.0.2:8000", "90>10.1.0.1:9000", "90>10.1.0.2:9000",
-    ])
+    #expect(
+      endpoints.map { "\($0.servicePort)>\($0.address):\($0.port)" } == [
+        "80>10.1.0.1:8000", "80>10.1.0.2:8000", "90>10.1.0.1:9000", "90>10.1.0.2:9000",
+      ])
   }
 
   @Test func unnamedSinglePortMatchesUnnamedSlicePort() {
     let view = Fx.build([
       Fx.service("reviews", ports: [KubeService.Port(port: 80, targetPort: .int(8080))]),
-      Fx.slice("reviews-1", service: "reviews", ports: [EndpointSlice.Port(port: 7000)], endpoints: [Fx.endpoint("10.1.0.1")]),
+      Fx.slice(
+        "reviews-1", service: "reviews", ports: [EndpointSlice.Port(port: 7000)], endpoints: [Fx.endpoint("10.1.0.1")]),
     ])
     #expect(view.endpoints[host]!.map(\.port) == [7000])
   }
@@ -125,10 +130,12 @@ struct ClusterRegistryTests {
   @Test func duplicateAddressesAcrossSlicesAreMerged() {
     let view = Fx.build([
       Fx.service("reviews", ports: [KubeService.Port(name: "http", port: 80)]),
-      Fx.slice("reviews-a", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 8080)],
-               endpoints: [Fx.endpoint("10.1.0.1"), Fx.endpoint("10.1.0.2")]),
-      Fx.slice("reviews-b", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 9999)],
-               endpoints: [Fx.endpoint("10.1.0.2"), Fx.endpoint("10.1.0.3")]),
+      Fx.slice(
+        "reviews-a", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 8080)],
+        endpoints: [Fx.endpoint("10.1.0.1"), Fx.endpoint("10.1.0.2")]),
+      Fx.slice(
+        "reviews-b", service: "reviews", ports: [EndpointSlice.Port(name: "http", port: 9999)],
+        endpoints: [Fx.endpoint("10.1.0.2"), Fx.endpoint("10.1.0.3")]),
     ])
     let endpoints = view.endpoints[host]!
     #expect(endpoints.map(\.address) == ["10.1.0.1", "10.1.0.2", "10.1.0.3"])
@@ -162,9 +169,10 @@ struct ClusterRegistryTests {
     )
     let service = Fx.service("reviews", ports: [KubeService.Port(name: "http", port: 80)])
     let fallback = Fx.build([service, legacy])
-    #expect(fallback.endpoints[host]!.map { "\($0.address):\($0.port)/\($0.servicePort)" } == [
-      "10.2.0.1:6000/80", "10.2.0.2:6000/80",
-    ])
+    #expect(
+      fallback.endpoints[host]!.map { "\($0.address):\($0.port)/\($0.servicePort)" } == [
+        "10.2.0.1:6000/80", "10.2.0.2:6000/80",
+      ])
 
     let withSlice = Fx.build([
       service, legacy,
@@ -184,7 +192,10 @@ struct ClusterRegistryTests {
       ),
       Fx.pod(
         "reviews-v1", ip: "10.1.0.1",
-        labels: ["app": "reviews", "version": "v1", "security.istio.io/tlsMode": "istio", "topology.istio.io/network": "net-pod"],
+        labels: [
+          "app": "reviews", "version": "v1", "security.istio.io/tlsMode": "istio",
+          "topology.istio.io/network": "net-pod",
+        ],
         serviceAccount: "bookinfo-reviews"
       ),
       Fx.pod("reviews-v2", ip: "10.1.0.2", labels: ["app": "reviews", "version": "v2"]),
@@ -248,9 +259,13 @@ struct ClusterRegistryTests {
       Fx.pod("p3", ip: "10.1.0.3", node: "node-legacy"),
       Fx.node(
         "node-a",
-        labels: ["topology.kubernetes.io/region": "us-east", "topology.kubernetes.io/zone": "us-east-1a", "topology.istio.io/subzone": "rack1"]
+        labels: [
+          "topology.kubernetes.io/region": "us-east", "topology.kubernetes.io/zone": "us-east-1a",
+          "topology.istio.io/subzone": "rack1",
+        ]
       ),
-      Fx.node("node-b", labels: ["topology.kubernetes.io/region": "eu-west", "topology.kubernetes.io/zone": "eu-west-1b"]),
+      Fx.node(
+        "node-b", labels: ["topology.kubernetes.io/region": "eu-west", "topology.kubernetes.io/zone": "eu-west-1b"]),
       Fx.node(
         "node-legacy",
         labels: ["failure-domain.beta.kubernetes.io/region": "ap", "failure-domain.beta.kubernetes.io/zone": "ap-1"]
@@ -270,7 +285,9 @@ struct ClusterRegistryTests {
       Fx.slice(
         "reviews-1",
         service: "reviews",
-        endpoints: [Fx.endpoint("10.1.0.1", pod: "p1"), Fx.endpoint("10.1.0.2", pod: "p2"), Fx.endpoint("10.1.0.3", pod: "p3")]
+        endpoints: [
+          Fx.endpoint("10.1.0.1", pod: "p1"), Fx.endpoint("10.1.0.2", pod: "p2"), Fx.endpoint("10.1.0.3", pod: "p3"),
+        ]
       ),
       Fx.pod("p1", ip: "10.1.0.1", labels: ["istio-locality": "r1.z1.s1"], node: "node-a"),
       Fx.pod("p2", ip: "10.1.0.2", labels: ["istio-locality": "r2.z2"], node: "node-a"),
@@ -278,7 +295,8 @@ struct ClusterRegistryTests {
         "p3", ip: "10.1.0.3",
         labels: ["topology.istio.io/locality": "r3.z3.s3", "istio-locality": "ignored.x.y"], node: "node-a"
       ),
-      Fx.node("node-a", labels: ["topology.kubernetes.io/region": "node-region", "topology.kubernetes.io/zone": "node-zone"]),
+      Fx.node(
+        "node-a", labels: ["topology.kubernetes.io/region": "node-region", "topology.kubernetes.io/zone": "node-zone"]),
     ])
     let byAddress = Dictionary(uniqueKeysWithValues: view.endpoints[host]!.map { ($0.address, $0.locality) })
     #expect(byAddress["10.1.0.1"] == Locality(region: "r1", zone: "z1", subzone: "s1"))
@@ -316,11 +334,16 @@ struct ClusterRegistryTests {
     let view = Fx.build([
       Fx.service(
         "dns",
-        ports: [KubeService.Port(name: "dns", protocol: "UDP", port: 53), KubeService.Port(name: "dns-tcp", protocol: "TCP", port: 53)]
+        ports: [
+          KubeService.Port(name: "dns", protocol: "UDP", port: 53),
+          KubeService.Port(name: "dns-tcp", protocol: "TCP", port: 53),
+        ]
       ),
       Fx.slice(
         "dns-1", service: "dns",
-        ports: [EndpointSlice.Port(name: "dns", protocol: "UDP", port: 53), EndpointSlice.Port(name: "dns-tcp", port: 53)],
+        ports: [
+          EndpointSlice.Port(name: "dns", protocol: "UDP", port: 53), EndpointSlice.Port(name: "dns-tcp", port: 53),
+        ],
         endpoints: [Fx.endpoint("10.1.0.1")]
       ),
     ])
@@ -351,8 +374,13 @@ struct ClusterRegistryTests {
     func pod(labels: [String: String] = [:], annotations: [String: String]? = nil) -> Pod {
       Pod(metadata: ObjectMeta(name: "p", namespace: "ns", labels: labels, annotations: annotations))
     }
-    #expect(WorkloadIndex.tlsMode(pod(labels: ["security.istio.io/tlsMode": "disabled"], annotations: ["sidecar.istio.io/status": "{}"])) == "disabled")
-    #expect(WorkloadIndex.tlsMode(pod(annotations: ["sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"])) == "istio")
+    #expect(
+      WorkloadIndex.tlsMode(
+        pod(labels: ["security.istio.io/tlsMode": "disabled"], annotations: ["sidecar.istio.io/status": "{}"]))
+        == "disabled")
+    #expect(
+      WorkloadIndex.tlsMode(pod(annotations: ["sidecar.istio.io/status": "{\"containers\":[\"istio-proxy\"]}"]))
+        == "istio")
     #expect(WorkloadIndex.tlsMode(pod()) == "disabled")
     #expect(WorkloadIndex.tlsMode(nil) == "disabled")
   }

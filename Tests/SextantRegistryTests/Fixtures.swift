@@ -20,7 +20,8 @@ enum Fx {
     .service(
       KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
-        spec: KubeService.Spec(type: type, clusterIP: clusterIP, clusterIPs: clusterIPs, ports: ports, externalName: externalName)
+        spec: KubeService.Spec(
+          type: type, clusterIP: clusterIP, clusterIPs: clusterIPs, ports: ports, externalName: externalName)
       )
     )
   }

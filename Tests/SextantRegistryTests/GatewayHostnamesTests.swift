@@ -1,9 +1,9 @@
 import SextantKube
 import Synchronization
-@testable import SextantSources
 import Testing
 
 @testable import SextantRegistry
+@testable import SextantSources
 
 /// Gateway hostnames are looked up in the background; the registry rebuilds what used them when answers change.
 @Suite("Gateway hostnames")
@@ -30,7 +30,8 @@ struct GatewayHostnamesTests {
 
   /// The first update whose snapshot satisfies `condition`, or a `Timeout` naming `what`.
   func first(
-    _ what: String, in updates: AsyncStream<MeshRegistry.Update>, where condition: @escaping @Sendable (MeshSnapshot) -> Bool
+    _ what: String, in updates: AsyncStream<MeshRegistry.Update>,
+    where condition: @escaping @Sendable (MeshSnapshot) -> Bool
   ) async throws -> MeshSnapshot {
     try await withThrowingTaskGroup(of: MeshSnapshot?.self) { group in
       group.addTask {
@@ -42,7 +43,9 @@ struct GatewayHostnamesTests {
         throw Timeout(what: what)
       }
       defer { group.cancelAll() }
-      guard let next = try await group.next(), let snapshot = next else { throw Timeout(what: "\(what) (stream ended)") }
+      guard let next = try await group.next(), let snapshot = next else {
+        throw Timeout(what: "\(what) (stream ended)")
+      }
       return snapshot
     }
   }
@@ -102,7 +105,9 @@ struct GatewayHostnamesTests {
     await registry.apply(cluster: "c3", objects: ClusterObjects())
     let resolver = Task { await hostnames.run { await registry.gatewayHostnamesChanged($0) } }
     defer { resolver.cancel() }
-    let snapshot = try await first("meshNetworks gateway", in: updates) { !$0.networks.gateways(of: "network3").isEmpty }
+    let snapshot = try await first("meshNetworks gateway", in: updates) {
+      !$0.networks.gateways(of: "network3").isEmpty
+    }
     #expect(snapshot.networks.gateways(of: "network3").map(\.address) == ["198.51.100.3"])
   }
 }

@@ -7,7 +7,9 @@ import Testing
 /// Istio Gateways and VirtualServices, decoded from manifests as the file source reads them, then checked.
 @Suite("IstioConfigParser")
 struct IstioConfigParserTests {
-  func parse(_ yaml: String, cluster: ClusterID = "cluster1", options: RegistryOptions = .defaults) throws -> IstioConfig {
+  func parse(_ yaml: String, cluster: ClusterID = "cluster1", options: RegistryOptions = .defaults) throws
+    -> IstioConfig
+  {
     IstioConfigParser.parse(ClusterObjects(try Fx.manifest(yaml)), cluster: cluster, options: options)
   }
 
@@ -23,10 +25,12 @@ struct IstioConfigParserTests {
     #expect(
       config.gateways == [
         GatewayConfig(
-          name: "istiod-gateway", namespace: "istio-system", cluster: "cluster1", selector: ["istio": "eastwestgateway"],
+          name: "istiod-gateway", namespace: "istio-system", cluster: "cluster1",
+          selector: ["istio": "eastwestgateway"],
           servers: [
             GatewayServer(port: 15012, portName: "tls-istiod", protocol: "TLS", hosts: ["*"], tlsMode: .passthrough),
-            GatewayServer(port: 15017, portName: "tls-istiodwebhook", protocol: "TLS", hosts: ["*"], tlsMode: .passthrough),
+            GatewayServer(
+              port: 15017, portName: "tls-istiodwebhook", protocol: "TLS", hosts: ["*"], tlsMode: .passthrough),
           ])
       ])
     let istiod = "istiod.istio-system.svc.cluster.local"
@@ -36,8 +40,12 @@ struct IstioConfigParserTests {
           name: "istiod-vs", namespace: "istio-system", cluster: "cluster1", hosts: ["*"],
           gateways: ["istio-system/istiod-gateway"],
           tlsRoutes: [
-            TLSRoute(matches: [TLSRoute.Match(sniHosts: ["*"], port: 15012)], destinations: [RouteDestination(host: istiod, port: 15012)]),
-            TLSRoute(matches: [TLSRoute.Match(sniHosts: ["*"], port: 15017)], destinations: [RouteDestination(host: istiod, port: 443)]),
+            TLSRoute(
+              matches: [TLSRoute.Match(sniHosts: ["*"], port: 15012)],
+              destinations: [RouteDestination(host: istiod, port: 15012)]),
+            TLSRoute(
+              matches: [TLSRoute.Match(sniHosts: ["*"], port: 15017)],
+              destinations: [RouteDestination(host: istiod, port: 443)]),
           ])
       ])
     #expect(config.gateways[0].qualifiedName == "istio-system/istiod-gateway")
@@ -49,8 +57,11 @@ struct IstioConfigParserTests {
     #expect(
       config.gateways == [
         GatewayConfig(
-          name: "cross-network-gateway", namespace: "istio-system", cluster: "cluster2", selector: ["istio": "eastwestgateway"],
-          servers: [GatewayServer(port: 15443, portName: "tls", protocol: "TLS", hosts: ["*.local"], tlsMode: .autoPassthrough)])
+          name: "cross-network-gateway", namespace: "istio-system", cluster: "cluster2",
+          selector: ["istio": "eastwestgateway"],
+          servers: [
+            GatewayServer(port: 15443, portName: "tls", protocol: "TLS", hosts: ["*.local"], tlsMode: .autoPassthrough)
+          ])
       ])
     #expect(config.virtualServices == [])
   }
@@ -60,7 +71,9 @@ struct IstioConfigParserTests {
     #expect(gateway.selects(labels: ["istio": "eastwestgateway", "app": "istio-eastwestgateway"]))
     #expect(!gateway.selects(labels: ["istio": "ingressgateway"]))
     #expect(!gateway.selects(labels: [:]))
-    let config = IstioConfig(gateways: [gateway, GatewayConfig(name: "all", namespace: "x", cluster: "c", selector: [:], servers: [])])
+    let config = IstioConfig(gateways: [
+      gateway, GatewayConfig(name: "all", namespace: "x", cluster: "c", selector: [:], servers: []),
+    ])
     #expect(config.gateways(selecting: ["istio": "ingressgateway"]).map(\.name) == ["all"])
     #expect(config.gateways(selecting: ["istio": "eastwestgateway"]).map(\.name) == ["cross-network-gateway", "all"])
   }
@@ -94,7 +107,10 @@ struct IstioConfigParserTests {
     let service = try #require(config.virtualServices.first)
     #expect(service.gateways == ["sample/my-gateway", "other/gw2", "mesh"])
     #expect(service.tlsRoutes.count == 1)
-    #expect(service.tlsRoutes[0].matches == [TLSRoute.Match(sniHosts: ["helloworld.example.com"], gateways: ["sample/my-gateway"])])
+    #expect(
+      service.tlsRoutes[0].matches == [
+        TLSRoute.Match(sniHosts: ["helloworld.example.com"], gateways: ["sample/my-gateway"])
+      ])
     #expect(
       service.tlsRoutes[0].destinations == [
         RouteDestination(host: "helloworld.sample.svc.cluster.local", port: nil, weight: 80),
@@ -112,7 +128,10 @@ struct IstioConfigParserTests {
         - match: [{sniHosts: ["*"]}]
           route: [{destination: {host: helloworld}}]
       """, options: RegistryOptions(domainSuffix: "example.org"))
-    #expect(otherDomain.virtualServices.first?.tlsRoutes.first?.destinations.map(\.host) == ["helloworld.sample.svc.example.org"])
+    #expect(
+      otherDomain.virtualServices.first?.tlsRoutes.first?.destinations.map(\.host) == [
+        "helloworld.sample.svc.example.org"
+      ])
     // Without gateways a VirtualService applies to sidecars only.
     #expect(otherDomain.virtualServices.first?.gateways == [])
   }

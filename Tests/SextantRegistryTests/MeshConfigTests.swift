@@ -40,7 +40,10 @@ import Testing
 
   @Test(arguments: [
     ("connectTimout: 3s\n", "mesh.yaml:1: connectTimout: unknown key"),
-    ("outboundTrafficPolicy:\n  mode: DENY\n", "mesh.yaml:2: outboundTrafficPolicy.mode: expected ALLOW_ANY or REGISTRY_ONLY"),
+    (
+      "outboundTrafficPolicy:\n  mode: DENY\n",
+      "mesh.yaml:2: outboundTrafficPolicy.mode: expected ALLOW_ANY or REGISTRY_ONLY"
+    ),
     ("outboundTrafficPolicy:\n  mood: ALLOW_ANY\n", "mesh.yaml:2: outboundTrafficPolicy.mood: unknown key"),
     ("connectTimeout: soon\n", "mesh.yaml:1: connectTimeout: expected a positive duration"),
     ("- a\n- b\n", "mesh.yaml: expected a mapping"),

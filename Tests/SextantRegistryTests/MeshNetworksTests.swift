@@ -205,7 +205,9 @@ struct MeshNetworksTests {
     #expect(error("networks: [a]\n")?.key == "networks")
     #expect(error("networks:\n  network1: [a]\n")?.key == "networks.network1")
     #expect(error("networks:\n  network1:\n    endpoints: {fromRegistry: c1}\n")?.key == "networks.network1.endpoints")
-    #expect(error("networks:\n  network1:\n    gateways:\n    - address: \"\"\n      port: 1\n")?.key == "networks.network1.gateways[0].address")
+    #expect(
+      error("networks:\n  network1:\n    gateways:\n    - address: \"\"\n      port: 1\n")?.key
+        == "networks.network1.gateways[0].address")
     #expect(error("networks: {a: {}\n")?.message.hasPrefix("not valid YAML") == true)
   }
 }
@@ -266,7 +268,9 @@ struct IPRangeTests {
     #expect(IPRange("10.0.0.0/8")?.description == "10.0.0.0/8")
     #expect(IPRange("fd00::/8")?.base.isIPv4 == false)
     #expect(IPRange("10.0.0.0/8")?.base.isIPv4 == true)
-    for invalid in ["", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/8/8", "fd00::/129", "10.0.0/8", "host/8"] {
+    for invalid in [
+      "", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/8/8", "fd00::/129", "10.0.0/8", "host/8",
+    ] {
       #expect(IPRange(invalid) == nil, "\(invalid)")
     }
     #expect(IPAddress("10.0.0.1")?.bytes == [10, 0, 0, 1])

@@ -25,7 +25,8 @@ struct MeshRegistryTests {
         )
       )
     )
-    await registry.apply(cluster: "c1", objects: Fx.objects(Fx.simpleService(clusterIP: "10.1.0.1", addresses: ["10.10.0.1"])))
+    await registry.apply(
+      cluster: "c1", objects: Fx.objects(Fx.simpleService(clusterIP: "10.1.0.1", addresses: ["10.10.0.1"])))
     let snapshot = registry.current
     #expect(snapshot.services.count == 1)
     #expect(snapshot.sortedHostnames == [reviews])
@@ -34,10 +35,14 @@ struct MeshRegistryTests {
     #expect(service.addresses == ["c1": ["10.1.0.1"], "c2": ["10.2.0.1"]])
     #expect(service.allAddresses == ["10.1.0.1", "10.2.0.1"])
     // Port 9080 is defined by both: c1 (first in sorted order) wins; 7070 only exists in c2.
-    #expect(service.ports == [MeshPort(name: "grpc", port: 7070, protocol: .grpc), MeshPort(name: "http", port: 9080, protocol: .http)])
+    #expect(
+      service.ports == [
+        MeshPort(name: "grpc", port: 7070, protocol: .grpc), MeshPort(name: "http", port: 9080, protocol: .http),
+      ])
     let shards = snapshot.endpoints[reviews]!
     #expect(Set(shards.shards.keys) == ["c1", "c2"])
-    #expect(shards.endpoints(servicePort: 9080).map { "\($0.cluster)/\($0.address)" } == ["c1/10.10.0.1", "c2/10.20.0.1"])
+    #expect(
+      shards.endpoints(servicePort: 9080).map { "\($0.cluster)/\($0.address)" } == ["c1/10.10.0.1", "c2/10.20.0.1"])
     #expect(snapshot.endpoints(hostname: reviews, servicePort: 7070).map(\.address) == ["10.20.0.1"])
   }
 
@@ -63,7 +68,8 @@ struct MeshRegistryTests {
   @Test func endpointOnlyChangeVersusServiceChange() async {
     let registry = MeshRegistry()
     let first = await registry.apply(
-      cluster: "c1", objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.1"]), Fx.simpleService(name: "ratings", addresses: []))
+      cluster: "c1",
+      objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.1"]), Fx.simpleService(name: "ratings", addresses: []))
     )
     #expect(first.services)
     #expect(first.endpointHostnames == [reviews, ratings])
@@ -71,7 +77,8 @@ struct MeshRegistryTests {
     // A new endpoint of reviews: endpoint-only.
     let endpointsOnly = await registry.apply(
       cluster: "c1",
-      objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: []))
+      objects: Fx.objects(
+        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: []))
     )
     #expect(endpointsOnly == SnapshotChange(services: false, endpointHostnames: [reviews]))
     #expect(endpointsOnly.isEndpointOnly)
@@ -90,7 +97,9 @@ struct MeshRegistryTests {
     let port = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(
+          addresses: ["10.1.0.1", "10.1.0.2"],
+          ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: [])
       )
     )
@@ -102,7 +111,9 @@ struct MeshRegistryTests {
     let same = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(
+          addresses: ["10.1.0.1", "10.1.0.2"],
+          ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: [])
       )
     )
@@ -113,7 +124,9 @@ struct MeshRegistryTests {
     let unrelated = await registry.apply(
       cluster: "c1",
       objects: Fx.objects(
-        Fx.simpleService(addresses: ["10.1.0.1", "10.1.0.2"], ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
+        Fx.simpleService(
+          addresses: ["10.1.0.1", "10.1.0.2"],
+          ports: [KubeService.Port(name: "http", port: 9081, targetPort: .int(9080))]),
         Fx.simpleService(name: "ratings", clusterIP: "10.0.0.9", addresses: []),
         [Fx.pod("lonely", ip: "10.9.9.9")]
       )
@@ -130,7 +143,8 @@ struct MeshRegistryTests {
     // b renames its port 9080: a's definition wins, so the merged service is unchanged.
     let change = await registry.apply(
       cluster: "b",
-      objects: Fx.objects(Fx.simpleService(clusterIP: "10.0.0.2", addresses: [], ports: [KubeService.Port(name: "tcp", port: 9080)]))
+      objects: Fx.objects(
+        Fx.simpleService(clusterIP: "10.0.0.2", addresses: [], ports: [KubeService.Port(name: "tcp", port: 9080)]))
     )
     #expect(change.isEmpty)
     #expect(registry.current.services[reviews]!.ports == [MeshPort(name: "http", port: 9080, protocol: .http)])
@@ -140,7 +154,9 @@ struct MeshRegistryTests {
     let registry = MeshRegistry()
     #expect(registry.current.version == 0)
     await registry.apply(
-      cluster: "c1", objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.1"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
+      cluster: "c1",
+      objects: Fx.objects(
+        Fx.simpleService(addresses: ["10.1.0.1"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
     )
     let s1 = registry.current
     #expect(s1.version == 1)
@@ -148,7 +164,9 @@ struct MeshRegistryTests {
     #expect(s1.endpointVersions == [reviews: 1, ratings: 1])
 
     await registry.apply(
-      cluster: "c1", objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
+      cluster: "c1",
+      objects: Fx.objects(
+        Fx.simpleService(addresses: ["10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
     )
     let s2 = registry.current
     #expect(s2.version == 2)
@@ -173,7 +191,9 @@ struct MeshRegistryTests {
 
     // Re-adding ratings gives it a version it never had before.
     await registry.apply(
-      cluster: "c1", objects: Fx.objects(Fx.simpleService(addresses: ["10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
+      cluster: "c1",
+      objects: Fx.objects(
+        Fx.simpleService(addresses: ["10.1.0.2"]), Fx.simpleService(name: "ratings", addresses: ["10.3.0.1"]))
     )
     #expect(registry.current.endpointVersions[ratings] == 5)
     #expect(registry.current.sortedHostnames == [ratings, reviews])
@@ -181,11 +201,13 @@ struct MeshRegistryTests {
 
   @Test func removingAClusterDropsItsServicesAndShards() async {
     let registry = MeshRegistry()
-    await registry.apply(cluster: "c1", objects: Fx.objects(Fx.simpleService(clusterIP: "10.0.0.1", addresses: ["10.1.0.1"])))
+    await registry.apply(
+      cluster: "c1", objects: Fx.objects(Fx.simpleService(clusterIP: "10.0.0.1", addresses: ["10.1.0.1"])))
     await registry.apply(
       cluster: "c2",
       objects: Fx.objects(
-        Fx.simpleService(clusterIP: "10.0.0.2", addresses: ["10.2.0.1"]), Fx.simpleService(name: "ratings", addresses: ["10.2.0.5"])
+        Fx.simpleService(clusterIP: "10.0.0.2", addresses: ["10.2.0.1"]),
+        Fx.simpleService(name: "ratings", addresses: ["10.2.0.5"])
       )
     )
     let before = registry.current
@@ -206,7 +228,8 @@ struct MeshRegistryTests {
 
     #expect(await registry.remove(cluster: "c2").isEmpty)
     await registry.remove(cluster: "c1")
-    #expect(registry.current.services.isEmpty && registry.current.endpoints.isEmpty && registry.current.clusters.isEmpty)
+    #expect(
+      registry.current.services.isEmpty && registry.current.endpoints.isEmpty && registry.current.clusters.isEmpty)
   }
 
   @Test func clusterInfoCarriesNetworkAndCounts() async {
@@ -325,12 +348,13 @@ struct MeshRegistryTests {
         got.append((update.0.version, update.1))
       }
       #expect(got.map(\.0) == [1, 2, 3, 4])
-      #expect(got.map(\.1) == [
-        SnapshotChange(services: true, endpointHostnames: [reviews]),
-        SnapshotChange(services: false, endpointHostnames: [reviews]),
-        SnapshotChange(),
-        SnapshotChange(services: true, endpointHostnames: [reviews]),
-      ])
+      #expect(
+        got.map(\.1) == [
+          SnapshotChange(services: true, endpointHostnames: [reviews]),
+          SnapshotChange(services: false, endpointHostnames: [reviews]),
+          SnapshotChange(),
+          SnapshotChange(services: true, endpointHostnames: [reviews]),
+        ])
     }
     var lateIterator = third.makeAsyncIterator()
     #expect(await lateIterator.next()?.0.version == 4)

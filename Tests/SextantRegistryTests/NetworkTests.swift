@@ -58,14 +58,17 @@ struct EndpointNetworkTests {
     let view = Fx.build(
       objects([Fx.namespace("istio-system", labels: ["topology.istio.io/network": "net-ns"])]), cluster: "c1",
       options: options)
-    #expect(networks(view) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-ns", "10.1.0.3": "net-ns", "10.9.0.1": "net-ns"])
+    #expect(
+      networks(view) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-ns", "10.1.0.3": "net-ns", "10.9.0.1": "net-ns"])
     #expect(view.networkOfCluster == "net-ns")
   }
 
   @Test func onlyTheSystemNamespaceLabelCounts() {
     // The label on another namespace (even the endpoints' own) is not the cluster's network.
     let other = Fx.build(
-      objects([Fx.namespace("default", labels: ["topology.istio.io/network": "net-default"]), Fx.namespace("istio-system")]),
+      objects([
+        Fx.namespace("default", labels: ["topology.istio.io/network": "net-default"]), Fx.namespace("istio-system"),
+      ]),
       cluster: "c2", options: .defaults)
     #expect(networks(other) == ["10.1.0.1": "net-pod", "10.1.0.2": "", "10.1.0.3": "", "10.9.0.1": ""])
 
@@ -76,7 +79,10 @@ struct EndpointNetworkTests {
         Fx.namespace("mesh-system", labels: ["topology.istio.io/network": "net-mesh"]),
       ]),
       cluster: "c2", options: RegistryOptions(systemNamespace: "mesh-system"))
-    #expect(networks(custom) == ["10.1.0.1": "net-pod", "10.1.0.2": "net-mesh", "10.1.0.3": "net-mesh", "10.9.0.1": "net-mesh"])
+    #expect(
+      networks(custom) == [
+        "10.1.0.1": "net-pod", "10.1.0.2": "net-mesh", "10.1.0.3": "net-mesh", "10.9.0.1": "net-mesh",
+      ])
     #expect(custom.networkOfCluster == "net-mesh")
   }
 
@@ -122,7 +128,9 @@ struct GatewayDiscoveryTests {
     let found = gateways([
       Fx.gatewayService(
         network: "network2",
-        ingress: [KubeService.Ingress(ip: "35.1.1.2"), KubeService.Ingress(ip: "35.1.1.1"), KubeService.Ingress(ip: "35.1.1.2")],
+        ingress: [
+          KubeService.Ingress(ip: "35.1.1.2"), KubeService.Ingress(ip: "35.1.1.1"), KubeService.Ingress(ip: "35.1.1.2"),
+        ],
         externalIPs: ["192.0.2.1"])
     ])
     // Ingress addresses win over external IPs.
@@ -150,7 +158,10 @@ struct GatewayDiscoveryTests {
   @Test func ingressIPIsUsedWithoutResolvingItsHostname() {
     var asked: [String] = []
     let found = gateways(
-      [Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.3.0.1", hostname: "gw.example.com")])],
+      [
+        Fx.gatewayService(
+          network: "network2", ingress: [KubeService.Ingress(ip: "35.3.0.1", hostname: "gw.example.com")])
+      ],
       resolveHostnames: true
     ) { name in
       asked.append(name)
@@ -193,10 +204,13 @@ struct GatewayDiscoveryTests {
       Fx.node("n2", addresses: [("ExternalIP", "203.0.113.2")], labels: ["gateway": "yes", "zone": "z2"]),
       Fx.node("n3", addresses: [("ExternalIP", "203.0.113.3")]),
     ]
-    func discover(_ selector: String?, type: String = "NodePort", extra: [KubeObject] = []) -> GatewayDiscovery.Discovery {
+    func discover(_ selector: String?, type: String = "NodePort", extra: [KubeObject] = [])
+      -> GatewayDiscovery.Discovery
+    {
       let service = Fx.gatewayService(
         network: "network2", type: type, annotations: selector.map { ["traffic.istio.io/nodeSelector": $0] })
-      return GatewayDiscovery.discover(in: ClusterObjects([service] + nodes + extra), cluster: "c2", resolveHostnames: false)
+      return GatewayDiscovery.discover(
+        in: ClusterObjects([service] + nodes + extra), cluster: "c2", resolveHostnames: false)
     }
     let all = [gateway("203.0.113.1", 31443), gateway("203.0.113.2", 31443), gateway("203.0.113.3", 31443)]
     #expect(discover(nil) == GatewayDiscovery.Discovery(gateways: all, rejected: []))
@@ -212,8 +226,14 @@ struct GatewayDiscoveryTests {
     // whose value is not a string is reported and stands for "" (Go's JSON decoding stores the zero value).
     let empty = #"; taken as "" as istiod does, selecting only nodes with that label empty"#
     for (text, message, gateways) in [
-      ("zone=z1", #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#, all),
-      (#"["z1"]"#, #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#, all),
+      (
+        "zone=z1",
+        #"expected a JSON object of node label names to values, found "zone=z1"; every node's address is used"#, all
+      ),
+      (
+        #"["z1"]"#,
+        #"expected a JSON object of node label names to values, found "["z1"]"; every node's address is used"#, all
+      ),
       (#"{"zone": 1}"#, #"the value of "zone" is not a string (in "{"zone": 1}")"# + empty, []),
       (
         #"{"zone": "z2", "gateway": true, "x": []}"#,
@@ -262,7 +282,9 @@ struct GatewayDiscoveryTests {
           + nodes) == [])
     // The matching port has no node port (yet).
     #expect(
-      gateways([Fx.gatewayService(network: "network2", type: "NodePort", ports: [KubeService.Port(name: "tls", port: 15443)])] + nodes)
+      gateways(
+        [Fx.gatewayService(network: "network2", type: "NodePort", ports: [KubeService.Port(name: "tls", port: 15443)])]
+          + nodes)
         == [])
     // No nodes.
     #expect(gateways([Fx.gatewayService(network: "network2", type: "NodePort")]) == [])
@@ -279,7 +301,8 @@ struct GatewayDiscoveryTests {
   func gatewayPortLabel(value: String, port: Int) {
     let found = gateways([
       Fx.gatewayService(
-        network: "network2", ingress: [KubeService.Ingress(ip: "35.1.1.1")], labels: ["networking.istio.io/gatewayPort": value])
+        network: "network2", ingress: [KubeService.Ingress(ip: "35.1.1.1")],
+        labels: ["networking.istio.io/gatewayPort": value])
     ])
     #expect(found == [gateway("35.1.1.1", port)])
   }
@@ -293,13 +316,15 @@ struct GatewayDiscoveryTests {
 
   @Test func severalServicesAndNetworks() {
     let found = gateways([
-      Fx.gatewayService("gw-b", namespace: "other", network: "network3", ingress: [KubeService.Ingress(ip: "35.0.0.3")]),
+      Fx.gatewayService(
+        "gw-b", namespace: "other", network: "network3", ingress: [KubeService.Ingress(ip: "35.0.0.3")]),
       Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.0.0.9")]),
     ])
     #expect(
       found == [
         gateway("35.0.0.9"),
-        NetworkGateway(network: "network3", address: "35.0.0.3", port: 15443, cluster: "c2", source: "Service other/gw-b"),
+        NetworkGateway(
+          network: "network3", address: "35.0.0.3", port: 15443, cluster: "c2", source: "Service other/gw-b"),
       ])
   }
 
@@ -307,15 +332,19 @@ struct GatewayDiscoveryTests {
     let named = MeshNetworks(networks: [
       "network9": MeshNetworks.Network(
         name: "network9",
-        gateways: [MeshNetworks.Gateway(target: .registryServiceName("plain-lb.default.svc.cluster.local"), port: 15443)])
+        gateways: [
+          MeshNetworks.Gateway(target: .registryServiceName("plain-lb.default.svc.cluster.local"), port: 15443)
+        ])
     ])
     let view = Fx.build(
       [
         Fx.gatewayService(network: "network2", ingress: [KubeService.Ingress(ip: "35.0.0.2")]),
         // Unlabelled, but named by meshNetworks' registryServiceName: its addresses are kept.
-        Fx.gatewayService("plain-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(ip: "35.0.0.7")]),
+        Fx.gatewayService(
+          "plain-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(ip: "35.0.0.7")]),
         // Neither labelled nor named: not looked at (no resolution, no entry).
-        Fx.gatewayService("hostname-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(hostname: "lb.example.com")]),
+        Fx.gatewayService(
+          "hostname-lb", namespace: "default", network: nil, ingress: [KubeService.Ingress(hostname: "lb.example.com")]),
         Fx.service("reviews"),
       ],
       cluster: "c2", options: RegistryOptions(meshNetworks: named, resolveHostnameGateways: false))
@@ -330,7 +359,9 @@ struct NetworkTopologyTests {
   let eastwest = "istio-eastwestgateway.istio-system.svc.cluster.local"
 
   func serviceGateway(_ network: String, _ address: String, _ port: Int = 15443, cluster: ClusterID) -> NetworkGateway {
-    NetworkGateway(network: network, address: address, port: port, cluster: cluster, source: "Service istio-system/istio-eastwestgateway")
+    NetworkGateway(
+      network: network, address: address, port: port, cluster: cluster,
+      source: "Service istio-system/istio-eastwestgateway")
   }
 
   var views: [ClusterID: ClusterView] {
@@ -340,7 +371,9 @@ struct NetworkTopologyTests {
         externalAddresses: [eastwest: ["35.0.0.1"]]),
       "c2": ClusterView(
         cluster: "c2",
-        gateways: [serviceGateway("network2", "35.0.0.2", cluster: "c2"), serviceGateway("network2", "35.0.0.3", cluster: "c2")],
+        gateways: [
+          serviceGateway("network2", "35.0.0.2", cluster: "c2"), serviceGateway("network2", "35.0.0.3", cluster: "c2"),
+        ],
         externalAddresses: [eastwest: ["35.0.0.2", "35.0.0.3"]]),
     ]
   }
@@ -374,15 +407,21 @@ struct NetworkTopologyTests {
           // Same address, another port: a second way in.
           MeshNetworks.Gateway(target: .address("35.0.0.2"), port: 15444),
         ]),
-      "network3": MeshNetworks.Network(name: "network3", gateways: [MeshNetworks.Gateway(target: .address("192.0.2.1"), port: 443)]),
+      "network3": MeshNetworks.Network(
+        name: "network3", gateways: [MeshNetworks.Gateway(target: .address("192.0.2.1"), port: 443)]),
     ])
     let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
-    #expect(topology.gateways(of: "network2").map { "\($0.address):\($0.port)" } == ["35.0.0.2:15443", "35.0.0.2:15444", "35.0.0.3:15443"])
+    #expect(
+      topology.gateways(of: "network2").map { "\($0.address):\($0.port)" } == [
+        "35.0.0.2:15443", "35.0.0.2:15444", "35.0.0.3:15443",
+      ])
     // Of the duplicates, the Service's entry is kept: it names its cluster, which chooses per-cluster gateways.
     #expect(topology.gateways(of: "network2").first == serviceGateway("network2", "35.0.0.2", cluster: "c2"))
     #expect(topology.gateways(of: "network2", cluster: "c2").map(\.address) == ["35.0.0.2", "35.0.0.3"])
     #expect(
-      topology.gateways(of: "network3") == [NetworkGateway(network: "network3", address: "192.0.2.1", port: 443, source: "meshNetworks")])
+      topology.gateways(of: "network3") == [
+        NetworkGateway(network: "network3", address: "192.0.2.1", port: 443, source: "meshNetworks")
+      ])
     #expect(topology.gateways(of: "network1").count == 1)
   }
 
@@ -403,9 +442,10 @@ struct NetworkTopologyTests {
         NetworkGateway(network: "network4", address: "35.0.0.2", port: 15443, cluster: "c2", source: source),
         NetworkGateway(network: "network4", address: "35.0.0.3", port: 15443, cluster: "c2", source: source),
       ])
-    #expect(topology.gateways(of: "network5").map { "\($0.cluster)/\($0.address):\($0.port)" } == [
-      "c1/35.0.0.1:16443", "c2/35.0.0.2:16443", "c2/35.0.0.3:16443",
-    ])
+    #expect(
+      topology.gateways(of: "network5").map { "\($0.cluster)/\($0.address):\($0.port)" } == [
+        "c1/35.0.0.1:16443", "c2/35.0.0.2:16443", "c2/35.0.0.3:16443",
+      ])
   }
 
   @Test func unresolvedRegistryServiceNameGivesNoNetwork() {
@@ -415,7 +455,9 @@ struct NetworkTopologyTests {
         gateways: [MeshNetworks.Gateway(target: .registryServiceName(eastwest), port: 15443)]),
       "network5": MeshNetworks.Network(
         name: "network5",
-        gateways: [MeshNetworks.Gateway(target: .registryServiceName("nothing.istio-system.svc.cluster.local"), port: 15443)]),
+        gateways: [
+          MeshNetworks.Gateway(target: .registryServiceName("nothing.istio-system.svc.cluster.local"), port: 15443)
+        ]),
     ])
     let topology = NetworkTopology(views: views, meshNetworks: meshNetworks)
     #expect(Set(topology.gateways.keys) == ["network1", "network2"])
@@ -430,7 +472,9 @@ struct MeshRegistryNetworkTests {
   let reviews = "reviews.default.svc.cluster.local"
   let options = RegistryOptions(resolveHostnameGateways: false)
 
-  func cluster(network: String, endpoints: [String], gatewayIngress: String? = nil, extra: [KubeObject] = []) -> ClusterObjects {
+  func cluster(network: String, endpoints: [String], gatewayIngress: String? = nil, extra: [KubeObject] = [])
+    -> ClusterObjects
+  {
     var objects: [KubeObject] = [
       Fx.namespace("istio-system", labels: ["topology.istio.io/network": network]),
       Fx.service("reviews"),
@@ -457,11 +501,13 @@ struct MeshRegistryNetworkTests {
     #expect(
       afterGateway.networks.gateways(of: "network2") == [
         NetworkGateway(
-          network: "network2", address: "35.0.0.2", port: 15443, cluster: "c2", source: "Service istio-system/istio-eastwestgateway")
+          network: "network2", address: "35.0.0.2", port: 15443, cluster: "c2",
+          source: "Service istio-system/istio-eastwestgateway")
       ])
 
     // An endpoint change elsewhere leaves the topology and its version alone.
-    let endpointsOnly = await registry.apply(cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1", "10.1.0.2"]))
+    let endpointsOnly = await registry.apply(
+      cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1", "10.1.0.2"]))
     #expect(endpointsOnly == SnapshotChange(endpointHostnames: [reviews]))
     #expect(registry.current.networksVersion == afterGateway.networksVersion)
     #expect(registry.current.version > afterGateway.version)
@@ -484,7 +530,8 @@ struct MeshRegistryNetworkTests {
 
   @Test func sameGatewayFromAnotherApplyIsNoNetworkChange() async {
     let registry = MeshRegistry(options: options)
-    await registry.apply(cluster: "c2", objects: cluster(network: "network2", endpoints: ["10.2.0.1"], gatewayIngress: "35.0.0.2"))
+    await registry.apply(
+      cluster: "c2", objects: cluster(network: "network2", endpoints: ["10.2.0.1"], gatewayIngress: "35.0.0.2"))
     let version = registry.current.networksVersion
     // Another cluster without gateways: the topology is recomputed but equal.
     let other = await registry.apply(cluster: "c1", objects: cluster(network: "network1", endpoints: ["10.1.0.1"]))
@@ -497,7 +544,8 @@ struct MeshRegistryNetworkTests {
       "network2": MeshNetworks.Network(
         name: "network2", registries: ["c2"],
         gateways: [
-          MeshNetworks.Gateway(target: .registryServiceName("istio-eastwestgateway.istio-system.svc.cluster.local"), port: 15443)
+          MeshNetworks.Gateway(
+            target: .registryServiceName("istio-eastwestgateway.istio-system.svc.cluster.local"), port: 15443)
         ])
     ])
     let registry = MeshRegistry(options: RegistryOptions(meshNetworks: meshNetworks, resolveHostnameGateways: false))
@@ -578,7 +626,8 @@ struct MeshRegistryNetworkTests {
 
     // A rejected object changes nothing a proxy is sent: no push, the Istio config version stays; it is still listed.
     let version = registry.current.istioConfigVersion
-    let rejected = await registry.apply(cluster: "config", objects: try config(port: 16443, extra: Self.badVirtualServiceYAML))
+    let rejected = await registry.apply(
+      cluster: "config", objects: try config(port: 16443, extra: Self.badVirtualServiceYAML))
     #expect(rejected.isEmpty)
     #expect(registry.current.istioConfigVersion == version)
     #expect(registry.current.istioConfig.rejected.map(\.name) == ["broken"])

@@ -35,9 +35,10 @@ struct CADirectoryWatcherTests {
       #expect(watcher.status.reloads == 1)
       #expect(watcher.status.lastReloadAt == testNow)
       #expect(watcher.status.lastError == nil)
-      #expect(logs.entries(at: .info).map(\.message) == [
-        "replaced the mesh CA with new material from the CA directory"
-      ])
+      #expect(
+        logs.entries(at: .info).map(\.message) == [
+          "replaced the mesh CA with new material from the CA directory"
+        ])
     }
   }
 

@@ -1,7 +1,7 @@
 import Crypto
-import IstioAPI
 import Foundation
 import GRPCCore
+import IstioAPI
 import Testing
 import X509
 

@@ -28,7 +28,9 @@ struct PluggedCATests {
     }
   }
 
-  @Test("the root as signing certificate with an empty cert-chain.pem (Istio's instructions) loads; an intermediate does not")
+  @Test(
+    "the root as signing certificate with an empty cert-chain.pem (Istio's instructions) loads; an intermediate does not"
+  )
   func emptyChainForTheRootItself() throws {
     let pki = TestPKI.ecdsa
     let rootItself = CAMaterial.PEMFiles(

@@ -1,8 +1,8 @@
 import Crypto
-import IstioAPI
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import IstioAPI
 import NIOCore
 import NIOPosix
 import NIOSSL

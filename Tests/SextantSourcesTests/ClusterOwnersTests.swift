@@ -1,8 +1,8 @@
 import SextantKube
-@testable import SextantSources
 import Testing
 
 @testable import SextantRegistry
+@testable import SextantSources
 
 /// One source per cluster ID: the first claimant keeps it until it gives it up.
 @Suite("ClusterOwners")

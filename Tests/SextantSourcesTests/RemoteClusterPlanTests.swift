@@ -74,7 +74,10 @@ struct RemoteClusterPlanTests {
     var (plan, _) = Self.plan()
     let runner = try #require(Self.started(plan.reconcile(H.secret("cluster2", server: "https://a"))).first)
     #expect(plan.syncTimedOut(runner) == [.expireInitialWait("cluster2")])
-    #expect(plan.failed(runner, reason: "bad") == [.report("cluster2", .error, reason: "bad"), .expireInitialWait("cluster2")])
+    #expect(
+      plan.failed(runner, reason: "bad") == [
+        .report("cluster2", .error, reason: "bad"), .expireInitialWait("cluster2"),
+      ])
     _ = plan.deliver(runner, H.initialLoad("cluster2", network: "a"))
     #expect(plan.syncTimedOut(runner).isEmpty)
     let replacement = try #require(Self.started(plan.reconcile(H.secret("cluster2", server: "https://b"))).first)

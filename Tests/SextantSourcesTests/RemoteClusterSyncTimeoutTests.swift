@@ -74,10 +74,11 @@ struct RemoteClusterSyncTimeoutTests {
     let h = H(syncTimeout: .seconds(30), clock: clock)
     let old = try await h.addSynced("cluster2", server: "https://old", network: "old")
     let replacement = try await h.start(H.secret("cluster2", server: "https://new"))
-    let third = try await h.start(H.secrets([
-      "remote-cluster2": ["cluster2": H.kubeconfig("https://new")],
-      "remote-cluster3": ["cluster3": H.kubeconfig("https://three")],
-    ]))
+    let third = try await h.start(
+      H.secrets([
+        "remote-cluster2": ["cluster2": H.kubeconfig("https://new")],
+        "remote-cluster3": ["cluster3": H.kubeconfig("https://three")],
+      ]))
     // cluster2's serving runner has synced and its replacement does not serve; cluster3's runner serves unsynced.
     let timers = [old, replacement, third].map { runner in
       Task { await runner.reportSyncTimeout(to: h.coordinator) }
@@ -151,7 +152,8 @@ private final class HandClock: Clock, Sendable {
     }
     try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-        let (outcome, ready) = state.withLock { state -> (Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
+        let (outcome, ready) = state.withLock {
+          state -> (Result<Void, any Error>?, [CheckedContinuation<Void, Never>]) in
           if Task.isCancelled { return (.failure(CancellationError()), []) }
           if deadline <= state.now { return (.success(()), []) }
           state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)

@@ -21,7 +21,8 @@ import X509
   }
 
   static func authority() throws -> CertificateAuthority {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-ads-\(UUID().uuidString)").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sextant-ads-\(UUID().uuidString)")
+      .path
     defer { try? FileManager.default.removeItem(atPath: directory) }
     let material = try SelfSignedCA.loadOrCreate(directory: directory, trustDomain: "cluster.local", logger: logger)
     return CertificateAuthority(material: material, logger: logger)

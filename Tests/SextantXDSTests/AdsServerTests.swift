@@ -21,7 +21,9 @@ import Testing
     if extraPort { ports.append(KubeService.Port(name: "tcp", port: 6000, targetPort: .int(6000))) }
     return ClusterObjects([
       .service(
-        KubeService(metadata: ObjectMeta(name: "helloworld", namespace: "sample"), spec: .init(clusterIP: "10.96.0.10", ports: ports))
+        KubeService(
+          metadata: ObjectMeta(name: "helloworld", namespace: "sample"),
+          spec: .init(clusterIP: "10.96.0.10", ports: ports))
       ),
       .endpointSlice(
         EndpointSlice(
@@ -126,10 +128,12 @@ import Testing
       logger: logger
     )
     let ads = AdsServer(
-      connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), security: security, logger: logger)
+      connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), security: security,
+      logger: logger)
     let transport = InProcessTransport()
     let (requestStream, requests) = AsyncStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryRequest.self)
-    let (responseStream, responses) = AsyncThrowingStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryResponse.self)
+    let (responseStream, responses) = AsyncThrowingStream.makeStream(
+      of: Envoy_Service_Discovery_V3_DiscoveryResponse.self)
 
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await pipeline.run() }
@@ -215,9 +219,12 @@ import Testing
       let eds = try await h.next("EDS response")
       // Envoy rejects helloworld's assignment and, in the same request, subscribes to ratings too.
       h.requests.yield(
-        Self.request(.endpoint, names: [Self.helloCluster, ratingsCluster], nonce: eds.nonce, version: "", error: "bad"))
+        Self.request(
+          .endpoint, names: [Self.helloCluster, ratingsCluster], nonce: eds.nonce, version: "", error: "bad"))
       let answer = try await h.next("EDS answer to the name added in a NACK")
-      let names = try answer.resources.map { try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0).clusterName }
+      let names = try answer.resources.map {
+        try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0).clusterName
+      }
       #expect(names == [ratingsCluster])
       let watch = h.connections.all.first!.snapshot.watches[.endpoint]
       #expect(watch?.requestedNames == [Self.helloCluster, ratingsCluster])
@@ -255,11 +262,13 @@ import Testing
       .service(
         KubeService(
           metadata: ObjectMeta(name: "ratings", namespace: "sample"),
-          spec: .init(clusterIP: "10.96.0.11", ports: [KubeService.Port(name: "http", port: 9080, targetPort: .int(9080))]))))
+          spec: .init(
+            clusterIP: "10.96.0.11", ports: [KubeService.Port(name: "http", port: 9080, targetPort: .int(9080))]))))
     objects.upsert(
       .endpointSlice(
         EndpointSlice(
-          metadata: ObjectMeta(name: "ratings", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "ratings"]),
+          metadata: ObjectMeta(
+            name: "ratings", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "ratings"]),
           endpoints: ratings.map { .init(addresses: [$0]) },
           ports: [.init(name: "http", port: 9080)])))
     return objects
@@ -280,7 +289,9 @@ import Testing
       // Only ratings' endpoints change: the push holds ratings' assignment alone (EDS is incremental in SotW).
       await h.registry.apply(cluster: "cluster1", objects: Self.twoServices(ratings: ["10.2.0.1", "10.2.0.2"]))
       let pushed = try await h.next("EDS push after ratings' endpoints changed")
-      let assignments = try pushed.resources.map { try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0) }
+      let assignments = try pushed.resources.map {
+        try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: $0)
+      }
       #expect(assignments.map(\.clusterName) == [ratingsCluster])
       #expect(assignments.first?.endpoints.flatMap(\.lbEndpoints).count == 2)
       h.requests.yield(Self.request(.endpoint, names: names, nonce: pushed.nonce, version: pushed.versionInfo))
@@ -291,7 +302,8 @@ import Testing
       #expect(endpointStatus() == .synced)
 
       // A service change sends every subscribed assignment again.
-      await h.registry.apply(cluster: "cluster1", objects: Self.twoServices(ratings: ["10.2.0.1", "10.2.0.2"], extraPort: true))
+      await h.registry.apply(
+        cluster: "cluster1", objects: Self.twoServices(ratings: ["10.2.0.1", "10.2.0.2"], extraPort: true))
       _ = try await h.next("CDS push after a service change")
       let full = try await h.next("EDS push after a service change")
       #expect(full.resources.count == 2)

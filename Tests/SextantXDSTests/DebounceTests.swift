@@ -12,7 +12,8 @@ import Testing
   }
 
   @Test func waitsForAQuietPeriodAndMergesChanges() {
-    var machine = DebounceStateMachine<TestInstant>(config: DebounceConfig(after: .milliseconds(100), max: .seconds(10)))
+    var machine = DebounceStateMachine<TestInstant>(
+      config: DebounceConfig(after: .milliseconds(100), max: .seconds(10)))
     #expect(machine.deadline == nil)
     #expect(machine.receive(request(hosts: ["a"]), at: at(0)) == nil)
     #expect(machine.deadline == at(100))
@@ -25,7 +26,8 @@ import Testing
   }
 
   @Test func maximumDelayBoundsAStreamOfChanges() {
-    var machine = DebounceStateMachine<TestInstant>(config: DebounceConfig(after: .milliseconds(100), max: .milliseconds(250)))
+    var machine = DebounceStateMachine<TestInstant>(
+      config: DebounceConfig(after: .milliseconds(100), max: .milliseconds(250)))
     _ = machine.receive(request(hosts: ["a"]), at: at(0))
     _ = machine.receive(request(services: true), at: at(90))
     _ = machine.receive(request(hosts: ["c"]), at: at(180))

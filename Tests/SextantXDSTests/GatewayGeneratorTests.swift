@@ -1,8 +1,8 @@
 import EnvoyAPI
 import SextantKube
 import SextantRegistry
-import SwiftProtobuf
 import SextantTestSupport
+import SwiftProtobuf
 import Testing
 
 @testable import SextantGeneration
@@ -19,7 +19,8 @@ enum GatewayFixture {
     .service(
       KubeService(
         metadata: ObjectMeta(name: name, namespace: namespace),
-        spec: KubeService.Spec(clusterIP: "10.96.0.\(name.count)", ports: ports.map { KubeService.Port(name: $0.0, port: $0.1) })))
+        spec: KubeService.Spec(
+          clusterIP: "10.96.0.\(name.count)", ports: ports.map { KubeService.Port(name: $0.0, port: $0.1) })))
   }
 
   static let services: [KubeObject] = [
@@ -133,7 +134,8 @@ struct GatewayPlanTests {
   }
 
   @Test func emptySelectorSelectsEveryRouter() async throws {
-    let snapshot = try await F.snapshot(F.crossNetwork.replacing("    istio: eastwestgateway\n", with: "").replacing("selector:", with: "selector: {}"))
+    let snapshot = try await F.snapshot(
+      F.crossNetwork.replacing("    istio: eastwestgateway\n", with: "").replacing("selector:", with: "selector: {}"))
     #expect(snapshot.istioConfig.gateways.first?.selector == [:])
     #expect(GatewayPlan(config: snapshot.istioConfig, view: F.router(labels: [:])).listeners.map(\.port) == [15443])
     #expect(GatewayPlan(config: snapshot.istioConfig, view: F.sidecar) == .none)
@@ -235,7 +237,8 @@ struct GatewayGeneratorTests {
     #expect(plan.listeners.first?.autoPassthrough.map(\.gatewayNamespace) == ["sample", "sample"])
     #expect(
       try F.chains(try #require(listeners.first)) == [
-        F.sniChain(443, F.istiod), F.sniChain(15012, F.istiod), F.sniChain(9080, F.ratings), F.sniChain(9090, F.ratings),
+        F.sniChain(443, F.istiod), F.sniChain(15012, F.istiod), F.sniChain(9080, F.ratings),
+        F.sniChain(9090, F.ratings),
       ])
     #expect(clusters.filter { $0.name.hasPrefix("outbound_.") }.count == 4)
   }
@@ -255,7 +258,9 @@ struct GatewayGeneratorTests {
       try F.chains(listeners[0])
         == [F.Chain(name: "outbound|15012||\(F.istiod)", serverNames: [], cluster: "outbound|15012||\(F.istiod)")])
     #expect(
-      try F.chains(listeners[1]) == [F.Chain(name: "outbound|443||\(F.istiod)", serverNames: [], cluster: "outbound|443||\(F.istiod)")])
+      try F.chains(listeners[1]) == [
+        F.Chain(name: "outbound|443||\(F.istiod)", serverNames: [], cluster: "outbound|443||\(F.istiod)")
+      ])
     // The destinations are ordinary outbound clusters; PASSTHROUGH adds no SNI cluster.
     #expect(clusters.contains { $0.name == "outbound|15012||\(F.istiod)" })
     #expect(clusters.contains { $0.name == "outbound|443||\(F.istiod)" })
@@ -265,35 +270,35 @@ struct GatewayGeneratorTests {
   @Test func passthroughRoutesBySNI() async throws {
     let snapshot = try await F.snapshot(
       F.passthroughGateway + """
-      apiVersion: networking.istio.io/v1
-      kind: VirtualService
-      metadata: {name: sni-vs, namespace: sample}
-      spec:
-        hosts: ["*.example.com"]
-        gateways: [istio-system/sni-gw]
-        tls:
-        - match: [{sniHosts: [b.example.com, a.example.com]}]
-          route: [{destination: {host: helloworld}}]
-        - match: [{sniHosts: [ratings.example.com]}]
-          route: [{destination: {host: ratings}}]
-        - match: [{sniHosts: [c.example.com], port: 8443}]
-          route: [{destination: {host: helloworld, port: {number: 5000}}}]
-        - match: [{sniHosts: [d.example.com], gateways: [istio-system/other-gw]}]
-          route: [{destination: {host: helloworld, port: {number: 5000}}}]
-        - match: [{sniHosts: ["*"]}]
-          route: [{destination: {host: db.other.svc.cluster.local, port: {number: 3306}}}]
-        - match: [{sniHosts: [a.example.com, b.example.com]}]
-          route: [{destination: {host: ratings, port: {number: 9080}}}]
-      ---
-      apiVersion: networking.istio.io/v1
-      kind: VirtualService
-      metadata: {name: sidecars-only, namespace: sample}
-      spec:
-        hosts: ["*.example.com"]
-        tls:
-        - match: [{sniHosts: [e.example.com]}]
-          route: [{destination: {host: helloworld}}]
-      """)
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: sni-vs, namespace: sample}
+        spec:
+          hosts: ["*.example.com"]
+          gateways: [istio-system/sni-gw]
+          tls:
+          - match: [{sniHosts: [b.example.com, a.example.com]}]
+            route: [{destination: {host: helloworld}}]
+          - match: [{sniHosts: [ratings.example.com]}]
+            route: [{destination: {host: ratings}}]
+          - match: [{sniHosts: [c.example.com], port: 8443}]
+            route: [{destination: {host: helloworld, port: {number: 5000}}}]
+          - match: [{sniHosts: [d.example.com], gateways: [istio-system/other-gw]}]
+            route: [{destination: {host: helloworld, port: {number: 5000}}}]
+          - match: [{sniHosts: ["*"]}]
+            route: [{destination: {host: db.other.svc.cluster.local, port: {number: 3306}}}]
+          - match: [{sniHosts: [a.example.com, b.example.com]}]
+            route: [{destination: {host: ratings, port: {number: 9080}}}]
+        ---
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: sidecars-only, namespace: sample}
+        spec:
+          hosts: ["*.example.com"]
+          tls:
+          - match: [{sniHosts: [e.example.com]}]
+            route: [{destination: {host: helloworld}}]
+        """)
     let (plan, listeners, _) = try F.generate(snapshot, view: F.router())
     #expect(snapshot.istioConfig.rejected == [])
     #expect(plan.listeners.count == 1)
@@ -301,7 +306,9 @@ struct GatewayGeneratorTests {
     #expect(
       try F.chains(try #require(listeners.first)) == [
         // No port in the route: helloworld's only port. ratings has two: left out. SNI sorted.
-        F.Chain(name: "outbound|5000||\(F.hello)", serverNames: ["a.example.com", "b.example.com"], cluster: "outbound|5000||\(F.hello)"),
+        F.Chain(
+          name: "outbound|5000||\(F.hello)", serverNames: ["a.example.com", "b.example.com"],
+          cluster: "outbound|5000||\(F.hello)"),
         F.Chain(name: "outbound|3306||\(F.db)", serverNames: [], cluster: "outbound|3306||\(F.db)"),
       ])
   }
@@ -350,28 +357,28 @@ struct GatewayGeneratorTests {
   @Test func passthroughRouteWithSeveralDestinationsSplitsByWeight() async throws {
     let snapshot = try await F.snapshot(
       F.passthroughGateway + """
-      apiVersion: networking.istio.io/v1
-      kind: VirtualService
-      metadata: {name: split, namespace: sample}
-      spec:
-        hosts: ["*.example.com"]
-        gateways: [istio-system/sni-gw]
-        tls:
-        - match: [{sniHosts: [a.example.com]}]
-          route:
-          - {destination: {host: helloworld}, weight: 75}
-          - {destination: {host: ratings, port: {number: 9080}}, weight: 20}
-          - {destination: {host: ratings, port: {number: 9080}}, weight: 5}
-          - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
-        - match: [{sniHosts: [b.example.com]}]
-          route:
-          - {destination: {host: helloworld}, weight: 100}
-          - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
-        - match: [{sniHosts: [c.example.com]}]
-          route:
-          - {destination: {host: ratings}, weight: 50}
-          - {destination: {host: helloworld}, weight: 50}
-      """)
+        apiVersion: networking.istio.io/v1
+        kind: VirtualService
+        metadata: {name: split, namespace: sample}
+        spec:
+          hosts: ["*.example.com"]
+          gateways: [istio-system/sni-gw]
+          tls:
+          - match: [{sniHosts: [a.example.com]}]
+            route:
+            - {destination: {host: helloworld}, weight: 75}
+            - {destination: {host: ratings, port: {number: 9080}}, weight: 20}
+            - {destination: {host: ratings, port: {number: 9080}}, weight: 5}
+            - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
+          - match: [{sniHosts: [b.example.com]}]
+            route:
+            - {destination: {host: helloworld}, weight: 100}
+            - {destination: {host: db.other.svc.cluster.local, port: {number: 3306}}, weight: 0}
+          - match: [{sniHosts: [c.example.com]}]
+            route:
+            - {destination: {host: ratings}, weight: 50}
+            - {destination: {host: helloworld}, weight: 50}
+        """)
     #expect(snapshot.istioConfig.rejected == [])
     let (_, listeners, _) = try F.generate(snapshot, view: F.router())
     let listener = try #require(listeners.first)
@@ -380,7 +387,10 @@ struct GatewayGeneratorTests {
     }
     let hello = "outbound|5000||\(F.hello)"
     let ratings = "outbound|9080||\(F.ratings)"
-    #expect(listener.filterChains.map(\.filterChainMatch.serverNames) == [["a.example.com"], ["b.example.com"], ["c.example.com"]])
+    #expect(
+      listener.filterChains.map(\.filterChainMatch.serverNames) == [
+        ["a.example.com"], ["b.example.com"], ["c.example.com"],
+      ])
     // a: weights as given, one share per cluster (ratings' two entries summed), weight 0 takes nothing.
     #expect(listener.filterChains[0].name == "weighted|\(hello),\(ratings)")
     #expect(proxies[0].statPrefix == "weighted|\(hello),\(ratings)")
@@ -547,12 +557,14 @@ struct GatewayGeneratorTests {
     let second = try generator.resources(.listener, names: [], snapshot: snapshot, view: sameLabels)
     #expect(second == first)
     #expect(generator.cache.statistics.hits == 1)
-    let ingress = try generator.resources(.listener, names: [], snapshot: snapshot, view: F.router(labels: ["istio": "ingressgateway"]))
+    let ingress = try generator.resources(
+      .listener, names: [], snapshot: snapshot, view: F.router(labels: ["istio": "ingressgateway"]))
     #expect(ingress.isEmpty)
     #expect(generator.cache.statistics.misses == 2)
 
     let clusters = try generator.resources(.cluster, names: [], snapshot: snapshot, view: F.router())
-    let ingressClusters = try generator.resources(.cluster, names: [], snapshot: snapshot, view: F.router(labels: ["istio": "ingressgateway"]))
+    let ingressClusters = try generator.resources(
+      .cluster, names: [], snapshot: snapshot, view: F.router(labels: ["istio": "ingressgateway"]))
     #expect(clusters.filter { $0.name.hasPrefix("outbound_.") }.count == 6)
     #expect(ingressClusters.filter { $0.name.hasPrefix("outbound_.") }.isEmpty)
   }

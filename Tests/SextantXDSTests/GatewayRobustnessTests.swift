@@ -1,10 +1,10 @@
 import EnvoyAPI
 import SextantKube
-@testable import SextantRegistry
 import SwiftProtobuf
 import Testing
 
 @testable import SextantGeneration
+@testable import SextantRegistry
 @testable import SextantXDS
 
 /// Gateway and split-horizon input that must not produce config Envoy rejects, or crash the process.
@@ -81,7 +81,9 @@ struct GatewayRobustnessTests {
     // Thirteen networks whose gateway counts are distinct primes: their LCM does not fit in 64 bits.
     let primes = [61, 59, 53, 47, 43, 41, 37, 31, 29, 23, 19, 17, 13]
     var gateways: [String: [NetworkGateway]] = [:]
-    var endpoints = [MeshEndpoint(address: "10.0.0.1", port: 80, servicePort: 80, weight: UInt32.max, network: "home", cluster: "c0")]
+    var endpoints = [
+      MeshEndpoint(address: "10.0.0.1", port: 80, servicePort: 80, weight: UInt32.max, network: "home", cluster: "c0")
+    ]
     for (index, count) in primes.enumerated() {
       let network = "n\(index)"
       gateways[network] = (0..<count).map {
@@ -113,11 +115,13 @@ struct GatewayRobustnessTests {
     }
     let cache = ResourceCache()
     let generator = ConfigGenerator(cache: cache)
-    let first = try await apply(Self.passthroughGateway() + "\n---\n" + Self.virtualService("a", sniHosts: ["a.example.com"]))
+    let first = try await apply(
+      Self.passthroughGateway() + "\n---\n" + Self.virtualService("a", sniHosts: ["a.example.com"]))
     _ = try generator.resources(.listener, names: [], snapshot: first, view: F.router())
     _ = try generator.resources(.listener, names: [], snapshot: first, view: F.sidecar)
     #expect(cache.statistics.entries == 2)
-    let second = try await apply(Self.passthroughGateway() + "\n---\n" + Self.virtualService("a", sniHosts: ["b.example.com"]))
+    let second = try await apply(
+      Self.passthroughGateway() + "\n---\n" + Self.virtualService("a", sniHosts: ["b.example.com"]))
     #expect(second.servicesVersion == first.servicesVersion)
     #expect(second.istioConfigVersion > first.istioConfigVersion)
     cache.prune(keeping: second)
@@ -165,7 +169,8 @@ extension AdsServerTests {
     }
     // A router: the same change brings its SNI clusters.
     try await withHarness(nodeID: "router~127.0.0.20~gw.istio-system~istio-system.svc.cluster.local") { h in
-      h.requests.yield(Self.request(.cluster, node: true, nodeID: "router~127.0.0.20~gw.istio-system~istio-system.svc.cluster.local"))
+      h.requests.yield(
+        Self.request(.cluster, node: true, nodeID: "router~127.0.0.20~gw.istio-system~istio-system.svc.cluster.local"))
       let cds = try await h.next("CDS response")
       #expect(!cds.resources.isEmpty)
       h.requests.yield(Self.request(.cluster, nonce: cds.nonce, version: cds.versionInfo))

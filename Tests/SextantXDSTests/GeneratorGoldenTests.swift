@@ -55,7 +55,9 @@ import Testing
     let cluster2 = ClusterObjects([
       .namespace(Namespace(metadata: ObjectMeta(name: "sample"))),
       service("helloworld", "10.97.0.10", helloPorts),
-      slice("helloworld-xyz", service: "helloworld", ports: [.init(name: "http", port: 8081)], addresses: ["10.2.0.1", "10.2.0.2"]),
+      slice(
+        "helloworld-xyz", service: "helloworld", ports: [.init(name: "http", port: 8081)],
+        addresses: ["10.2.0.1", "10.2.0.2"]),
       meshPod("helloworld-v2-a", "10.2.0.1"),
       meshPod("helloworld-v2-b", "10.2.0.2"),
     ])
@@ -166,7 +168,8 @@ import Testing
     let plan = InboundPlan(snapshot: snapshot, view: Self.workload)
     let clusters = try ClusterGenerator.generate(snapshot: snapshot, view: Self.workload, inbound: plan)
     try assertGolden("cds-inbound.json", clusters.filter { $0.name.hasPrefix("inbound|") })
-    try assertGolden("lds-inbound.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.workload, inbound: plan))
+    try assertGolden(
+      "lds-inbound.json", try ListenerGenerator.generate(snapshot: snapshot, view: Self.workload, inbound: plan))
   }
 
   @Test func outboundClustersMatchTheServiceAccountsOfTheService() async throws {
@@ -182,7 +185,8 @@ import Testing
       unpackingAny: hello.transportSocketMatches[0].transportSocket.typedConfig)
     #expect(context.sni == "outbound_.5000_._.helloworld.sample.svc.cluster.local")
     #expect(
-      context.commonTlsContext.combinedValidationContext.defaultValidationContext.matchTypedSubjectAltNames.map(\.matcher.exact)
+      context.commonTlsContext.combinedValidationContext.defaultValidationContext.matchTypedSubjectAltNames.map(
+        \.matcher.exact)
         == ["spiffe://example.org/ns/sample/sa/helloworld"])
   }
 
@@ -226,7 +230,8 @@ import Testing
       return
     }
     let expected = try String(contentsOf: url, encoding: .utf8)
-    #expect(actual == expected, "generator output differs from Golden/\(name); rerun with SEXTANT_UPDATE_GOLDEN=1 to accept")
+    #expect(
+      actual == expected, "generator output differs from Golden/\(name); rerun with SEXTANT_UPDATE_GOLDEN=1 to accept")
   }
 
   /// The messages generators pack into `typed_config` and `transport_socket` Anys. Generators serialize an Any once,
@@ -256,7 +261,8 @@ import Testing
       options.preserveProtoFieldNames = true
       return try JSONSerialization.jsonObject(with: Data(try message.jsonString(options: options).utf8))
     }
-    let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    let data = try JSONSerialization.data(
+      withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     return String(decoding: data, as: UTF8.self) + "\n"
   }
 }

@@ -38,10 +38,15 @@ struct SplitHorizonTests {
     [gateway("network2", "35.0.0.2", cluster: "c2"), gateway("network2", "35.0.0.3", port: 16443, cluster: "c2")]
   }
   var network3Gateways: [NetworkGateway] {
-    [gateway("network3", "35.0.0.4", cluster: "c3"), gateway("network3", "35.0.0.5", cluster: "c3"), gateway("network3", "35.0.0.6", cluster: "c3")]
+    [
+      gateway("network3", "35.0.0.4", cluster: "c3"), gateway("network3", "35.0.0.5", cluster: "c3"),
+      gateway("network3", "35.0.0.6", cluster: "c3"),
+    ]
   }
   var topology: NetworkTopology {
-    NetworkTopology(gateways: ["network1": [network1Gateway], "network2": network2Gateways, "network3": network3Gateways])
+    NetworkTopology(gateways: [
+      "network1": [network1Gateway], "network2": network2Gateways, "network3": network3Gateways,
+    ])
   }
 
   @Test func withoutGatewaysEverythingIsSentAsItIs() {
@@ -134,7 +139,8 @@ struct SplitHorizonTests {
     #expect(topology.gateways(of: "network2", cluster: "c4") == [c2] + c3)
     #expect(topology.gateways(of: "network9", cluster: "c2") == [])
     let endpoints = [
-      endpoint("10.2.0.1", network: "network2", cluster: "c2"), endpoint("10.2.0.2", network: "network2", cluster: "c2"),
+      endpoint("10.2.0.1", network: "network2", cluster: "c2"),
+      endpoint("10.2.0.2", network: "network2", cluster: "c2"),
       endpoint("10.3.0.1", network: "network2", cluster: "c3"),
       endpoint("10.4.0.1", network: "network2", weight: 3, cluster: "c4"),
     ]
@@ -170,7 +176,10 @@ struct SplitHorizonTests {
       endpoint("10.9.0.1", network: "network9"),  // network9 has no gateway
     ]
     // Nothing remote is left, so nothing is scaled either.
-    #expect(SplitHorizon.apply(endpoints, proxyNetwork: "network1", topology: topology) == [endpoint("10.1.0.1", network: "network1")])
+    #expect(
+      SplitHorizon.apply(endpoints, proxyNetwork: "network1", topology: topology) == [
+        endpoint("10.1.0.1", network: "network1")
+      ])
     // Only the mTLS endpoint of network2 counts towards its gateways.
     let mixed = endpoints + [endpoint("10.2.0.2", network: "network2")]
     #expect(
@@ -189,8 +198,12 @@ struct SplitHorizonTests {
 
   @Test func unreachableReasons() {
     #expect(SplitHorizon.unreachable(endpoint("10.9.0.1", network: "network9"), topology: topology) == .noGateway)
-    #expect(SplitHorizon.unreachable(endpoint("10.9.0.1", network: "network9", mTLS: false), topology: topology) == .noGateway)
-    #expect(SplitHorizon.unreachable(endpoint("10.2.0.1", network: "network2", mTLS: false), topology: topology) == .noMutualTLS)
+    #expect(
+      SplitHorizon.unreachable(endpoint("10.9.0.1", network: "network9", mTLS: false), topology: topology) == .noGateway
+    )
+    #expect(
+      SplitHorizon.unreachable(endpoint("10.2.0.1", network: "network2", mTLS: false), topology: topology)
+        == .noMutualTLS)
     #expect(SplitHorizon.unreachable(endpoint("10.2.0.1", network: "network2"), topology: topology) == nil)
     #expect(SplitHorizon.unreachable(endpoint("10.0.0.1", network: "", mTLS: false), topology: topology) == nil)
     // Without any gateway nothing is filtered, so nothing is unreachable.
@@ -208,7 +221,8 @@ enum SplitFixture {
     .pod(
       Pod(
         metadata: ObjectMeta(
-          name: name, namespace: "sample", labels: mTLS ? ["app": "helloworld", "security.istio.io/tlsMode": "istio"] : ["app": "helloworld"]),
+          name: name, namespace: "sample",
+          labels: mTLS ? ["app": "helloworld", "security.istio.io/tlsMode": "istio"] : ["app": "helloworld"]),
         spec: Pod.Spec(serviceAccountName: "helloworld"),
         status: Pod.Status(podIP: ip, phase: "Running")))
   }
@@ -218,8 +232,10 @@ enum SplitFixture {
       KubeService(
         metadata: ObjectMeta(
           name: "istio-eastwestgateway", namespace: "istio-system", labels: ["topology.istio.io/network": network]),
-        spec: KubeService.Spec(type: "LoadBalancer", clusterIP: "10.96.0.99", ports: [KubeService.Port(name: "tls", port: 15443)]),
-        status: KubeService.Status(loadBalancer: KubeService.LoadBalancer(ingress: ingress.map { KubeService.Ingress(ip: $0) }))))
+        spec: KubeService.Spec(
+          type: "LoadBalancer", clusterIP: "10.96.0.99", ports: [KubeService.Port(name: "tls", port: 15443)]),
+        status: KubeService.Status(
+          loadBalancer: KubeService.LoadBalancer(ingress: ingress.map { KubeService.Ingress(ip: $0) }))))
   }
 
   /// helloworld (port 80 → 8080) with `pods` (name, IP, mTLS) on `network`, and a gateway Service when `gateways` is
@@ -227,18 +243,22 @@ enum SplitFixture {
   static func cluster(network: String?, pods: [(String, String, Bool)], gateways: [String]) -> ClusterObjects {
     var objects: [KubeObject] = [
       .namespace(
-        Namespace(metadata: ObjectMeta(name: "istio-system", labels: network.map { ["topology.istio.io/network": $0] }))),
+        Namespace(metadata: ObjectMeta(name: "istio-system", labels: network.map { ["topology.istio.io/network": $0] }))
+      ),
       .service(
         KubeService(
           metadata: ObjectMeta(name: "helloworld", namespace: "sample"),
-          spec: KubeService.Spec(clusterIP: "10.96.0.10", ports: [KubeService.Port(name: "http", port: 80, targetPort: .int(8080))]))),
+          spec: KubeService.Spec(
+            clusterIP: "10.96.0.10", ports: [KubeService.Port(name: "http", port: 80, targetPort: .int(8080))]))),
       .endpointSlice(
         EndpointSlice(
-          metadata: ObjectMeta(name: "helloworld-1", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "helloworld"]),
+          metadata: ObjectMeta(
+            name: "helloworld-1", namespace: "sample", labels: [EndpointSlice.serviceNameLabel: "helloworld"]),
           addressType: "IPv4",
           endpoints: pods.map {
             EndpointSlice.Endpoint(
-              addresses: [$0.1], conditions: .init(ready: true), targetRef: ObjectReference(kind: "Pod", namespace: "sample", name: $0.0))
+              addresses: [$0.1], conditions: .init(ready: true),
+              targetRef: ObjectReference(kind: "Pod", namespace: "sample", name: $0.0))
           },
           ports: [EndpointSlice.Port(name: "http", port: 8080)])),
     ]
@@ -254,7 +274,8 @@ enum SplitFixture {
     network: "network1", pods: [("hw-1a", "10.1.0.1", true), ("hw-1b", "10.1.0.2", false)], gateways: ["35.0.0.1"])
   /// cluster2 (network2): 10.2.0.1 and 10.2.0.2 (mTLS), 10.2.0.3 (plaintext), gateways 35.0.0.2 and 35.0.0.3.
   static let cluster2 = cluster(
-    network: "network2", pods: [("hw-2a", "10.2.0.1", true), ("hw-2b", "10.2.0.2", true), ("hw-2c", "10.2.0.3", false)],
+    network: "network2",
+    pods: [("hw-2a", "10.2.0.1", true), ("hw-2b", "10.2.0.2", true), ("hw-2c", "10.2.0.3", false)],
     gateways: ["35.0.0.2", "35.0.0.3"])
 
   static func registry() async -> MeshRegistry {
@@ -308,7 +329,8 @@ struct SplitHorizonEndpointTests {
     let snapshot = await SplitFixture.registry().current
     #expect(snapshot.networks.gateways(of: "network2").count == 2)
 
-    let fromNetwork1 = EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network1"))
+    let fromNetwork1 = EndpointGenerator.generate(
+      snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network1"))
     // network2's two mTLS endpoints (weight 2 in all) become 2 gateways of weight 2 * 2 / 2; LCM 2 doubles the locals.
     #expect(
       SplitFixture.seen(fromNetwork1) == [
@@ -320,7 +342,8 @@ struct SplitHorizonEndpointTests {
     #expect(fromNetwork1.endpoints.count == 1)
     #expect(fromNetwork1.endpoints.first?.loadBalancingWeight.value == 8)
 
-    let fromNetwork2 = EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network2"))
+    let fromNetwork2 = EndpointGenerator.generate(
+      snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network2"))
     #expect(
       SplitFixture.seen(fromNetwork2) == [
         S(address: "10.2.0.1", port: 8080, weight: 1, mTLS: true, network: "network2", cluster: "cluster2"),
@@ -331,28 +354,33 @@ struct SplitHorizonEndpointTests {
     #expect(fromNetwork2.clusterName == SplitFixture.cluster)
 
     // A proxy without a network reaches everything directly.
-    let unset = EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar(""))
+    let unset = EndpointGenerator.generate(
+      snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar(""))
     #expect(SplitFixture.seen(unset).map(\.address) == ["10.1.0.1", "10.1.0.2", "10.2.0.1", "10.2.0.2", "10.2.0.3"])
     #expect(SplitFixture.seen(unset).allSatisfy { $0.weight == 1 })
   }
 
   @Test func gatewaySNIClusterHasOnlyLocalMutualTLSEndpoints() async throws {
     let snapshot = await SplitFixture.registry().current
-    let onNetwork2 = EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.sni, view: SplitFixture.router("network2"))
+    let onNetwork2 = EndpointGenerator.generate(
+      snapshot: snapshot, clusterName: SplitFixture.sni, view: SplitFixture.router("network2"))
     #expect(onNetwork2.clusterName == SplitFixture.sni)
     #expect(
       SplitFixture.seen(onNetwork2) == [
         S(address: "10.2.0.1", port: 8080, weight: 1, mTLS: true, network: "network2", cluster: "cluster2"),
         S(address: "10.2.0.2", port: 8080, weight: 1, mTLS: true, network: "network2", cluster: "cluster2"),
       ])
-    let onNetwork1 = EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.sni, view: SplitFixture.router("network1"))
+    let onNetwork1 = EndpointGenerator.generate(
+      snapshot: snapshot, clusterName: SplitFixture.sni, view: SplitFixture.router("network1"))
     #expect(SplitFixture.seen(onNetwork1).map(\.address) == ["10.1.0.1"])
     // A port the service does not have, or an unknown host: answered, empty.
     let otherPort = EndpointGenerator.generate(
-      snapshot: snapshot, clusterName: "outbound_.81_._.helloworld.sample.svc.cluster.local", view: SplitFixture.router("network1"))
+      snapshot: snapshot, clusterName: "outbound_.81_._.helloworld.sample.svc.cluster.local",
+      view: SplitFixture.router("network1"))
     #expect(otherPort.endpoints.isEmpty)
     let unknown = EndpointGenerator.generate(
-      snapshot: snapshot, clusterName: "outbound_.80_._.nothing.sample.svc.cluster.local", view: SplitFixture.router("network1"))
+      snapshot: snapshot, clusterName: "outbound_.80_._.nothing.sample.svc.cluster.local",
+      view: SplitFixture.router("network1"))
     #expect(unknown.endpoints.isEmpty && unknown.clusterName == "outbound_.80_._.nothing.sample.svc.cluster.local")
   }
 
@@ -372,13 +400,16 @@ struct SplitHorizonEndpointTests {
   @Test func withoutGatewaysEveryProxySeesEveryEndpoint() async throws {
     let registry = MeshRegistry(options: SplitFixture.registryOptions)
     await registry.apply(
-      cluster: "cluster1", objects: SplitFixture.cluster(network: "network1", pods: [("a", "10.1.0.1", true)], gateways: []))
+      cluster: "cluster1",
+      objects: SplitFixture.cluster(network: "network1", pods: [("a", "10.1.0.1", true)], gateways: []))
     await registry.apply(
-      cluster: "cluster2", objects: SplitFixture.cluster(network: "network2", pods: [("b", "10.2.0.1", false)], gateways: []))
+      cluster: "cluster2",
+      objects: SplitFixture.cluster(network: "network2", pods: [("b", "10.2.0.1", false)], gateways: []))
     let snapshot = registry.current
     #expect(!snapshot.networks.isMultiNetwork)
     let seen = SplitFixture.seen(
-      EndpointGenerator.generate(snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network1")))
+      EndpointGenerator.generate(
+        snapshot: snapshot, clusterName: SplitFixture.cluster, view: SplitFixture.sidecar("network1")))
     #expect(seen.map(\.address) == ["10.1.0.1", "10.2.0.1"])
     #expect(snapshot.unreachableEndpoints().isEmpty)
   }
@@ -390,7 +421,8 @@ struct SplitHorizonEndpointTests {
     // network3 has no gateway at all.
     await registry.apply(
       cluster: "cluster3",
-      objects: SplitFixture.cluster(network: "network3", pods: [("c", "10.3.0.1", true), ("d", "10.3.0.2", false)], gateways: []))
+      objects: SplitFixture.cluster(
+        network: "network3", pods: [("c", "10.3.0.1", true), ("d", "10.3.0.2", false)], gateways: []))
     // No network: always reachable.
     await registry.apply(
       cluster: "cluster4", objects: SplitFixture.cluster(network: nil, pods: [("e", "10.4.0.1", false)], gateways: []))
@@ -402,15 +434,18 @@ struct SplitHorizonEndpointTests {
     let registry = await SplitFixture.registry()
     let snapshot = registry.current
     let generator = ConfigGenerator()
-    let a = try generator.resources(.endpoint, names: [SplitFixture.cluster], snapshot: snapshot, view: SplitFixture.sidecar("network1"))
+    let a = try generator.resources(
+      .endpoint, names: [SplitFixture.cluster], snapshot: snapshot, view: SplitFixture.sidecar("network1"))
     #expect(generator.cache.statistics.misses == 1 && generator.cache.statistics.hits == 0)
     // Another proxy on network1 (another namespace even): the same entry.
     let b = try generator.resources(
-      .endpoint, names: [SplitFixture.cluster], snapshot: snapshot, view: SplitFixture.sidecar("network1", namespace: "other"))
+      .endpoint, names: [SplitFixture.cluster], snapshot: snapshot,
+      view: SplitFixture.sidecar("network1", namespace: "other"))
     #expect(a == b)
     #expect(generator.cache.statistics.hits == 1 && generator.cache.statistics.misses == 1)
     // A proxy on network2: a different assignment, a miss.
-    let c = try generator.resources(.endpoint, names: [SplitFixture.cluster], snapshot: snapshot, view: SplitFixture.sidecar("network2"))
+    let c = try generator.resources(
+      .endpoint, names: [SplitFixture.cluster], snapshot: snapshot, view: SplitFixture.sidecar("network2"))
     #expect(c != a)
     #expect(generator.cache.statistics.hits == 1 && generator.cache.statistics.misses == 2)
     #expect(generator.cache.statistics.entries == 2)
@@ -419,20 +454,24 @@ struct SplitHorizonEndpointTests {
     await registry.apply(
       cluster: "cluster2",
       objects: SplitFixture.cluster(
-        network: "network2", pods: [("hw-2a", "10.2.0.1", true), ("hw-2b", "10.2.0.2", true), ("hw-2c", "10.2.0.3", false)],
+        network: "network2",
+        pods: [("hw-2a", "10.2.0.1", true), ("hw-2b", "10.2.0.2", true), ("hw-2c", "10.2.0.3", false)],
         gateways: ["35.0.0.9"]))
     let moved = registry.current
     #expect(moved.networksVersion > snapshot.networksVersion)
     #expect(moved.endpointVersions[SplitFixture.host] == snapshot.endpointVersions[SplitFixture.host])
     generator.cache.prune(keeping: moved)
     #expect(generator.cache.statistics.entries == 0)
-    let after = try generator.resources(.endpoint, names: [SplitFixture.cluster], snapshot: moved, view: SplitFixture.sidecar("network1"))
+    let after = try generator.resources(
+      .endpoint, names: [SplitFixture.cluster], snapshot: moved, view: SplitFixture.sidecar("network1"))
     #expect(generator.cache.statistics.misses == 3)
-    let assignment = try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(unpackingAny: try #require(after.first).resource)
+    let assignment = try Envoy_Config_Endpoint_V3_ClusterLoadAssignment(
+      unpackingAny: try #require(after.first).resource)
     // One gateway now: no scaling; network2's two mTLS endpoints weigh 2 on it.
     #expect(
       SplitFixture.seen(assignment).map(\.description) == [
-        "10.1.0.1:8080 w1 mtls network1/cluster1", "10.1.0.2:8080 w1 network1/cluster1", "35.0.0.9:15443 w2 mtls network2/cluster2",
+        "10.1.0.1:8080 w1 mtls network1/cluster1", "10.1.0.2:8080 w1 network1/cluster1",
+        "35.0.0.9:15443 w2 mtls network2/cluster2",
       ])
   }
 }

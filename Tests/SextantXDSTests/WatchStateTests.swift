@@ -66,7 +66,8 @@ import Testing
 
     // A NACK that drops names, or keeps them, is not answered; the subscription follows the request.
     watch.sent(version: "2", nonce: "n3")
-    #expect(watch.receive(versionInfo: "1", nonce: "n3", resourceNames: ["b"], errorMessage: "bad") == .nack(reason: "bad"))
+    #expect(
+      watch.receive(versionInfo: "1", nonce: "n3", resourceNames: ["b"], errorMessage: "bad") == .nack(reason: "bad"))
     #expect(watch.requestedNames == ["b"])
   }
 
@@ -74,7 +75,8 @@ import Testing
     var watch = WatchState(type: .cluster)
     _ = watch.receive(versionInfo: "", nonce: "", resourceNames: [], errorMessage: nil)
     watch.sent(version: "1", nonce: "n1")
-    #expect(watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["x"], errorMessage: "no") == .nack(reason: "no"))
+    #expect(
+      watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["x"], errorMessage: "no") == .nack(reason: "no"))
   }
 
   @Test func staleNonceIsIgnoredEvenWithAnError() {
@@ -82,8 +84,11 @@ import Testing
     _ = watch.receive(versionInfo: "", nonce: "", resourceNames: ["80"], errorMessage: nil)
     watch.sent(version: "1", nonce: "n1")
     watch.sent(version: "2", nonce: "n2")
-    #expect(watch.receive(versionInfo: "1", nonce: "n1", resourceNames: ["80", "90"], errorMessage: nil) == .stale(nonce: "n1"))
-    #expect(watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["80"], errorMessage: "old") == .stale(nonce: "n1"))
+    #expect(
+      watch.receive(versionInfo: "1", nonce: "n1", resourceNames: ["80", "90"], errorMessage: nil)
+        == .stale(nonce: "n1"))
+    #expect(
+      watch.receive(versionInfo: "", nonce: "n1", resourceNames: ["80"], errorMessage: "old") == .stale(nonce: "n1"))
     #expect(watch.requestedNames == ["80"])
     #expect(watch.lastNack == nil)
   }
