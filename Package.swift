@@ -224,12 +224,14 @@ let package = Package(
     .executableTarget(
       name: "sextant-bench",
       dependencies: [
+        "SextantControlPlane",
         "SextantBase",
         "SextantKube",
         "SextantRegistry",
         "SextantPKI",
         "SextantGeneration",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
     .executableTarget(

@@ -3,7 +3,8 @@
 #
 # 1. Debian packages (apt-get) and a pinned Python virtual environment in .venv (ignored by git).
 # 2. Scripts/generate-protos.sh --check: the committed Swift in Sources/{EnvoyAPI,EnvoyServices,IstioAPI} matches Protos/.
-# 3. swift format lint --strict over our own Sources/ and Tests/ (.swift-format; generated code excluded).
+# 3. swift format lint --strict over our own Sources/ and Tests/ (.swift-format; generated code excluded), and
+#    Scripts/check-architecture.py (the module table in Docs/architecture.md equals Package.swift; generation is pure).
 #    swift build: fails on any compiler warning from our own Sources/ or Tests/.
 # 4. swift test: unit tests.
 # 5. pytest Tests/Conformance: Protos/ against Envoy's real descriptors (PyPI xds-protos).
@@ -42,8 +43,9 @@ fi
 step "Generated code matches Protos/"
 Scripts/generate-protos.sh --check
 
-step "swift format lint (.swift-format)"
+step "swift format lint (.swift-format); Docs/architecture.md's module table is Package.swift's"
 Scripts/format.sh --lint
+python3 Scripts/check-architecture.py
 
 step "swift build (no warnings from our targets)"
 log=$(mktemp)

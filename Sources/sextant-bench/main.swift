@@ -193,3 +193,7 @@ let verify = try measure {
   }
 }
 print("trust: client chain verification                       \(perSecond(options.certificates, verify))")
+
+let startup = try await controlPlaneStartup(
+  services: options.services, endpoints: options.endpointsPerService, logger: logger)
+print("control plane: start to ready on a clusters directory   \(milliseconds(startup))")
