@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Checks that Docs/architecture.md's module table is Package.swift's module graph, and that config generation
-stays pure.
+"""Checks that Docs/architecture.md's module table is Package.swift's module graph, that config generation
+stays pure, and that no hand-written Swift file is over 600 lines.
 
   Scripts/check-architecture.py   exit 1, naming every difference, when the table and Package.swift disagree or
-                                  SextantGeneration reaches a gRPC, NIO or ServiceLifecycle product
+                                  SextantGeneration reaches a gRPC, NIO or ServiceLifecycle product, or a file is too long
 
 Reads the package with `swift package dump-package` (no build). The table's rows are `| `Name` | kind | deps | ... |`;
 "depends on" lists our own modules only (products of other packages are not listed), "—" for none.
@@ -67,6 +67,15 @@ while stack:
 for name in sorted(seen):
     if forbidden.match(name):
         problems.append(f"Package.swift: SextantGeneration reaches {name}; config generation must not depend on it")
+
+# 3. No hand-written Swift file is over 600 lines (generated code excluded).
+generated = {"EnvoyAPI", "EnvoyServices", "IstioAPI"}
+for path in sorted(list((root / "Sources").rglob("*.swift")) + list((root / "Tests").rglob("*.swift"))):
+    if path.relative_to(root).parts[1] in generated:
+        continue
+    lines = path.read_text().count("\n")
+    if lines > 600:
+        problems.append(f"{path.relative_to(root)}: {lines} lines; split it (a new concern gets a new file, at most 600)")
 
 for problem in problems:
     print(problem, file=sys.stderr)
