@@ -11,14 +11,22 @@ package enum EnvoyBuild {
     return source
   }
 
-  /// A TCP socket address.
+  /// A TCP socket address; see `portValue(_:)` for a port outside 0-65535.
   package static func address(_ ip: String, _ port: Int) -> Envoy_Config_Core_V3_Address {
     var socket = Envoy_Config_Core_V3_SocketAddress()
     socket.address = ip
-    socket.portValue = UInt32(port)
+    socket.portValue = portValue(port)
     var address = Envoy_Config_Core_V3_Address()
     address.socketAddress = socket
     return address
+  }
+
+  /// A port as Envoy's `uint32` port fields take it; one outside 0-65535 becomes 0 instead of trapping.
+  ///
+  /// Defence in depth: decoding rejects objects with such ports (files and API servers alike), so the registry
+  /// never holds one; were one to get through, a port-0 resource is wrong but the process keeps running.
+  package static func portValue(_ port: Int) -> UInt32 {
+    (0...65535).contains(port) ? UInt32(port) : 0
   }
 
   /// A `google.protobuf.Duration` of whole and fractional seconds.

@@ -136,7 +136,7 @@ package enum ListenerGenerator {
     var chains: [Envoy_Config_Listener_V3_FilterChain] = []
     for port in inbound.ports {
       for var chain in try inboundChains(port: port.port, mutualTLS: mutualTLS) {
-        chain.filterChainMatch.destinationPort = Google_Protobuf_UInt32Value(UInt32(port.port))
+        chain.filterChainMatch.destinationPort = Google_Protobuf_UInt32Value(EnvoyBuild.portValue(port.port))
         chains.append(chain)
       }
     }

@@ -10,8 +10,9 @@ import Foundation
 /// `ServiceList` (whose items may omit `kind` and `apiVersion`, as the API server returns them) are unpacked.
 ///
 /// Anything invalid in a decoded kind rejects the whole file with an `ObjectDecodingError` naming the file, the line
-/// and the reason: malformed YAML or JSON, a missing or empty `metadata.name`, a field of the wrong type, a Service or
-/// Endpoints port outside 1-65535, an EndpointSlice endpoint without addresses. Decoding is strict about types, as the
+/// and the reason: malformed YAML or JSON, a missing or empty `metadata.name`, a field of the wrong type, a Service,
+/// EndpointSlice or Endpoints port (or a Service's `targetPort` or `nodePort`) outside 1-65535, an EndpointSlice
+/// endpoint without addresses (`ObjectValidation`, the same checks objects from API servers get). Decoding is strict about types, as the
 /// API server is (`port: "80"` is an error); unknown fields are ignored.
 ///
 /// For v1beta1 EndpointSlices the endpoint `zone` and `nodeName` are filled from `topology` when absent

@@ -16,12 +16,15 @@ import SextantKube
 /// - **410 Gone** (HTTP status or ERROR event, or a source's own `gone`, such as `VersionedResourceSource` when the
 ///   served version changed): relist at once (after a backoff delay when it happens again without progress in
 ///   between). Any other ERROR event: error state, backoff, relist.
-/// - A watch event that **does not decode**: error state, backoff, relist. The list leaves that object out (and the
-///   informer logs it by name and field), and the next watch starts after it, so one object Sextant's model rejects
-///   does not stop the collection's watch.
+/// - A watch event that **does not decode** (or holds a value the API server's validation would reject, such as a
+///   port outside 1-65535): error state, backoff, relist. The list leaves that object out (and the informer logs it
+///   by cluster, kind, namespace/name and field), and the next watch starts after it, so one object Sextant's model
+///   rejects does not stop the collection's watch.
 /// - **Failures** (connection refused or reset, TLS, timeouts, 401/403, 404, 429, 5xx, a response that is not a
 ///   list): error state, wait `backoff`, retry the same step (a failed watch resumes from the same
-///   resourceVersion). The backoff resets after a successful list or a watch that made progress.
+///   resourceVersion). The backoff resets only after a watch that made progress (ended normally having received
+///   events, or after half of `watchTimeout`), not after a list alone: while every watch fails at once (410,
+///   immediate close, an undecodable event), the relists wait longer each time, up to the backoff's cap.
 ///
 /// State changes (`syncing` → `synced`, → `error`, back to `synced`) are reported through `onState` and logged
 /// once per change — entering an error (with cluster, URL and reason, at error level), a different kind of error,
@@ -131,7 +134,9 @@ package struct Informer<Object: KubeResourceObject>: Sendable {
   private func log(_ note: InformerStateMachine<Object>.Note) {
     switch note {
     case .skipped(let skipped):
-      logger.error("Leaving out an object that does not decode: \(skipped)", metadata: ["url": "\(source.url)"])
+      logger.error(
+        "Leaving out an object that does not decode: cluster \(source.clusterID): \(Object.kind) \(skipped)",
+        metadata: ["url": "\(source.url)"])
     case .listed(let objects, let resourceVersion):
       logger.debug(
         "Listed \(name)",

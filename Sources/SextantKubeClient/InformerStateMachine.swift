@@ -122,7 +122,11 @@ package struct InformerStateMachine<Object: KubeResourceObject>: Sendable {
   }
 
   /// A list succeeded: it replaces the store (reported whole the first time, then as the difference), the watch
-  /// continues from its resourceVersion, the backoff resets, and the state is `synced`.
+  /// continues from its resourceVersion, and the state is `synced`.
+  ///
+  /// The backoff does not reset here: a list alone is no progress when every watch after it fails at once (410,
+  /// immediate close, an undecodable event), and resetting would relist about ten times a second. Only a watch that
+  /// made progress resets it (``watchEnded(_:after:)``).
   package mutating func listed(_ list: ObjectList<Object>) -> [Effect] {
     var effects = list.skipped.map { Effect.note(.skipped($0)) }
     var fresh: [NamespacedName: Object] = [:]
@@ -134,7 +138,6 @@ package struct InformerStateMachine<Object: KubeResourceObject>: Sendable {
     let diff = RelistDiff.between(old: store, new: fresh)
     store = fresh
     resourceVersion = list.resourceVersion
-    backoff.reset()
     phase = .ready
     effects.append(.note(.listed(objects: fresh.count, resourceVersion: list.resourceVersion)))
     if !listedOnce {
@@ -216,7 +219,8 @@ package struct InformerStateMachine<Object: KubeResourceObject>: Sendable {
   /// - 410 Gone: relist, at once unless it is the second 410 in a row and this watch received nothing.
   /// - another failure: the error state and a backoff; relist after an ERROR event or an event that does not
   ///   decode, else watch again from the same resourceVersion.
-  /// - a normal end after events or after half of `watchTimeout`: watch again at once; the backoff resets.
+  /// - a normal end after events or after half of `watchTimeout`: watch again at once; the backoff resets (the only
+  ///   place it does, so delays keep growing across relists while watches keep failing at once).
   /// - a normal end at once without events: relist after a backoff.
   package mutating func watchEnded(_ error: (any Error)?, after elapsed: Duration) -> [Effect] {
     guard case .watching(let progress) = phase else { return [] }

@@ -23,7 +23,7 @@ package struct KubeconfigError: Error, Sendable, Hashable, CustomStringConvertib
     /// A certificate or key is not valid PEM.
     case invalidPEM
     /// The policy refuses the field: an untrusted (remote secret) kubeconfig uses exec, an auth provider, a token
-    /// file or another file path that the allow set does not name.
+    /// file, another file path, an `http://` server or `insecure-skip-tls-verify` that the allow set does not name.
     case notAllowed
     /// Sextant does not implement the field (exec plugins, auth providers, basic auth, impersonation, proxies).
     case unsupported

@@ -78,14 +78,28 @@ struct KubeconfigReader {
       try require(
         "certificateAuthority", field: "\(field).certificate-authority", what: "certificate-authority file paths")
     }
+    let server = try string(body, "server", field: "\(field).server")
+    // Workload tokens are sent to the server for review: plain http or an unchecked server would hand them out.
+    if let server, case .success(let url) = ServerURL.parse(server), url.scheme == "http" {
+      try require(
+        "httpServer", field: "\(field).server",
+        refusal: "an http:// server is not allowed in an untrusted kubeconfig: tokens sent to it travel in plain text")
+    }
+    let insecureSkipTLSVerify =
+      try bool(body, "insecure-skip-tls-verify", field: "\(field).insecure-skip-tls-verify") ?? false
+    if insecureSkipTLSVerify {
+      try require(
+        "insecureSkipTLSVerify", field: "\(field).insecure-skip-tls-verify",
+        refusal: "insecure-skip-tls-verify is not allowed in an untrusted kubeconfig: the server's certificate would "
+          + "not be checked")
+    }
     return Kubeconfig.Cluster(
       name: name,
-      server: try string(body, "server", field: "\(field).server"),
+      server: server,
       certificateAuthorityData: try base64(
         body, "certificate-authority-data", field: "\(field).certificate-authority-data"),
       certificateAuthority: certificateAuthority,
-      insecureSkipTLSVerify: try bool(body, "insecure-skip-tls-verify", field: "\(field).insecure-skip-tls-verify")
-        ?? false,
+      insecureSkipTLSVerify: insecureSkipTLSVerify,
       tlsServerName: try string(body, "tls-server-name", field: "\(field).tls-server-name"),
       proxyURL: try string(body, "proxy-url", field: "\(field).proxy-url"))
   }
@@ -228,13 +242,17 @@ struct KubeconfigReader {
 
   // MARK: - Helpers
 
-  /// Throws `notAllowed` unless the policy allows `option`.
+  /// Throws `notAllowed` unless the policy allows `option`; `what` (plural) names what is refused.
   private func require(_ option: String, field: String, what: String) throws(KubeconfigError) {
+    try require(option, field: field, refusal: "\(what) are not allowed in an untrusted kubeconfig")
+  }
+
+  /// Throws `notAllowed` unless the policy allows `option`, with `refusal` and the option that would allow it.
+  private func require(_ option: String, field: String, refusal: String) throws(KubeconfigError) {
     guard !policy.allows(option) else { return }
     throw KubeconfigError(
       code: .notAllowed,
-      message: "\(what) are not allowed in an untrusted kubeconfig (allowed only when the insecure kubeconfig "
-        + "options name \"\(option)\")",
+      message: "\(refusal) (allowed only when the insecure kubeconfig options name \"\(option)\")",
       source: source, field: field, line: lines[field], column: columns[field])
   }
 

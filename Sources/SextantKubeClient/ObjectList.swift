@@ -94,10 +94,13 @@ struct LenientItem<Object: Decodable & Sendable>: Decodable {
 
   var value: Result<Object, SkippedItem>
 
-  /// Decodes one element of `items`; a failure is recorded with the element's index in its page.
+  /// Decodes one element of `items`; a failure, or a value the API server's validation would reject (a port
+  /// outside 1-65535, see `KubeResourceObject.validationProblem`), is recorded with the element's index in its page.
   init(from decoder: any Decoder) throws {
     do {
-      value = .success(try Object(from: decoder))
+      let object = try Object(from: decoder)
+      if let problem = (object as? any KubeResourceObject)?.validationProblem { throw problem }
+      value = .success(object)
     } catch {
       let partial = try? PartialObject(from: decoder)
       value = .failure(

@@ -5,6 +5,8 @@ import SextantKube
 /// `data` holds the values as the API returns them (base64); `decodedData()` decodes them. The description lists
 /// the keys, never the values.
 package struct Secret: KubeResourceObject, Codable, CustomStringConvertible, CustomDebugStringConvertible {
+  package static let kind = "Secret"
+
   package var metadata: ObjectMeta
   /// Key → base64 value; empty when the Secret has no data.
   package var data: [String: String]

@@ -60,8 +60,9 @@ struct WatchEventEnvelope<Object: Decodable & Sendable>: Decodable {
     let container = try decoder.container(keyedBy: CodingKeys.self)
     let type = try container.decode(String.self, forKey: .type)
     switch type {
-    case "ADDED": event = .added(try container.decode(Object.self, forKey: .object))
-    case "MODIFIED": event = .modified(try container.decode(Object.self, forKey: .object))
+    case "ADDED": event = .added(try Self.checked(container.decode(Object.self, forKey: .object), in: container))
+    case "MODIFIED": event = .modified(try Self.checked(container.decode(Object.self, forKey: .object), in: container))
+    // Only a deleted object's key is used: it is removed whatever its other values.
     case "DELETED": event = .deleted(try container.decode(Object.self, forKey: .object))
     case "BOOKMARK":
       let object = try container.decode(BookmarkObject.self, forKey: .object)
@@ -75,5 +76,19 @@ struct WatchEventEnvelope<Object: Decodable & Sendable>: Decodable {
       throw DecodingError.dataCorruptedError(
         forKey: .type, in: container, debugDescription: "unknown watch event type \"\(type.prefix(40))\"")
     }
+  }
+
+  /// `object` unless the API server's validation would reject it (see `KubeResourceObject.validationProblem`):
+  /// then it does not decode, with a message naming its kind, namespace and name, and the field.
+  private static func checked(
+    _ object: Object, in container: KeyedDecodingContainer<CodingKeys>
+  ) throws -> Object {
+    guard let resource = object as? any KubeResourceObject, let problem = resource.validationProblem else {
+      return object
+    }
+    let metadata = resource.metadata
+    let name = metadata.namespace.flatMap { $0.isEmpty ? nil : "\($0)/\(metadata.name)" } ?? metadata.name
+    throw DecodingError.dataCorruptedError(
+      forKey: .object, in: container, debugDescription: "\(type(of: resource).kind) \(name): \(problem)")
   }
 }

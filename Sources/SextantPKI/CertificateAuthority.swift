@@ -32,8 +32,8 @@ package struct CertificateAuthority: Sendable {
 
   /// Signs the PKCS#10 CSR in `csrPEM` for `identity` only: the CSR's subject, SANs and extensions are ignored.
   ///
-  /// The CSR must carry a valid self-signature (proof of possession of its key) and an RSA (≥ 2048 bits) or ECDSA
-  /// P-256/P-384 key. The certificate has the URI SAN `identity`, keyUsage digitalSignature and keyEncipherment,
+  /// The CSR must carry an RSA (2048 to 4096 bits) or ECDSA P-256/P-384 key, checked first, and a valid
+  /// self-signature (proof of possession of its key), checked only for such a key. The certificate has the URI SAN `identity`, keyUsage digitalSignature and keyEncipherment,
   /// extendedKeyUsage serverAuth and clientAuth, and lives `min(ttl, maximumWorkloadTTL)`.
   package func issueWorkloadCertificate(
     csrPEM: String, identity: SpiffeID, ttl: Duration
@@ -45,12 +45,13 @@ package struct CertificateAuthority: Sendable {
     } catch {
       throw IssuanceError(.invalidCSR, subject: subject, error.message)
     }
+    // The key's type and size first: a signature check with an oversized key is the expensive step.
+    if let problem = KeyKind.csrProblem(csr.publicKey) {
+      throw IssuanceError(.unsupportedKey, subject: subject, "the CSR's key: \(problem)")
+    }
     guard csr.publicKey.isValidSignature(csr.signature, for: csr) else {
       throw IssuanceError(
         .csrSignatureInvalid, subject: subject, "the CSR's signature does not verify with its public key")
-    }
-    if let problem = KeyKind.unsupportedReason(csr.publicKey) {
-      throw IssuanceError(.unsupportedKey, subject: subject, "the CSR's key: \(problem)")
     }
     return try issueWorkload(publicKey: csr.publicKey, privateKey: nil, identity: identity, ttl: ttl)
   }

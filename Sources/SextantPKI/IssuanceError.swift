@@ -10,7 +10,8 @@ package struct IssuanceError: Error, Sendable, Hashable, CustomStringConvertible
     case invalidCSR
     /// The CSR's signature does not verify with the public key it carries (no proof of possession).
     case csrSignatureInvalid
-    /// The CSR's key is of a kind the CA does not certify (Ed25519, P-521, RSA under 2048 bits).
+    /// The CSR's key is of a kind the CA does not certify (Ed25519, P-521, RSA under 2048 or over 4096 bits); checked
+    /// before the signature.
     case unsupportedKey
     /// The TTL is zero or negative.
     case invalidTTL

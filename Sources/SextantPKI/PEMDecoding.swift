@@ -131,17 +131,34 @@ enum PEMDecoding {
   }
 }
 
-/// The key kinds Sextant signs with and accepts in CSRs: RSA (2048 bits or more) and ECDSA P-256/P-384.
+/// The key kinds Sextant signs with and accepts in CSRs: RSA (2048 bits or more; at most 4096 in CSRs) and ECDSA
+/// P-256/P-384.
 enum KeyKind {
-  /// Why `key` is not acceptable, or nil when it is.
+  /// The fewest bits an RSA key may have (CA material and CSRs).
+  static let minimumRSABits = 2048
+  /// The most bits an RSA key in a CSR may have: what istio-agent makes (`WORKLOAD_RSA_KEY_SIZE`, 2048 by default)
+  /// with room to spare; larger keys only make the CSR's signature check slower. CA material is not bounded.
+  static let maximumCSRRSABits = 4096
+
+  /// Why `key` is not acceptable as CA material, or nil when it is.
   static func unsupportedReason(_ key: Certificate.PublicKey) -> String? {
     if P256.Signing.PublicKey(key) != nil || P384.Signing.PublicKey(key) != nil { return nil }
     if let rsa = _RSA.Signing.PublicKey(key) {
-      return rsa.keySizeInBits >= 2048
-        ? nil : "RSA keys must have at least 2048 bits (this one has \(rsa.keySizeInBits))"
+      return rsa.keySizeInBits >= minimumRSABits
+        ? nil : "RSA keys must have at least \(minimumRSABits) bits (this one has \(rsa.keySizeInBits))"
     }
     if P521.Signing.PublicKey(key) != nil { return "ECDSA P-521 keys are not supported (use P-256 or P-384)" }
     return "unsupported key type \(key) (use RSA or ECDSA P-256/P-384)"
+  }
+
+  /// Why `key` is not acceptable in a CSR, or nil when it is: as `unsupportedReason`, and RSA keys of at most
+  /// `maximumCSRRSABits` bits. Reads the key's type and size only, never a signature.
+  static func csrProblem(_ key: Certificate.PublicKey) -> String? {
+    if let problem = unsupportedReason(key) { return problem }
+    if let rsa = _RSA.Signing.PublicKey(key), rsa.keySizeInBits > maximumCSRRSABits {
+      return "RSA keys may have at most \(maximumCSRRSABits) bits (this one has \(rsa.keySizeInBits))"
+    }
+    return nil
   }
 }
 

@@ -29,6 +29,9 @@ package struct PeerVerificationError: Error, Sendable, Hashable, CustomStringCon
     case invalidSpiffeID
     /// No mesh root was given.
     case noRoots
+    /// The chain has more certificates or bytes than `PeerCertificateVerifier.maximumChainCertificates` /
+    /// `maximumChainBytes` allow; refused before any signature is checked.
+    case chainTooLong
 
     /// The fixed wording in `description`.
     package var phrase: String {
@@ -44,6 +47,7 @@ package struct PeerVerificationError: Error, Sendable, Hashable, CustomStringCon
       case .noSpiffeID: "no SPIFFE URI SAN"
       case .invalidSpiffeID: "invalid SPIFFE ID"
       case .noRoots: "no mesh roots"
+      case .chainTooLong: "chain too long"
       }
     }
   }

@@ -9,49 +9,81 @@ import X509
 /// The first start creates an ECDSA P-256 root valid for 10 years (CN `Sextant self-signed root`, O = the trust
 /// domain) and writes it in Istio's plug-in layout: ca-cert.pem, cert-chain.pem and root-cert.pem all hold the root,
 /// ca-key.pem (mode 0600, PKCS#8) its key. ca-cert.pem is written last, so it marks complete material: a directory
-/// without it (an interrupted first start) is created afresh, overwriting leftovers. Later starts load the directory
-/// with exactly the checks `PluggedCA.load` runs, so an expired or damaged root is an error, never silently replaced.
-/// The directory belongs to Sextant: do not point it at a plug-in (`cacerts`) directory.
+/// without it (an interrupted first start) is created afresh, overwriting leftovers. Creation holds an exclusive
+/// `flock` on `.sextant-ca.lock` in the directory, so two processes starting at once end with one root (the second
+/// loads what the first wrote); every file is written through a 0600 temporary, flushed, renamed into place and the
+/// directory flushed (`AtomicFileWriter`), and temporaries a crashed run left behind are removed at start. Later
+/// starts load the directory with exactly the checks `PluggedCA.load` runs, so an expired or damaged root is an
+/// error, never silently replaced. The directory belongs to Sextant: do not point it at a plug-in (`cacerts`)
+/// directory.
 package enum SelfSignedCA {
   /// The root's common name.
   package static let commonName = "Sextant self-signed root"
   /// How long a new root is valid (Istio's default for its self-signed root, 10 years).
   package static let validity: Duration = .seconds(3650 * 86_400)
+  /// The lock file creation holds an exclusive `flock` on, in the CA directory (created when first needed, never
+  /// removed).
+  package static let lockFileName = ".sextant-ca.lock"
 
   /// Loads the root stored in `directory`, or creates and stores one when `directory` holds no ca-cert.pem.
   ///
   /// `trustDomain` becomes the new root's organization; a stored root with another organization is reused (with a
   /// warning), because certificates already issued still chain to it. `now` is when validity is checked and, for a
-  /// new root, when it starts (backdated by `CertificateAuthority.clockSkewAllowance`).
+  /// new root, when it starts (backdated by `CertificateAuthority.clockSkewAllowance`). Stored material is loaded
+  /// without the lock (ca-cert.pem appears last, in one rename, and is never rewritten); creation takes it and looks
+  /// again, since another process may have created the root meanwhile.
   package static func loadOrCreate(
     directory: String, trustDomain: String, now: Date = Date(), logger: Logger
   ) throws(CAError) -> CAMaterial {
     let names = CAFileNames(source: directory)
     if FileManager.default.fileExists(atPath: names[.caCert]) {
-      let material = try PluggedCA.load(directory: directory, now: now, logger: logger)
-      let organization = material.rootCertificates.first.flatMap(Self.organization)
-      if organization != trustDomain {
-        logger.warning(
-          "the stored self-signed root was made for another trust domain; reusing it",
-          metadata: [
-            "directory": "\(directory)", "rootOrganization": "\(organization ?? "")",
-            "trustDomain": "\(trustDomain)",
-          ])
-      }
-      return material
+      removeStaleTemporaries(names: names, directory: directory, logger: logger)
+      return try loadStored(directory: directory, trustDomain: trustDomain, now: now, logger: logger)
     }
     do {
       try SpiffeID.validateTrustDomain(trustDomain, input: trustDomain)
     } catch {
       throw CAError(.invalidTrustDomain, file: directory, "cannot create a root: \(error.message)")
     }
+    try createDirectory(directory)
+    return try AtomicFileWriter.withExclusiveLock(path: directory + "/" + lockFileName) {
+      () throws(CAError) -> CAMaterial in
+      removeStaleTemporaries(names: names, directory: directory, logger: logger)
+      if FileManager.default.fileExists(atPath: names[.caCert]) {
+        // Another process (or thread) created the root while this one waited for the lock.
+        return try loadStored(directory: directory, trustDomain: trustDomain, now: now, logger: logger)
+      }
+      return try create(directory: directory, names: names, trustDomain: trustDomain, now: now, logger: logger)
+    }
+  }
+
+  /// Loads the stored material with `PluggedCA.load`'s checks, warning when it was made for another trust domain.
+  private static func loadStored(
+    directory: String, trustDomain: String, now: Date, logger: Logger
+  ) throws(CAError) -> CAMaterial {
+    let material = try PluggedCA.load(directory: directory, now: now, logger: logger)
+    let organization = material.rootCertificates.first.flatMap(Self.organization)
+    if organization != trustDomain {
+      logger.warning(
+        "the stored self-signed root was made for another trust domain; reusing it",
+        metadata: [
+          "directory": "\(directory)", "rootOrganization": "\(organization ?? "")",
+          "trustDomain": "\(trustDomain)",
+        ])
+    }
+    return material
+  }
+
+  /// Creates a root, writes the four files (ca-cert.pem last) and loads them back; called holding the lock.
+  private static func create(
+    directory: String, names: CAFileNames, trustDomain: String, now: Date, logger: Logger
+  ) throws(CAError) -> CAMaterial {
     let leftovers = CAFile.allCases.filter { FileManager.default.fileExists(atPath: names[$0]) }
     if !leftovers.isEmpty {
       logger.warning(
         "CA directory has files but no ca-cert.pem (an interrupted creation?); creating a new root over them",
         metadata: ["directory": "\(directory)", "files": "\(leftovers.map(\.rawValue).joined(separator: ", "))"])
     }
-    try createDirectory(directory)
     let (root, key) = try makeRoot(trustDomain: trustDomain, now: now, file: names[.caCert])
     let rootPEM: String
     let keyPEM: String
@@ -73,6 +105,21 @@ package enum SelfSignedCA {
       ])
     // Read back what was written, with the same checks as on every later start.
     return try PluggedCA.load(directory: directory, now: now, logger: logger)
+  }
+
+  /// Removes the temporaries of the four files that a crashed run left in `directory`, logging what it removed.
+  private static func removeStaleTemporaries(names: CAFileNames, directory: String, logger: Logger) {
+    let (removed, failed) = AtomicFileWriter.removeStaleTemporaries(of: CAFile.allCases.map { names[$0] })
+    if !removed.isEmpty {
+      logger.warning(
+        "removed temporary files of an earlier, interrupted run",
+        metadata: ["directory": "\(directory)", "files": "\(removed.joined(separator: ", "))"])
+    }
+    if !failed.isEmpty {
+      logger.warning(
+        "cannot remove temporary files of an earlier, interrupted run",
+        metadata: ["directory": "\(directory)", "files": "\(failed.joined(separator: "; "))"])
+    }
   }
 
   /// A new root as `loadOrCreate` makes one, without touching the disk: the four files' text (ca-cert.pem,

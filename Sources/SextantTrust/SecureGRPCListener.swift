@@ -23,7 +23,10 @@ import X509
 ///   when the connection closes); failure fails the handshake, logs a warning with the peer and the verifier's reason
 ///   and counts `sextant_xds_auth_failures_total{reason=CODE}` (a `PeerVerificationError.Code`).
 ///
-/// Verification runs on the connection's event loop (a few signature checks per handshake).
+/// Verification runs on the connection's event loop: a few signature checks per handshake, since a chain over
+/// `PeerCertificateVerifier.maximumChainCertificates` certificates or `maximumChainBytes` bytes is refused
+/// (`chainTooLong`: logged and counted like every refusal) before any signature is checked, and the path is built
+/// in one pass.
 package struct SecureGRPCListener: HTTP2ServerTransport.ListenerFactory {
   /// ALPN protocols offered, in order of preference.
   package static let applicationProtocols = ["h2", "grpc-exp"]

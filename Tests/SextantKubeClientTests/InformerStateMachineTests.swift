@@ -127,10 +127,10 @@ struct InformerStateMachineTests {
     #expect(machine.nextAction() == .list)
     let effects = machine.listed(ObjectList(items: [], resourceVersion: "10"))
     #expect(effects.last == .state(.synced, previous: .error(timeout)))
-    // The list reset the backoff.
+    // A list alone does not reset the backoff (only a watch that made progress does).
     watch(&machine, from: "10")
     _ = machine.watchEnded(refused, after: .zero)
-    #expect(machine.nextAction() == .backOff(.milliseconds(100)))
+    #expect(machine.nextAction() == .backOff(.milliseconds(800)))
   }
 
   @Test("a cancelled list or watch stops")
@@ -299,6 +299,52 @@ struct InformerStateMachineTests {
     watch(&zero, from: "10")
     #expect(zero.watchEnded(nil, after: .zero).isEmpty)
     #expect(zero.nextAction() == .watch(resourceVersion: "10"))
+  }
+
+  /// How a watch fails at once, right after a successful list.
+  enum ImmediateWatchFailure: String, CaseIterable, Sendable {
+    case gone, closedWithoutEvents, undecodableEvent
+  }
+
+  @Test(
+    "list ok, then a watch that fails at once, again and again: the delays grow to the cap; progress resets them",
+    arguments: ImmediateWatchFailure.allCases)
+  func backoffPersistsAcrossRelists(failure: ImmediateWatchFailure) {
+    var machine = Machine(
+      clusterID: "cluster1", url: Self.url, watchTimeout: .seconds(300),
+      backoff: Backoff(cap: .milliseconds(1600), random: { 0.5 }))
+    var delays: [Duration] = []
+    var version = 10
+    for _ in 0..<8 {
+      #expect(machine.nextAction() == .list)
+      _ = machine.listed(ObjectList(items: [], resourceVersion: "\(version)"))
+      watch(&machine, from: "\(version)")
+      switch failure {
+      case .gone: _ = machine.watchEnded(Self.gone, after: .milliseconds(5))
+      case .closedWithoutEvents: _ = machine.watchEnded(nil, after: .milliseconds(5))
+      case .undecodableEvent:
+        let undecodable = KubeClientError(
+          code: .decodingFailed, message: "unexpected watch event", clusterID: "cluster1", url: Self.url)
+        _ = machine.watchEnded(undecodable, after: .milliseconds(5))
+      }
+      if case .backOff(let delay) = machine.nextAction() { delays.append(delay) }
+      version += 10
+    }
+    // The first 410 relists at once; every later failure, like every other kind, waits longer than the last.
+    let expected: [Duration] = [
+      .milliseconds(100), .milliseconds(200), .milliseconds(400), .milliseconds(800), .milliseconds(1600),
+      .milliseconds(1600), .milliseconds(1600), .milliseconds(1600),
+    ]
+    #expect(delays == (failure == .gone ? Array(expected.prefix(7)) : expected))
+
+    // A watch that lasted half the watch timeout made progress: the next failure starts from the first delay.
+    #expect(machine.nextAction() == .list)
+    _ = machine.listed(ObjectList(items: [], resourceVersion: "1000"))
+    watch(&machine, from: "1000")
+    #expect(machine.watchEnded(nil, after: .seconds(150)).isEmpty)
+    watch(&machine, from: "1000")
+    _ = machine.watchEnded(connectionRefused(), after: .zero)
+    #expect(machine.nextAction() == .backOff(.milliseconds(100)))
   }
 
   @Test("results fed outside a watch change nothing")

@@ -182,7 +182,7 @@ struct InformerTests {
           kind: .relist, upserted: [stored(b)], deleted: [NamespacedName(namespace: "ns", name: "c")]))
   }
 
-  @Test("list items that do not decode are logged, naming them and the field")
+  @Test("list items that do not decode are logged, naming the cluster, the kind, the object and the field")
   func skippedItemsLogged() async {
     let logs = LogRecorder()
     let skipped = SkippedItem(
@@ -193,7 +193,8 @@ struct InformerTests {
     #expect(result.changes.first?.upserted.count == 1)
     #expect(
       logs.messages(atLeast: .warning) == [
-        "Leaving out an object that does not decode: istio-system (item 1): metadata.name: required field is missing"
+        "Leaving out an object that does not decode: cluster cluster1: Pod istio-system (item 1): metadata.name: "
+          + "required field is missing"
       ])
   }
 

@@ -240,7 +240,8 @@ struct KubeconfigTests {
       - {name: named, context: {cluster: named}}
       - {name: half, context: {cluster: named, user: half}}
       """
-    let kubeconfig = try Kubeconfig.parse(yaml: yaml, source: "test", policy: .untrusted(allowing: []))
+    let kubeconfig = try Kubeconfig.parse(
+      yaml: yaml, source: "test", policy: .untrusted(allowing: ["insecureSkipTLSVerify"]))
     let insecure = try kubeconfig.clientConfig(context: "insecure")
     #expect(insecure.server == "https://10.0.0.2:6443")
     #expect(insecure.insecureSkipTLSVerify)
@@ -264,6 +265,57 @@ struct KubeconfigTests {
     }
     #expect(both?.code == .invalidValue)
     #expect(both?.field == "clusters[0].cluster.insecure-skip-tls-verify")
+  }
+
+  @Test(
+    "an untrusted kubeconfig may use an http:// server or insecure-skip-tls-verify only when the options name them",
+    arguments: [
+      (
+        "server: http://10.0.0.2:6443", "httpServer", "clusters[1].cluster.server",
+        "an http:// server is not allowed in an untrusted kubeconfig: tokens sent to it travel in plain text "
+          + "(allowed only when the insecure kubeconfig options name \"httpServer\")"
+      ),
+      (
+        "server: HTTP://10.0.0.2", "httpServer", "clusters[1].cluster.server",
+        "an http:// server is not allowed in an untrusted kubeconfig: tokens sent to it travel in plain text "
+          + "(allowed only when the insecure kubeconfig options name \"httpServer\")"
+      ),
+      (
+        "server: https://10.0.0.2:6443\n    insecure-skip-tls-verify: true", "insecureSkipTLSVerify",
+        "clusters[1].cluster.insecure-skip-tls-verify",
+        "insecure-skip-tls-verify is not allowed in an untrusted kubeconfig: the server's certificate would not be "
+          + "checked (allowed only when the insecure kubeconfig options name \"insecureSkipTLSVerify\")"
+      ),
+    ])
+  func insecureTransport(cluster: String, option: String, field: String, message: String) throws {
+    // The policy applies to every cluster, not only the current context's.
+    let yaml = """
+      clusters:
+      - name: good
+        cluster: {server: "https://10.0.0.3:6443"}
+      - name: c
+        cluster:
+          \(cluster)
+      contexts:
+      - {name: good, context: {cluster: good}}
+      current-context: good
+      """
+    let refused = #expect(throws: KubeconfigError.self) {
+      try Kubeconfig.parse(yaml: yaml, source: Self.secretSource, policy: .untrusted(allowing: []))
+    }
+    #expect(refused?.code == .notAllowed)
+    #expect(refused?.field == field)
+    #expect(refused?.description == "\(Self.secretSource):\(field.hasSuffix("server") ? 6 : 7): \(field): \(message)")
+    // The other option does not allow it.
+    let other = option == "httpServer" ? "insecureSkipTLSVerify" : "httpServer"
+    #expect(throws: KubeconfigError.self) {
+      try Kubeconfig.parse(yaml: yaml, source: Self.secretSource, policy: .untrusted(insecureOptions: other))
+    }
+    for policy in [KubeconfigPolicy.untrusted(insecureOptions: "exec, \(option)"), .trusted] {
+      let allowed = try Kubeconfig.parse(yaml: yaml, source: Self.secretSource, policy: policy)
+      #expect(allowed.clusters.count == 2)
+    }
+    #expect(KubeconfigPolicy.knownOptions.contains(option))
   }
 
   @Test("the policy reads istiod's PILOT_INSECURE_MULTICLUSTER_KUBECONFIG_OPTIONS format")

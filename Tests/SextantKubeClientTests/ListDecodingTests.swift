@@ -188,6 +188,50 @@ struct ListDecodingTests {
     #expect(SkippedItem(namespace: "a", name: "b", reason: "r").description == "a/b: r")
   }
 
+  @Test("Services and EndpointSlices with a port outside 1-65535 are left out alone, naming the field")
+  func portsOutOfRange() throws {
+    let services = """
+      {"kind":"ServiceList","apiVersion":"v1","metadata":{"resourceVersion":"9"},"items":[
+        {"metadata":{"name":"good","namespace":"sample"},"spec":{"ports":[{"port":5000,"targetPort":5000}]}},
+        {"metadata":{"name":"oversized","namespace":"sample"},"spec":{"ports":[{"port":70000}]}},
+        {"metadata":{"name":"negative","namespace":"sample"},"spec":{"ports":[{"port":80},{"port":-1}]}},
+        {"metadata":{"name":"target","namespace":"sample"},"spec":{"ports":[{"port":80,"targetPort":65536}]}},
+        {"metadata":{"name":"node","namespace":"sample"},"spec":{"ports":[{"port":80,"nodePort":-30000}]}},
+        {"metadata":{"name":"named","namespace":"sample"},"spec":{"ports":[{"port":80,"targetPort":"http"}]}}]}
+      """
+    let page = try JSONDecoder().decode(ListPage<KubeService>.self, from: Data(services.utf8))
+    let values = try #require(page.items).map(\.value)
+    #expect(try values[0].get().metadata.name == "good")
+    #expect(try values[5].get().metadata.name == "named")
+    let skipped = values.compactMap { value -> String? in
+      guard case .failure(let item) = value else { return nil }
+      return item.description
+    }
+    #expect(
+      skipped == [
+        "sample/oversized (item 1): spec.ports[0].port: port 70000 is not between 1 and 65535",
+        "sample/negative (item 2): spec.ports[1].port: port -1 is not between 1 and 65535",
+        "sample/target (item 3): spec.ports[0].targetPort: port 65536 is not between 1 and 65535",
+        "sample/node (item 4): spec.ports[0].nodePort: port -30000 is not between 1 and 65535",
+      ])
+
+    let slices = """
+      {"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"9"},"items":[
+        {"metadata":{"name":"bad","namespace":"sample"},"endpoints":[{"addresses":["10.0.0.1"]}],
+         "ports":[{"name":"http","port":99999}]},
+        {"metadata":{"name":"good","namespace":"sample"},"endpoints":[{"addresses":["10.0.0.2"]}],
+         "ports":[{"name":"http","port":8080}]}]}
+      """
+    let slicePage = try JSONDecoder().decode(ListPage<EndpointSlice>.self, from: Data(slices.utf8))
+    let sliceValues = try #require(slicePage.items).map(\.value)
+    guard case .failure(let bad) = sliceValues[0] else {
+      Issue.record("an EndpointSlice with port 99999 decoded")
+      return
+    }
+    #expect(bad.description == "sample/bad (item 0): ports[0].port: port 99999 is not between 1 and 65535")
+    #expect(try sliceValues[1].get().ports?.first?.port == 8080)
+  }
+
   @Test("an APIResourceList tells which resources are served")
   func discovery() throws {
     let list = try JSONDecoder().decode(

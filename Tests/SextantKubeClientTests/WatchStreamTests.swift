@@ -33,6 +33,37 @@ struct WatchStreamTests {
     #expect(status.message == "too old resource version: 190 (195)")
   }
 
+  @Test("an ADDED or MODIFIED object with a port outside 1-65535 does not decode; a DELETED one does")
+  func portOutOfRange() throws {
+    func line(_ type: String, port: Int) -> [UInt8] {
+      Array(
+        #"{"type":"\#(type)","object":{"kind":"Service","metadata":{"name":"bad","namespace":"sample","#
+          .utf8)
+        + Array(#""resourceVersion":"7"},"spec":{"ports":[{"port":\#(port)}]}}}"#.utf8)
+    }
+    for type in ["ADDED", "MODIFIED"] {
+      #expect(throws: DecodingError.self) { try WatchEvent<KubeService>.decode(line: line(type, port: 70000)) }
+      #expect(throws: DecodingError.self) { try WatchEvent<KubeService>.decode(line: line(type, port: -1)) }
+    }
+    let thrown = #expect(throws: DecodingError.self) {
+      try WatchEvent<KubeService>.decode(line: line("ADDED", port: 70000))
+    }
+    #expect(
+      DecodingErrorDescription.describe(try #require(thrown))
+        == "object: Service sample/bad: spec.ports[0].port: port 70000 is not between 1 and 65535")
+    // Only the key of a deleted object is used: it goes, whatever its ports.
+    guard case .deleted(let deleted) = try WatchEvent<KubeService>.decode(line: line("DELETED", port: 70000)) else {
+      Issue.record("not a DELETED event")
+      return
+    }
+    #expect(deleted.metadata.name == "bad")
+    guard case .added(let good) = try WatchEvent<KubeService>.decode(line: line("ADDED", port: 65535)) else {
+      Issue.record("not an ADDED event")
+      return
+    }
+    #expect(good.spec.ports?.first?.port == 65535)
+  }
+
   @Test("a recorded watch of networking.istio.io/v1 Gateways decodes: MODIFIED, ADDED, DELETED, BOOKMARK")
   func decodesRecordedGatewayStream() throws {
     let lines = try Fixture.bytes("watch-gateways-v1.ndjson").split(separator: UInt8(ascii: "\n")).map(Array.init)

@@ -65,7 +65,7 @@ struct KubeTokenReviewerTests {
   private let audiences = [KubeTokenReviewer.istioCAAudience]
 
   private func reviewer(
-    _ clients: [String: FakeReviewClient], cacheTTL: Duration = .seconds(30), clock: ManualClock = ManualClock(),
+    _ clients: [String: any TokenReviewClient], cacheTTL: Duration = .seconds(30), clock: ManualClock = ManualClock(),
     logs: LogRecorder = LogRecorder()
   ) -> KubeTokenReviewer {
     KubeTokenReviewer(
@@ -205,25 +205,165 @@ struct KubeTokenReviewerTests {
     #expect(remote.callCount == 3)
   }
 
-  @Test("rejections are not cached; the TTL is capped at 60 seconds; zero disables the cache")
+  @Test("the TTL is capped at 60 seconds; zero disables the cache, for rejections too")
   func cacheLimits() async throws {
     let good = try RecordedReview.status(RecordedReview.serviceAccount)
     let bad = try RecordedReview.status(RecordedReview.invalidToken)
-    let remote = FakeReviewClient("c", [.success(bad), .success(good), .success(good), .success(good), .success(good)])
+    let remote = FakeReviewClient("c", [.success(good), .success(good), .success(bad), .success(bad)])
     let clock = ManualClock()
     let capped = reviewer(["c": remote], cacheTTL: .seconds(600), clock: clock)
-    await #expect(throws: TokenReviewFailure.self) {
-      try await capped.review(token: token, audiences: audiences, clusterID: "c")
-    }
+    _ = try await capped.review(token: token, audiences: audiences, clusterID: "c")
+    clock.advance(by: .seconds(59))
+    _ = try await capped.review(token: token, audiences: audiences, clusterID: "c")
+    #expect(remote.callCount == 1)
+    clock.advance(by: .seconds(2))
     _ = try await capped.review(token: token, audiences: audiences, clusterID: "c")
     #expect(remote.callCount == 2)
-    clock.advance(by: .seconds(61))
-    _ = try await capped.review(token: token, audiences: audiences, clusterID: "c")
-    #expect(remote.callCount == 3)
 
     let uncached = reviewer(["c": remote], cacheTTL: .zero, clock: clock)
-    _ = try await uncached.review(token: token, audiences: audiences, clusterID: "c")
-    _ = try await uncached.review(token: token, audiences: audiences, clusterID: "c")
-    #expect(remote.callCount == 5)
+    for _ in 0..<2 {
+      await #expect(throws: TokenReviewFailure.self) {
+        try await uncached.review(token: token, audiences: audiences, clusterID: "c")
+      }
+    }
+    #expect(remote.callCount == 4)
+  }
+
+  @Test("a rejected token is kept for a shorter time: reviewed twice, the API is asked once")
+  func rejectionCached() async throws {
+    let bad = try RecordedReview.status(RecordedReview.invalidToken)
+    let good = try RecordedReview.status(RecordedReview.serviceAccount)
+    let remote = FakeReviewClient("c", [.success(bad), .success(good)])
+    let clock = ManualClock()
+    let reviewer = reviewer(["c": remote], cacheTTL: .seconds(30), clock: clock)
+    for _ in 0..<2 {
+      let failure = await #expect(throws: TokenReviewFailure.self) {
+        try await reviewer.review(token: token, audiences: audiences, clusterID: "c")
+      }
+      #expect(failure?.code == .rejected)
+      #expect(failure?.description == "cluster c did not authenticate the token: invalid bearer token")
+    }
+    #expect(remote.callCount == 1)
+    // Rejections are kept for 10 seconds, acceptances for the cache TTL.
+    clock.advance(by: .seconds(11))
+    let identity = try await reviewer.review(token: token, audiences: audiences, clusterID: "c")
+    #expect(identity.serviceAccount == "sleep")
+    #expect(remote.callCount == 2)
+  }
+
+  @Test("an API failure is not kept: the next review asks again")
+  func unavailableNotCached() async throws {
+    let good = try RecordedReview.status(RecordedReview.serviceAccount)
+    let remote = FakeReviewClient("c", [.failure(kubeError(.serverError, status: 500, cluster: "c")), .success(good)])
+    let reviewer = reviewer(["c": remote])
+    let failure = await #expect(throws: TokenReviewFailure.self) {
+      try await reviewer.review(token: token, audiences: audiences, clusterID: "c")
+    }
+    #expect(failure?.code == .unavailable)
+    #expect(try await reviewer.review(token: token, audiences: audiences, clusterID: "c").serviceAccount == "sleep")
+    #expect(remote.callCount == 2)
+  }
+
+  @Test("100 concurrent reviews of distinct tokens: at most 16 at once reach the cluster's API server")
+  func concurrencyLimit() async throws {
+    let remote = HeldReviewClient("c")
+    let reviewer = reviewer(["c": remote])
+    let limit = 16
+    try await withThrowingTaskGroup(of: String.self) { group in
+      for index in 0..<100 {
+        group.addTask {
+          try await reviewer.review(token: "token-\(index)", audiences: audiences, clusterID: "c").serviceAccount
+        }
+      }
+      // Let one review finish whenever `limit` are held (fewer at the end).
+      for released in 0..<100 {
+        await remote.arrivals.wait(for: min(released + limit, 100))
+        remote.releaseOne()
+      }
+      var answered = 0
+      for try await serviceAccount in group {
+        #expect(serviceAccount == "sleep")
+        answered += 1
+      }
+      #expect(answered == 100)
+    }
+    #expect(remote.arrivals.values.count == 100)
+    #expect(remote.maximumInFlight == limit)
+  }
+
+  @Test("a full cache evicts its oldest entries and keeps the newest")
+  func cacheEviction() async throws {
+    let capacity = KubeTokenReviewer.cacheCapacity
+    let answer = try RecordedReview.status(RecordedReview.serviceAccount)
+    let remote = FakeReviewClient("c", Array(repeating: .success(answer), count: capacity + 3))
+    let reviewer = reviewer(["c": remote])
+    for index in 0...capacity {
+      _ = try await reviewer.review(token: "token-\(index)", audiences: audiences, clusterID: "c")
+    }
+    #expect(remote.callCount == capacity + 1)
+    // The newest `capacity` entries are kept...
+    _ = try await reviewer.review(token: "token-\(capacity)", audiences: audiences, clusterID: "c")
+    _ = try await reviewer.review(token: "token-1", audiences: audiences, clusterID: "c")
+    #expect(remote.callCount == capacity + 1)
+    // ...and the oldest one was evicted.
+    _ = try await reviewer.review(token: "token-0", audiences: audiences, clusterID: "c")
+    #expect(remote.callCount == capacity + 2)
+  }
+}
+
+/// A cluster's TokenReview endpoint that holds every call until the test releases it, vouching for every token, and
+/// records how many calls were in flight at most.
+final class HeldReviewClient: TokenReviewClient {
+  private struct State {
+    var inFlight = 0
+    var maximumInFlight = 0
+    var held: [CheckedContinuation<Void, Never>] = []
+    var releasesGiven = 0
+  }
+
+  let clusterID: String
+  /// The token of every call, in the order they arrived.
+  let arrivals = Collector<String>()
+  private let state = Mutex(State())
+
+  init(_ clusterID: String) { self.clusterID = clusterID }
+
+  /// The most calls in flight at one time.
+  var maximumInFlight: Int { state.withLock { $0.maximumInFlight } }
+
+  /// Lets the oldest held call answer; when none is held, the next call to arrive answers at once.
+  func releaseOne() {
+    let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+      if state.held.isEmpty {
+        state.releasesGiven += 1
+        return nil
+      }
+      return state.held.removeFirst()
+    }
+    continuation?.resume()
+  }
+
+  func reviewToken(_ token: String, audiences: [String]) async throws(KubeClientError) -> TokenReviewStatus {
+    state.withLock { state in
+      state.inFlight += 1
+      state.maximumInFlight = max(state.maximumInFlight, state.inFlight)
+    }
+    arrivals.append(token)
+    await withCheckedContinuation { continuation in
+      let answerNow = state.withLock { state in
+        if state.releasesGiven > 0 {
+          state.releasesGiven -= 1
+          return true
+        }
+        state.held.append(continuation)
+        return false
+      }
+      if answerNow { continuation.resume() }
+    }
+    state.withLock { $0.inFlight -= 1 }
+    return TokenReviewStatus(
+      authenticated: true,
+      user: .init(username: "system:serviceaccount:sample:sleep", groups: ["system:serviceaccounts"]),
+      audiences: audiences)
   }
 }

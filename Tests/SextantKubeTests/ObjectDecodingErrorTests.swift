@@ -162,6 +162,30 @@ struct ObjectDecodingErrorTests {
     #expect(target.line == 7)
   }
 
+  @Test func nodePortOutOfRange() throws {
+    for nodePort in ["70000", "-1"] {
+      let error = try #require(
+        decodingError(
+          "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n"
+            + "    nodePort: \(nodePort)\n"))
+      #expect(error.code == .invalidValue)
+      #expect(
+        error.description
+          == "clusters/cluster1/objects.yaml:8: Service a: spec.ports[0].nodePort: port \(nodePort) is not between 1 "
+          + "and 65535")
+    }
+    // 0 is the API's "none allocated" (the field is omitted then); a real one is kept.
+    let file = try ObjectDecoder().decode(
+      "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - {port: 80, nodePort: 0}\n"
+        + "  - {port: 81, nodePort: 30081}\n",
+      path: "svc.yaml")
+    guard case .service(let service)? = file.objects.first else {
+      Issue.record("no Service in \(file.objects)")
+      return
+    }
+    #expect(service.spec.ports?.map(\.nodePort) == [0, 30081])
+  }
+
   @Test func endpointSliceEndpointsNeedAddresses() throws {
     let empty = try #require(
       decodingError(

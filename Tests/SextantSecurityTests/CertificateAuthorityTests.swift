@@ -267,3 +267,74 @@ struct IPAddressTests {
     #expect(IPAddress(text)?.bytes == nil)
   }
 }
+
+@Suite("CSR key checks")
+struct CSRKeyCheckTests {
+  /// An RSA public key of exactly `bits` bits (a random odd modulus: no private key is needed to carry it in a CSR).
+  private func rsaPublicKey(bits: Int) throws -> Certificate.PublicKey {
+    var modulus = (0..<(bits / 8)).map { _ in UInt8.random(in: 0...255) }
+    modulus[0] |= 0x80
+    modulus[modulus.count - 1] |= 0x01
+    return Certificate.PublicKey(try _RSA.Signing.PublicKey(n: modulus, e: [0x01, 0x00, 0x01]))
+  }
+
+  /// A CSR carrying `publicKey` with a signature made by another key, so its signature never verifies.
+  private func csrWithCorruptSignature(_ publicKey: Certificate.PublicKey) throws -> String {
+    let signed = try CertificateSigningRequest(
+      version: .v1, subject: DistinguishedName(), privateKey: TestPKI.rsa.cluster2.key.certificateKey,
+      attributes: .init())
+    let forged = try CertificateSigningRequest(
+      version: .v1, subject: DistinguishedName(), publicKey: publicKey, attributes: .init(),
+      signatureAlgorithm: signed.signatureAlgorithm, signature: signed.signature)
+    return try forged.serializeAsPEM().pemString
+  }
+
+  private func error(_ csrPEM: String) throws -> IssuanceError? {
+    let ca = try clusterCA()
+    do {
+      _ = try ca.issueWorkloadCertificate(csrPEM: csrPEM, identity: workload, ttl: .seconds(3600))
+      return nil
+    } catch {
+      return error
+    }
+  }
+
+  @Test("an RSA 8192 CSR is refused for its key size before its (corrupt) signature is checked")
+  func rsa8192KeySizeFirst() throws {
+    let refused = try #require(try error(csrWithCorruptSignature(rsaPublicKey(bits: 8192))))
+    #expect(refused.code == .unsupportedKey)
+    #expect(refused.message == "the CSR's key: RSA keys may have at most 4096 bits (this one has 8192)")
+  }
+
+  @Test("RSA sizes: 2048 and 4096 bits pass the key check (then the corrupt signature fails), 4104 does not")
+  func rsaBounds() throws {
+    #expect(try error(csrWithCorruptSignature(rsaPublicKey(bits: 4096)))?.code == .csrSignatureInvalid)
+    #expect(try error(csrWithCorruptSignature(rsaPublicKey(bits: 2048)))?.code == .csrSignatureInvalid)
+    #expect(try error(csrWithCorruptSignature(rsaPublicKey(bits: 4104)))?.code == .unsupportedKey)
+  }
+
+  @Test("an Ed25519 CSR with a corrupt signature is refused for its key type")
+  func keyTypeFirst() throws {
+    let ed25519 = Certificate.PrivateKey(Curve25519.Signing.PrivateKey())
+    let signed = try CertificateSigningRequest(
+      version: .v1, subject: DistinguishedName(), privateKey: ed25519, attributes: .init())
+    let other = try CertificateSigningRequest(
+      version: .v1, subject: DistinguishedName(),
+      privateKey: Certificate.PrivateKey(Curve25519.Signing.PrivateKey()), attributes: .init())
+    let forged = try CertificateSigningRequest(
+      version: .v1, subject: DistinguishedName(), publicKey: signed.publicKey, attributes: .init(),
+      signatureAlgorithm: other.signatureAlgorithm, signature: other.signature)
+    #expect(try error(forged.serializeAsPEM().pemString)?.code == .unsupportedKey)
+  }
+
+  @Test(
+    "P-256, P-384 and RSA 2048 CSRs are still signed",
+    arguments: [KeyFormat.p256PKCS8, .p384PKCS8, .rsaPKCS1])
+  func acceptedKeys(format: KeyFormat) throws {
+    let key = TestPKI.shared(format).cluster2.key.certificateKey
+    let ca = try clusterCA()
+    let issued = try ca.issueWorkloadCertificate(
+      csrPEM: try hostileCSR(key: key), identity: workload, ttl: .seconds(60))
+    #expect(issued.certificate.publicKey == key.publicKey)
+  }
+}

@@ -229,3 +229,109 @@ struct PeerCertificateVerifierTests {
       }?.code == .invalidCertificate)
   }
 }
+
+/// `certificate` as DER, as a TLS stack hands it over.
+func derBytes(_ certificate: Certificate) throws -> [UInt8] {
+  var serializer = DER.Serializer()
+  try serializer.serialize(certificate)
+  return serializer.serializedBytes
+}
+
+@Suite("Peer certificate verification: chain limits")
+struct PeerChainLimitTests {
+  /// A workload leaf issued by `issuer`, with `extraNames` as further SANs.
+  private func leaf(by issuer: Issuer, extraNames: [GeneralName] = []) -> Issuer {
+    CertificateFactory.issue(
+      "", key: .make(.p256PKCS8), by: issuer, basicConstraints: .notCertificateAuthority,
+      keyUsage: KeyUsage(digitalSignature: true),
+      subjectAlternativeNames: [.uniformResourceIdentifier(workload.uri)] + extraNames)
+  }
+
+  @Test("a chain of 50 certificates is refused as too long, before any signature is checked")
+  func fiftyCertificates() throws {
+    let pki = TestPKI.ecdsa
+    let peer = leaf(by: pki.cluster1)
+    // 48 decoys named like the peer's issuer, each with another key, then the real issuer: building the path by
+    // trying every same-named certificate's signature at every step costs O(n^2) verifications.
+    let decoys = (0..<48).map { _ in
+      CertificateFactory.issue("Intermediate CA cluster1", key: .make(.p256PKCS8), by: pki.root).certificate
+    }
+    let chain = [peer.certificate] + decoys + [pki.cluster1.certificate]
+    #expect(chain.count == 50)
+
+    let error = try #require(
+      peerError { () throws(PeerVerificationError) in
+        try PeerCertificateVerifier.verify(chain: chain, roots: [pki.root.certificate], now: testNow)
+      })
+    #expect(error.code == .chainTooLong)
+    #expect(error.message.contains("50 certificates"))
+    #expect(error.message.contains("at most \(PeerCertificateVerifier.maximumChainCertificates)"))
+    #expect("\(error)".hasPrefix("peer certificate chain: chain too long: "))
+
+    let der = try chain.map(derBytes)
+    let fromDER = peerError { () throws(PeerVerificationError) in
+      try PeerCertificateVerifier.verify(chainDER: der, roots: [pki.root.certificate], now: testNow)
+    }
+    #expect(fromDER?.code == .chainTooLong)
+  }
+
+  @Test("a chain over 64 KiB is refused as too long, even with two certificates")
+  func oversizedChain() throws {
+    let pki = TestPKI.ecdsa
+    let names = (0..<4000).map { GeneralName.dnsName("host-\($0).padding.example.com") }
+    let peer = leaf(by: pki.cluster1, extraNames: names)
+    let der = [try derBytes(peer.certificate), try derBytes(pki.cluster1.certificate)]
+    #expect(der.map(\.count).reduce(0, +) > PeerCertificateVerifier.maximumChainBytes)
+    let error = try #require(
+      peerError { () throws(PeerVerificationError) in
+        try PeerCertificateVerifier.verify(chainDER: der, roots: [pki.root.certificate], now: testNow)
+      })
+    #expect(error.code == .chainTooLong)
+    #expect(error.message.contains("at most \(PeerCertificateVerifier.maximumChainBytes) bytes"))
+  }
+
+  @Test("chains within the limits still verify: leaf, intermediate and root; the longest allowed")
+  func withinLimits() throws {
+    let pki = TestPKI.ecdsa
+    let peer = leaf(by: pki.cluster1)
+    let three = [peer.certificate, pki.cluster1.certificate, pki.root.certificate]
+    #expect(try PeerCertificateVerifier.verify(chain: three, roots: [pki.root.certificate], now: testNow) == workload)
+    #expect(
+      try PeerCertificateVerifier.verify(
+        chainDER: try three.map(derBytes), roots: [pki.root.certificate], now: testNow) == workload)
+
+    // root → 6 intermediates → leaf, plus the root: 8 certificates, the limit.
+    var issuer = pki.root
+    var intermediates: [Certificate] = []
+    for level in 0..<6 {
+      issuer = CertificateFactory.issue("Level \(level) CA", key: .make(.p256PKCS8), by: issuer)
+      intermediates.append(issuer.certificate)
+    }
+    let deep = leaf(by: issuer)
+    let longest = [deep.certificate] + intermediates.reversed() + [pki.root.certificate]
+    #expect(longest.count == PeerCertificateVerifier.maximumChainCertificates)
+    #expect(try PeerCertificateVerifier.verify(chain: longest, roots: [pki.root.certificate], now: testNow) == workload)
+    // In any order, with the root left out.
+    let shuffled = [deep.certificate] + intermediates.shuffled()
+    #expect(
+      try PeerCertificateVerifier.verify(chain: shuffled, roots: [pki.root.certificate], now: testNow) == workload)
+  }
+
+  @Test("decoys with the issuer's name but another key do not hide the real issuer")
+  func sameNamedDecoys() throws {
+    let pki = TestPKI.ecdsa
+    let peer = leaf(by: pki.cluster1)
+    let decoys = (0..<3).map { _ in
+      CertificateFactory.issue("Intermediate CA cluster1", key: .make(.p256PKCS8), by: pki.root).certificate
+    }
+    let chain = [peer.certificate] + decoys + [pki.cluster1.certificate]
+    #expect(try PeerCertificateVerifier.verify(chain: chain, roots: [pki.root.certificate], now: testNow) == workload)
+    // Without the real issuer, the decoys' name is reported.
+    let error = peerError { () throws(PeerVerificationError) in
+      try PeerCertificateVerifier.verify(
+        chain: [peer.certificate] + decoys, roots: [pki.root.certificate], now: testNow)
+    }
+    #expect(error?.code == .unknownAuthority)
+    #expect(error?.message.contains("verifies its signature") == true)
+  }
+}

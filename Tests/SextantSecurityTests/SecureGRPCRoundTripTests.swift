@@ -136,6 +136,25 @@ struct SecureGRPCRoundTripTests {
     }
   }
 
+  @Test("a client chain of 50 certificates fails the handshake as too long, logged and counted by its code")
+  func overLongClientChain() async throws {
+    try await SecureServerFixture.run { fixture in
+      let issued = try fixture.meshCA.authority.issueWorkloadCertificate(
+        identity: certificateIdentity, ttl: .seconds(3600))
+      let padding = Array(repeating: issued.chainPEM[1], count: 50 - issued.chainPEM.count)
+      let padded = IssuedCertificate(
+        certificate: issued.certificate, chain: issued.chain, roots: issued.roots, privateKey: issued.privateKey,
+        chainPEM: issued.chainPEM + padding, rootsPEM: issued.rootsPEM, privateKeyPEM: issued.privateKeyPEM)
+      await #expect(throws: RPCError.self) {
+        _ = try await fixture.createCertificate(client: padded)
+      }
+      let warning = try #require(fixture.logs.entries(at: .warning).first)
+      #expect(warning.metadata["code"] == "chainTooLong")
+      #expect(warning.metadata["reason"]?.contains("the peer presented 50 certificates; at most 8") == true)
+      #expect(fixture.identities.count == 0)
+    }
+  }
+
   @Test("no client certificate and no token: UNAUTHENTICATED")
   func noCredentials() async throws {
     try await SecureServerFixture.run { fixture in

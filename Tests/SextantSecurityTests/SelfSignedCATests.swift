@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 import Testing
 import X509
 
@@ -112,6 +113,58 @@ struct SelfSignedCATests {
         })
       #expect(error.code == .invalidTrustDomain)
       #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
+    }
+  }
+
+  @Test("two concurrent first starts on one directory end with one root")
+  func concurrentCreation() throws {
+    for _ in 0..<10 {
+      try withTemporaryDirectory { parent in
+        let directory = parent.path + "/ca"
+        let results = Mutex<[Result<CAMaterial, CAError>]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { _ in
+          let result = Result { () throws(CAError) -> CAMaterial in
+            try SelfSignedCA.loadOrCreate(
+              directory: directory, trustDomain: "cluster.local", now: testNow, logger: quietLogger)
+          }
+          results.withLock { $0.append(result) }
+        }
+        let materials = try results.withLock { $0 }.map { try $0.get() }
+        try #require(materials.count == 2)
+        #expect(materials[0].rootCertificates == materials[1].rootCertificates)
+        #expect(materials[0].signingKey == materials[1].signingKey)
+        let stored = try PluggedCA.load(directory: directory, now: testNow, logger: quietLogger)
+        #expect(stored.rootCertificates == materials[0].rootCertificates)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(!files.contains { $0.contains(".tmp-") }, "\(files)")
+      }
+    }
+  }
+
+  @Test("temporaries left by a crashed run are removed at start; the key is mode 0600")
+  func staleTemporaries() throws {
+    try withTemporaryDirectory { directory in
+      // A run that crashed while writing: its key's temporary, readable by others, and no ca-cert.pem.
+      let staleKey = directory.file(.caKey) + ".tmp-1234567890"
+      #expect(
+        FileManager.default.createFile(
+          atPath: staleKey, contents: Data("-----BEGIN PRIVATE KEY-----".utf8),
+          attributes: [.posixPermissions: 0o644]))
+      let unrelated = directory.path + "/notes.tmp-1"
+      #expect(FileManager.default.createFile(atPath: unrelated, contents: Data()))
+      _ = try SelfSignedCA.loadOrCreate(
+        directory: directory.path, trustDomain: "cluster.local", now: testNow, logger: quietLogger)
+      #expect(!FileManager.default.fileExists(atPath: staleKey))
+      #expect(FileManager.default.fileExists(atPath: unrelated))
+      let keyMode = try FileManager.default.attributesOfItem(atPath: directory.file(.caKey))[.posixPermissions] as? Int
+      #expect(keyMode == 0o600)
+
+      // Later starts, which load the stored root, remove them too.
+      let staleRoot = directory.file(.rootCert) + ".tmp-42"
+      #expect(FileManager.default.createFile(atPath: staleRoot, contents: Data()))
+      _ = try SelfSignedCA.loadOrCreate(
+        directory: directory.path, trustDomain: "cluster.local", now: testNow, logger: quietLogger)
+      #expect(!FileManager.default.fileExists(atPath: staleRoot))
     }
   }
 }
