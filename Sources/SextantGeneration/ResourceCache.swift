@@ -1,4 +1,5 @@
 import EnvoyAPI
+import SextantBase
 import SextantRegistry
 import SwiftProtobuf
 import Synchronization
@@ -25,14 +26,36 @@ package enum ResourceCacheKey: Sendable, Hashable {
   case endpoints(cluster: String, endpointVersion: UInt64, network: String, networksVersion: UInt64)
 }
 
-/// A serialized resource ready to put in a DiscoveryResponse.
+/// A serialized resource ready to put in a DiscoveryResponse, with a version derived from its bytes.
+///
+/// `version` (delta xDS's per-resource version) is a 64-bit FNV-1a of the serialized `Any` value, as 16 hex
+/// digits, computed once here: a cached resource is hashed when it enters the cache, not for every stream it is sent
+/// on. Serialization is deterministic (`EnvoyBuild.any`), so equal content has an equal version on every stream and
+/// across restarts.
 package struct SerializedResource: Sendable, Hashable {
-  package var name: String
-  package var resource: Google_Protobuf_Any
+  package let name: String
+  package let resource: Google_Protobuf_Any
+  package let version: String
 
   package init(name: String, resource: Google_Protobuf_Any) {
     self.name = name
     self.resource = resource
+    self.version = Self.version(of: resource)
+  }
+
+  /// The content version of a serialized resource: FNV-1a (64-bit) of its type URL and value bytes, in hex.
+  package static func version(of resource: Google_Protobuf_Any) -> String {
+    var hash = FNV1a.offsetBasis
+    func add(_ bytes: some Sequence<UInt8>) {
+      for byte in bytes {
+        hash ^= UInt64(byte)
+        hash &*= FNV1a.prime
+      }
+    }
+    add(resource.typeURL.utf8)
+    resource.value.withUnsafeBytes { add($0) }
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
   }
 }
 

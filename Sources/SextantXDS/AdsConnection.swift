@@ -7,7 +7,10 @@ import Synchronization
 package final class AdsConnection: Sendable {
   /// What happens on a stream, in the order the stream's loop handles it.
   enum Event: Sendable {
+    /// A state-of-the-world request.
     case request(Envoy_Service_Discovery_V3_DiscoveryRequest)
+    /// A delta (incremental) request.
+    case deltaRequest(Envoy_Service_Discovery_V3_DeltaDiscoveryRequest)
     case push
     /// The mesh CA changed or a renewal check is due: resend secrets that are out of date.
     case secrets

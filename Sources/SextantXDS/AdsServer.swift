@@ -29,17 +29,21 @@ package struct StreamSecurity: Sendable {
   package static let none = StreamSecurity()
 }
 
-/// Envoy's AggregatedDiscoveryService, state of the world: CDS, EDS, LDS, RDS and SDS on one stream per proxy.
+/// Envoy's AggregatedDiscoveryService: CDS, EDS, LDS, RDS and SDS on one stream per proxy, state of the world
+/// (`StreamAggregatedResources`, ``AdsSession``) or delta (`DeltaAggregatedResources`, ``DeltaAdsSession``).
 ///
-/// With `StreamSecurity.authenticate` set (the secure port), a stream is authenticated before its first request is
-/// read and a refused caller gets the authenticator's error; an authenticated caller whose identity's namespace is not
-/// the node's NAMESPACE, or whose service account is not the node's SERVICE_ACCOUNT (when sent), ends with
-/// PERMISSION_DENIED. The first request must carry the node; its id is parsed as
-/// istiod does and a malformed one ends the stream with INVALID_ARGUMENT. Each request is classified by
-/// ``WatchState``; pushes come from ``PushPipeline`` through the connection's mailbox. SDS answers `ROOTCA` (the mesh
-/// roots) to anyone and `default` (a certificate Sextant issues, with a key it generates) only to an authenticated
-/// caller, for its own identity; both are pushed again when the mesh CA changes, and `default` when two thirds of its
-/// lifetime passed. Delta xDS is not served (UNIMPLEMENTED), so clients fall back to state of the world.
+/// Both protocols share one stream loop (``runStream(requests:writer:peer:identity:makeSession:)``), the push
+/// pipeline, the generator and its cache, and these rules. With `StreamSecurity.authenticate` set (the secure port),
+/// a stream is authenticated before its first request is read and a refused caller gets the authenticator's error;
+/// an authenticated caller whose identity's namespace is not the node's NAMESPACE, or whose service account is not
+/// the node's SERVICE_ACCOUNT (when sent), ends with PERMISSION_DENIED. The first request must carry the node (later
+/// ones need not: `set_node_on_first_message_only`); its id is parsed as istiod does and a malformed one ends the
+/// stream with INVALID_ARGUMENT. Pushes come from ``PushPipeline`` through the connection's mailbox. SDS answers
+/// `ROOTCA` (the mesh roots) to anyone and `default` (a certificate Sextant issues, with a key it generates) only to
+/// an authenticated caller, for its own identity (``StreamSecrets``); both are pushed again when the mesh CA changes,
+/// and `default` when two thirds of its lifetime passed. State-of-the-world requests are classified by
+/// ``WatchState``; delta requests by ``DeltaWatchState``, and a delta response carries only the resources whose
+/// version (a hash of the serialized bytes) the proxy does not hold, plus `removed_resources`.
 package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.ServiceProtocol {
   let connections: ConnectionRegistry
   let pushed: PushedSnapshot
@@ -49,7 +53,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
   let security: StreamSecurity
   /// Names this server's streams in the connection registry (e.g. `plaintext`, `secure`).
   package let listener: String
-  private let counter = SequenceNumbers()
+  let counter = SequenceNumbers()
 
   /// Sequence numbers for connection ids and nonces.
   final class SequenceNumbers: Sendable {
@@ -79,29 +83,19 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DiscoveryResponse> {
-    var identity: CallerIdentity?
-    if let authenticate = security.authenticate {
-      do {
-        identity = try await authenticate(context.remotePeer, request.metadata)
-      } catch {
-        XDSMetrics.authenticationFailed()
-        logger.warning("refused an ADS stream", metadata: ["peer": "\(context.remotePeer)", "error": "\(error)"])
-        return StreamingServerResponse(
-          error: (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)"))
-      }
-    }
-    // Before a stream's certificate is reissued, its credential is checked again: a token may have expired or its
-    // pod been deleted since the stream opened.
-    var reauthenticate: (@Sendable () async throws -> CallerIdentity)?
-    if let authenticate = security.authenticate {
-      let peer = context.remotePeer
-      let metadata = request.metadata
-      reauthenticate = { try await authenticate(peer, metadata) }
+    let (identity, reauthenticate): (CallerIdentity?, (@Sendable () async throws -> CallerIdentity)?)
+    switch await authenticateStream(peer: context.remotePeer, metadata: request.metadata) {
+    case .success(let authenticated): (identity, reauthenticate) = authenticated
+    case .failure(let error): return StreamingServerResponse(error: error)
     }
     return StreamingServerResponse { [identity, reauthenticate] writer in
-      try await serve(
-        requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity,
-        reauthenticate: reauthenticate)
+      try await runStream(requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity) {
+        connection in
+        AdsSession(
+          connection: connection, connections: connections, pushed: pushed, generator: generator,
+          identifier: identifier, nonces: counter, identity: identity, reauthenticate: reauthenticate,
+          secrets: security.secrets, logger: logger)
+      }
       return [:]
     }
   }
@@ -110,86 +104,35 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DeltaDiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse> {
-    StreamingServerResponse(
-      error: RPCError(code: .unimplemented, message: "delta xDS is not served; use state-of-the-world ADS")
-    )
-  }
-
-  /// Runs one stream until the proxy closes it or a request is invalid.
-  func serve(
-    requests: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
-    writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
-    peer: String,
-    identity: CallerIdentity? = nil,
-    reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil
-  ) async throws {
-    let (events, continuation) = AsyncStream.makeStream(of: AdsConnection.Event.self)
-    let connection = AdsConnection(
-      id: "\(peer)-\(counter.next())", peer: peer, listener: listener, identity: identity?.description,
-      events: continuation)
-    connections.add(connection)
-    defer {
-      connections.remove(connection)
-      XDSMetrics.connected(count: connections.count)
+    let (identity, reauthenticate): (CallerIdentity?, (@Sendable () async throws -> CallerIdentity)?)
+    switch await authenticateStream(peer: context.remotePeer, metadata: request.metadata) {
+    case .success(let authenticated): (identity, reauthenticate) = authenticated
+    case .failure(let error): return StreamingServerResponse(error: error)
     }
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask {
-        do {
-          for try await request in requests {
-            continuation.yield(.request(request))
-          }
-          continuation.yield(.closed(nil))
-        } catch {
-          continuation.yield(.closed(error))
-        }
-        continuation.finish()
+    return StreamingServerResponse { [identity, reauthenticate] writer in
+      try await runStream(requests: request.messages, writer: writer, peer: context.remotePeer, identity: identity) {
+        connection in
+        DeltaAdsSession(
+          connection: connection, connections: connections, pushed: pushed, generator: generator,
+          identifier: identifier, nonces: counter, identity: identity, reauthenticate: reauthenticate,
+          secrets: security.secrets, logger: logger)
       }
-      if let secrets = security.secrets {
-        group.addTask {
-          for await _ in secrets.meshCA.changes() { continuation.yield(.secrets) }
-        }
-        group.addTask {
-          while !Task.isCancelled {
-            try await Task.sleep(for: secrets.renewalCheckInterval)
-            continuation.yield(.secrets)
-          }
-        }
-      }
-      var session = AdsSession(
-        connection: connection,
-        connections: connections,
-        pushed: pushed,
-        generator: generator,
-        identifier: identifier,
-        nonces: counter,
-        identity: identity,
-        reauthenticate: reauthenticate,
-        secrets: security.secrets,
-        logger: logger
-      )
-      defer { group.cancelAll() }
-      for await event in events {
-        switch event {
-        case .request(let request):
-          try await session.handle(request, writer: writer)
-        case .push:
-          if let push = connection.takePending() {
-            try await session.push(push, writer: writer)
-          }
-        case .secrets:
-          try await session.refreshSecrets(writer: writer)
-        case .closed(let error):
-          session.state.close()
-          if let error { session.logger.debug("stream ended", metadata: ["error": "\(error)"]) }
-          return
-        }
-      }
+      return [:]
     }
   }
 }
 
 /// The per-stream logic: the stream's state (``AdsSessionState``), one WatchState per type, and what to send when.
-struct AdsSession {
+struct AdsSession: AdsStreamSession {
+  static func event(carrying request: Envoy_Service_Discovery_V3_DiscoveryRequest) -> AdsConnection.Event {
+    .request(request)
+  }
+
+  static func request(carriedBy event: AdsConnection.Event) -> Envoy_Service_Discovery_V3_DiscoveryRequest? {
+    if case .request(let request) = event { return request }
+    return nil
+  }
+
   let connection: AdsConnection
   let connections: ConnectionRegistry
   let pushed: PushedSnapshot
@@ -197,11 +140,6 @@ struct AdsSession {
   let identifier: String
   let nonces: AdsServer.SequenceNumbers
   var logger: Logger
-  /// The authenticated caller; nil on an unauthenticated (plaintext) stream.
-  let identity: CallerIdentity?
-  /// Checks the stream's credential again (before a certificate is reissued).
-  let reauthenticate: (@Sendable () async throws -> CallerIdentity)?
-  let secrets: WorkloadSecrets?
   /// Awaiting the node, serving its proxy, or closed.
   var state: AdsSessionState
   var watches: [XDSType: WatchState] = [:]
@@ -211,11 +149,8 @@ struct AdsSession {
   /// The EDS subscription by hostname (`ResourceNames.endpointHost`), rebuilt when the subscription changes, so a
   /// push finds the assignments it touches without parsing every subscribed name.
   var endpointNamesByHost: [String: [String]] = [:]
-  /// The `default` certificate last sent, if any.
-  var certificate: StreamCertificate?
-  /// The CA generation the last `ROOTCA` was built from.
-  var sentRootGeneration: UInt64?
-  var warnedUnauthenticatedSDS = false
+  /// The stream's SDS: which secrets it may have, its certificate, the root generation sent.
+  var secrets: StreamSecrets
 
   init(
     connection: AdsConnection,
@@ -229,15 +164,13 @@ struct AdsSession {
     secrets: WorkloadSecrets? = nil,
     logger: Logger
   ) {
-    self.reauthenticate = reauthenticate
     self.connection = connection
     self.connections = connections
     self.pushed = pushed
     self.generator = generator
     self.identifier = identifier
     self.nonces = nonces
-    self.identity = identity
-    self.secrets = secrets
+    self.secrets = StreamSecrets(secrets: secrets, identity: identity, reauthenticate: reauthenticate)
     self.state = AdsSessionState(identity: identity, servesSecrets: secrets != nil)
     self.logger = logger
     self.logger[metadataKey: "connection"] = "\(connection.id)"
@@ -259,7 +192,7 @@ struct AdsSession {
     case .serve(let serving):
       proxy = serving
     case .refuse(let refusal):
-      refused(refusal)
+      logRefusal(refusal, logger: &logger)
       throw refusal.rpcError
     case .drop:
       return
@@ -354,11 +287,11 @@ struct AdsSession {
     only subset: [String]? = nil
   ) async throws {
     guard let proxy = state.proxy, var watch = watches[type] else { return }
-    if type == .secret { try await recheckCredentialBeforeReissue(names: watch.requestedNames) }
+    if type == .secret { try await secrets.recheckCredentialBeforeReissue(names: watch.requestedNames, logger: logger) }
     let resources: [SerializedResource]
     do {
       if type == .secret {
-        resources = try secretResources(names: watch.requestedNames)
+        resources = try secrets.resources(names: watch.requestedNames, logger: logger)
       } else {
         let view = state.view(of: proxy)
         // Only clusters and listeners depend on the inbound plan; EDS and RDS pushes do not compute it.
@@ -398,97 +331,29 @@ struct AdsSession {
 }
 
 extension AdsSession {
-  /// Logs (and counts) a refused first request, as the stream ends with its error.
-  mutating func refused(_ refusal: AdsSessionState.Refusal) {
-    if let proxy = refusal.proxy { logger[metadataKey: "proxy"] = "\(proxy.nodeID)" }
-    switch refusal.reason {
-    case .missingNode:
-      break
-    case .invalidNode(let error):
-      logger.warning("rejected proxy", metadata: ["error": "\(error)"])
-    case .namespaceMismatch, .serviceAccountMismatch:
-      XDSMetrics.authenticationFailed()
-      logger.warning("refused an ADS stream", metadata: ["error": "\(refusal.message)"])
-    }
-  }
-
-  /// The requested secrets this stream may have: `ROOTCA` always, `default` for an authenticated caller only.
-  mutating func secretResources(names: [String]) throws(XDSError) -> [SerializedResource] {
-    guard let secrets else { return [] }
-    var result: [SerializedResource] = []
-    for name in names {
-      switch name {
-      case MutualTLS.rootSecret:
-        let generation = secrets.meshCA.generation
-        let roots = secrets.meshCA.authority.material.rootCertificatesPEM
-        result.append(SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.root(roots))))
-        sentRootGeneration = generation
-      case MutualTLS.workloadSecret:
-        guard let identity else {
-          if !warnedUnauthenticatedSDS {
-            warnedUnauthenticatedSDS = true
-            logger.warning(
-              "SDS 'default' needs an authenticated stream (the secure gRPC port with a client certificate or token); not sent"
-            )
-          }
-          continue
-        }
-        let now = Date()
-        let current: StreamCertificate
-        if let certificate, !certificate.isDue(now: now, generation: secrets.meshCA.generation) {
-          current = certificate
-        } else {
-          current = try StreamCertificate.issue(for: identity, secrets: secrets, now: now)
-          certificate = current
-          logger.info(
-            "issued workload certificate over SDS",
-            metadata: [
-              "identity": "\(identity.spiffe.uri)",
-              "notAfter": "\(current.issued.certificate.notValidAfter)",
-            ])
-        }
-        result.append(
-          SerializedResource(name: name, resource: try EnvoyBuild.any(SecretGenerator.workload(current.issued))))
-      default:
-        logger.debug("ignoring a request for an unknown secret", metadata: ["secret": "\(name)"])
-      }
-    }
-    return result
-  }
-
-  /// Ends the stream (UNAUTHENTICATED) when a certificate is about to be reissued and the credential the stream
-  /// opened with no longer proves the same identity.
-  func recheckCredentialBeforeReissue(names: [String]) async throws {
-    guard let secrets, let identity, let certificate, let reauthenticate, names.contains(MutualTLS.workloadSecret),
-      certificate.isDue(now: Date(), generation: secrets.meshCA.generation)
-    else { return }
-    let current: CallerIdentity
-    do {
-      current = try await reauthenticate()
-    } catch {
-      XDSMetrics.authenticationFailed()
-      logger.warning("the stream's credential no longer authenticates; ending it", metadata: ["error": "\(error)"])
-      throw (error as? RPCError) ?? RPCError(code: .unauthenticated, message: "\(error)")
-    }
-    guard current.spiffe == identity.spiffe else {
-      throw RPCError(
-        code: .unauthenticated,
-        message: "the stream's credential now proves \(current.spiffe.uri), not \(identity.spiffe.uri); reconnect")
-    }
-  }
+  /// The stream ended: later requests are dropped.
+  mutating func close() { state.close() }
 
   /// Resends SDS when the CA changed since it was sent or the workload certificate is due for renewal.
   mutating func refreshSecrets(writer: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>) async throws {
-    guard let secrets, let watch = watches[.secret], !watch.requestedNames.isEmpty else { return }
-    let generation = secrets.meshCA.generation
-    let names = Set(watch.requestedNames)
-    let rootStale = names.contains(MutualTLS.rootSecret) && sentRootGeneration != generation
-    let certificateDue =
-      names.contains(MutualTLS.workloadSecret) && identity != nil
-      && (certificate?.isDue(now: Date(), generation: generation) ?? true)
-    if rootStale || certificateDue {
+    guard let watch = watches[.secret], !watch.requestedNames.isEmpty else { return }
+    if secrets.needsRefresh(names: watch.names) {
       try await send(.secret, snapshot: pushed.snapshot, writer: writer)
     }
+  }
+}
+
+/// Logs (and counts) a refused first request, as the stream ends with its error.
+func logRefusal(_ refusal: AdsSessionState.Refusal, logger: inout Logger) {
+  if let proxy = refusal.proxy { logger[metadataKey: "proxy"] = "\(proxy.nodeID)" }
+  switch refusal.reason {
+  case .missingNode:
+    break
+  case .invalidNode(let error):
+    logger.warning("rejected proxy", metadata: ["error": "\(error)"])
+  case .namespaceMismatch, .serviceAccountMismatch:
+    XDSMetrics.authenticationFailed()
+    logger.warning("refused an ADS stream", metadata: ["error": "\(refusal.message)"])
   }
 }
 

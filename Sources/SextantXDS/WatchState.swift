@@ -22,6 +22,20 @@ package struct WatchState: Sendable, Hashable {
     self.type = type
   }
 
+  /// A state with the given fields: how a delta stream (``DeltaWatchState/syncView``) shows in debug endpoints.
+  package init(
+    type: XDSType, names: Set<String>, sentVersion: String?, sentNonce: String?, ackedVersion: String?,
+    ackedNonce: String?, lastNack: String?
+  ) {
+    self.type = type
+    self.names = names
+    self.sentVersion = sentVersion
+    self.sentNonce = sentNonce
+    self.ackedVersion = ackedVersion
+    self.ackedNonce = ackedNonce
+    self.lastNack = lastNack
+  }
+
   /// How Sextant treats one DiscoveryRequest.
   package enum Classification: Sendable, Hashable {
     /// First request for this type on the stream, or a reconnect (no nonce): respond.

@@ -687,11 +687,17 @@ def xds_tls_transport_socket(tls: XdsTls) -> dict:
 
 
 def sidecar_bootstrap(node_id: str, node_cluster: str, metadata: dict, grpc_port: int,
-                      tls: XdsTls | None = None) -> dict:
+                      tls: XdsTls | None = None, delta: bool = False) -> dict:
     """A sidecar bootstrap: ADS (CDS and LDS; EDS, RDS and SDS follow from what they reference) to one static
     cluster `xds-grpc` at 127.0.0.1:grpc_port, over TLS when `tls` is given. SDS needs nothing here: the clusters
-    and listeners Sextant sends reference secrets `default` and `ROOTCA` with `sds_config: {ads: {}}`."""
+    and listeners Sextant sends reference secrets `default` and `ROOTCA` with `sds_config: {ads: {}}`.
+
+    With `delta`, ADS is incremental as in Istio's own bootstrap (envoy_bootstrap.json with ISTIO_DELTA_XDS):
+    `api_type: DELTA_GRPC` and `set_node_on_first_message_only: true`."""
     bootstrap = _plain_sidecar_bootstrap(node_id, node_cluster, metadata, grpc_port)
+    if delta:
+        bootstrap["dynamic_resources"]["ads_config"]["api_type"] = "DELTA_GRPC"
+        bootstrap["dynamic_resources"]["ads_config"]["set_node_on_first_message_only"] = True
     if tls is not None:
         bootstrap["static_resources"]["clusters"][0]["transport_socket"] = xds_tls_transport_socket(tls)
         if tls.initial_metadata:
@@ -832,9 +838,10 @@ class Envoy:
 @pytest.fixture
 def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
     def start(sextant: Sextant, node_id: str, node_cluster: str, metadata: dict, xds_tls: XdsTls | None = None,
-              name: str = "envoy", xds_address: tuple[str, int] | None = None) -> Envoy:
+              name: str = "envoy", xds_address: tuple[str, int] | None = None, delta: bool = False) -> Envoy:
         """`xds_address` (host, port) replaces Sextant's own address in the static `xds-grpc` cluster, e.g. a
-        gateway that forwards to Sextant's secure port."""
+        gateway that forwards to Sextant's secure port. `delta`: incremental ADS, as Istio's proxies use it
+        (see sidecar_bootstrap)."""
         index = sum(1 for p in processes.processes if p.name.startswith("envoy"))
         bootstrap_path = tmp_path / f"envoy-{index}-bootstrap.json"
         admin_address_path = tmp_path / f"envoy-{index}-admin-address"
@@ -843,7 +850,7 @@ def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
             port = sextant.secure_grpc_port
         else:
             port = sextant.grpc_port
-        bootstrap = sidecar_bootstrap(node_id, node_cluster, metadata, port, xds_tls)
+        bootstrap = sidecar_bootstrap(node_id, node_cluster, metadata, port, xds_tls, delta=delta)
         if xds_address is not None:
             endpoint = bootstrap["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
             endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"] = {
