@@ -20,6 +20,7 @@ import PackageDescription
 /// - SextantControlPlane: the ControlPlane service that wires all of the above from one Configuration.
 /// - sextant: the command line (argument and environment parsing only).
 /// - sextant-bench, sextant-load: development tools (in-process timings; a load run against a real sextant).
+/// - sextant-fuzz: libFuzzer targets for untrusted input (Scripts/fuzz.sh), and their corpus replay.
 let package = Package(
   name: "sextant",
   platforms: [.macOS(.v15)],
@@ -244,6 +245,20 @@ let package = Package(
         .product(name: "AsyncHTTPClient", package: "async-http-client"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .executableTarget(
+      name: "sextant-fuzz",
+      dependencies: [
+        "EnvoyAPI",
+        "SextantGeneration",
+        "SextantKube",
+        "SextantKubeClient",
+        "SextantPKI",
+        "SextantRegistry",
+        "SextantXDS",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),

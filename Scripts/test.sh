@@ -7,6 +7,8 @@
 #    Scripts/check-architecture.py (the module table in Docs/architecture.md equals Package.swift; generation is pure).
 #    swift build: fails on any compiler warning from our own Sources/ or Tests/.
 # 4. swift test: unit tests.
+# 4b. Scripts/fuzz.sh --replay and --all 10: the fuzz corpora through the normal build, then libFuzzer briefly on
+#    each target (a second build with --sanitize=fuzzer in .build-fuzz).
 # 5. pytest Tests/Conformance: Protos/ against Envoy's real descriptors (PyPI xds-protos).
 # 6. Scripts/kube-apiserver.sh: a real kube-apiserver 1.20.2, built from Debian's source package on first use and
 #    cached under ~/.cache/sextant (SEXTANT_CACHE_DIR), plus Debian's etcd.
@@ -58,6 +60,10 @@ rm -f "$log"
 
 step "swift test"
 swift test
+
+step "fuzz: every committed corpus and crash input replayed, then each libFuzzer target for 10 s"
+Scripts/fuzz.sh --replay
+Scripts/fuzz.sh --all 10
 
 step "conformance: Protos/ against Envoy's descriptors"
 .venv/bin/python -m pytest -q Tests/Conformance
