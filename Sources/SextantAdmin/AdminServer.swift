@@ -7,17 +7,28 @@ import Logging
 /// Each returned application is a swift-service-lifecycle Service; SextantControlPlane runs them as parts of its
 /// `admin` stage (`AdminAssembly`).
 package enum AdminServer {
+  /// How long a connection may stay idle before it is closed, unless the caller says otherwise.
+  package static let defaultIdleTimeout: Duration = .seconds(60)
+
   /// The readiness and debug application: `/ready` plus the debug endpoints.
-  package static func http(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol {
+  ///
+  /// - Parameter idleTimeout: A connection with no request in progress for this long is closed, so idle clients
+  ///   cannot hold connections open for ever.
+  package static func http(
+    host: String, port: Int, idleTimeout: Duration = defaultIdleTimeout, state: AdminState, logger: Logger
+  ) -> some ApplicationProtocol {
     let router = Router()
     addReady(router, state)
     addDebug(router, state)
-    return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+    return application(router, host: host, port: port, idleTimeout: idleTimeout, logger: logger)
   }
 
   /// The monitoring application: `/metrics` (Prometheus text), the debug endpoints and `/ready`.
-  package static func monitoring(host: String, port: Int, state: AdminState, logger: Logger) -> some ApplicationProtocol
-  {
+  ///
+  /// - Parameter idleTimeout: As for `http`.
+  package static func monitoring(
+    host: String, port: Int, idleTimeout: Duration = defaultIdleTimeout, state: AdminState, logger: Logger
+  ) -> some ApplicationProtocol {
     let router = Router()
     router.get("/metrics") { _, _ in
       Response(
@@ -28,7 +39,20 @@ package enum AdminServer {
     }
     addReady(router, state)
     addDebug(router, state)
-    return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+    return application(router, host: host, port: port, idleTimeout: idleTimeout, logger: logger)
+  }
+
+  /// An HTTP/1 application on `host:port` whose idle connections are closed after `idleTimeout`.
+  private static func application(
+    _ router: Router<BasicRequestContext>, host: String, port: Int, idleTimeout: Duration, logger: Logger
+  ) -> some ApplicationProtocol {
+    let (seconds, attoseconds) = idleTimeout.components
+    let nanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    return Application(
+      router: router,
+      server: .http1(configuration: .init(idleTimeout: .nanoseconds(max(1, nanoseconds)))),
+      configuration: .init(address: .hostname(host, port: port)),
+      logger: logger)
   }
 
   static func addReady(_ router: Router<BasicRequestContext>, _ state: AdminState) {

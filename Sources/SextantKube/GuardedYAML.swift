@@ -9,6 +9,8 @@ import Yams
 /// - nesting deeper than `SourceLimits.maximumDepth` is an error;
 /// - a stream that expands through aliases to more than `SourceLimits.maximumValues` values is an error, found before
 ///   the caller walks any tree (this stops "billion laughs" bombs);
+/// - a mapping key that is an alias, a list or a mapping is an error, found before Yams composes (`YAMLKeyGuard`):
+///   Yams hashes every key in full, so an alias bomb as a key would cost exponential time before any budget;
 /// - Yams' errors become `SourceSyntaxError`s with a line and column where libyaml gives one.
 ///
 /// The nodes handed back nest at most `maximumDepth` levels, so a caller may walk them recursively on any thread.
@@ -55,6 +57,8 @@ package enum GuardedYAML {
   ) throws(SourceSyntaxError) -> [Value] {
     var budget = ExpansionBudget(byteCount: text.utf8.count)
     var values: [Value] = []
+    // Before Yams hashes any key: an alias key would cost exponential time there.
+    try YAMLKeyGuard.check(text)
     do {
       let parser = try Parser(yaml: text, resolver: resolver)
       if singleDocument {

@@ -217,8 +217,8 @@ package final class KubeClient: Sendable {
   /// that do not decode are left out and reported in `skipped`.
   ///
   /// - Parameter query: Extra parameters such as `labelSelector`.
-  /// - Throws: `KubeClientError` as `get`, and `decodingFailed` when a page is not a list or has no
-  ///   resourceVersion.
+  /// - Throws: `KubeClientError` as `get`, `decodingFailed` when a page is not a list or has no
+  ///   resourceVersion, and `responseTooLarge` after `maximumListPages` pages that all ask for more.
   package func list<T: Decodable & Sendable>(
     _ path: String, as type: T.Type = T.self, query: [(String, String)] = []
   ) async throws(KubeClientError) -> ObjectList<T> {
@@ -226,7 +226,17 @@ package final class KubeClient: Sendable {
     var skipped: [SkippedItem] = []
     var resourceVersion: String?
     var continueToken: String?
+    var pages = 0
     repeat {
+      guard pages < options.maximumListPages else {
+        throw KubeClientError(
+          code: .responseTooLarge,
+          message:
+            "the list has more than \(options.maximumListPages) pages of \(options.pageSize) items (maximumListPages); "
+            + "is the server sending continue tokens forever?",
+          clusterID: clusterID, url: target(path, query).display)
+      }
+      pages += 1
       var pageQuery = query + [("limit", "\(options.pageSize)")]
       if let continueToken { pageQuery.append(("continue", continueToken)) }
       let page: ListPage<T>

@@ -130,6 +130,81 @@ struct KubeClientTests {
       ])
   }
 
+  @Test("a list whose continue tokens never end stops at maximumListPages with an error naming the bound")
+  func endlessContinueTokens() async throws {
+    let page = """
+      {"kind":"GatewayList","apiVersion":"networking.istio.io/v1","metadata":{"resourceVersion":"30","continue":"more"},
+       "items":[{"metadata":{"name":"a","namespace":"n"}}]}
+      """
+    let server = try FixtureHTTPServer { _ in FixtureHTTPServer.Response(status: 200, body: Array(page.utf8)) }
+    var options = KubeClientOptions()
+    options.pageSize = 1
+    options.maximumListPages = 3
+    let client = KubeClient(
+      clusterID: "c", config: KubeClientConfig(server: server.url), options: options, logger: logger)
+    let error = await #expect(throws: KubeClientError.self) {
+      _ = try await client.list("/apis/networking.istio.io/v1/gateways", as: IstioGateway.self)
+    }
+    await client.shutdown()
+    server.stop()
+    #expect(error?.code == .responseTooLarge)
+    #expect(error?.clusterID == "c")
+    #expect(
+      error?.message
+        == "the list has more than 3 pages of 1 items (maximumListPages); is the server sending continue tokens forever?"
+    )
+    #expect(error?.url.contains("/apis/networking.istio.io/v1/gateways") == true)
+    #expect(server.targets.count == 3)
+  }
+
+  @Test("a list page over maximumResponseSize ends the list with an error naming the cluster and bound")
+  func oversizedPage() async throws {
+    let server = try FixtureHTTPServer { _ in
+      FixtureHTTPServer.Response(status: 200, body: Array(repeating: UInt8(ascii: " "), count: 64 << 10))
+    }
+    var options = KubeClientOptions()
+    options.maximumResponseSize = 1_024
+    let client = KubeClient(
+      clusterID: "c", config: KubeClientConfig(server: server.url), options: options, logger: logger)
+    let error = await #expect(throws: KubeClientError.self) {
+      _ = try await client.list("/apis/networking.istio.io/v1/gateways", as: IstioGateway.self)
+    }
+    await client.shutdown()
+    server.stop()
+    #expect(error?.code == .responseTooLarge)
+    #expect(error?.clusterID == "c")
+    #expect(error?.message == "the response is larger than 1024 bytes")
+  }
+
+  @Test("a watch line that never ends stops at maximumWatchEventSize with an error naming the bound")
+  func endlessWatchLine() async throws {
+    let server = try FixtureHTTPServer { _ in
+      FixtureHTTPServer.Response(status: 200, body: Array(repeating: UInt8(ascii: "x"), count: 64 << 10))
+    }
+    var options = KubeClientOptions()
+    options.maximumWatchEventSize = 1_024
+    let client = KubeClient(
+      clusterID: "c", config: KubeClientConfig(server: server.url), options: options, logger: logger)
+    let events = client.watch(
+      "/apis/networking.istio.io/v1/gateways", as: IstioGateway.self, resourceVersion: "1", timeout: .seconds(30))
+    let error = await #expect(throws: KubeClientError.self) {
+      for try await _ in events {}
+    }
+    await client.shutdown()
+    server.stop()
+    #expect(error?.code == .responseTooLarge)
+    #expect(error?.clusterID == "c")
+    #expect(error?.message == "a watch event is larger than 1024 bytes")
+  }
+
+  @Test("the defaults bound one list page, one watch event and the pages of a list")
+  func defaultBounds() {
+    let options = KubeClientOptions()
+    #expect(options.maximumResponseSize == 32 << 20)
+    #expect(options.maximumWatchEventSize == 8 << 20)
+    #expect(options.maximumListPages == 1_000)
+  }
+
   @Test("failures of the HTTP stack are classified")
   func classification() async {
     let client = KubeClient(clusterID: "c", config: KubeClientConfig(server: "https://x"), logger: logger)

@@ -23,6 +23,19 @@ struct KubeconfigGuardTests {
     #expect(syntaxError(yaml)?.message.contains("too many values") == true)
   }
 
+  @Test("an alias bomb as a mapping key is refused before Yams hashes it")
+  func aliasBombKey() {
+    var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in 1..<12 {
+      yaml += "a\(level): &a\(level) [\(Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", "))]\n"
+    }
+    yaml += "clusters: []\n*a11 : boom\n"
+    let error = syntaxError(yaml)
+    #expect(error?.message == "a mapping key may not be an alias (*a11)")
+    #expect(error?.line == 14)
+    #expect(error?.column == 1)
+  }
+
   @Test("deep nesting is a syntax error, not a stack overflow")
   func deepNesting() {
     let yaml = "clusters: " + String(repeating: "[", count: 5_000) + String(repeating: "]", count: 5_000) + "\n"

@@ -354,6 +354,48 @@ struct ObjectDecodingErrorTests {
     #expect(error.code == .syntax)
     #expect(error.message.contains("too many values"))
   }
+
+  /// Twelve levels of ten: as a value the budget stops it, but Yams hashes a mapping key in full.
+  static func aliasBombKey(_ key: String) -> String {
+    var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in 1..<12 {
+      yaml += "a\(level): &a\(level) [\(Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", "))]\n"
+    }
+    return yaml + key
+  }
+
+  @Test func aliasBombAsKeyIsRefusedBeforeHashing() throws {
+    let error = try #require(decodingError(Self.aliasBombKey("*a11 : boom\napiVersion: v1\n")))
+    #expect(error.code == .syntax)
+    #expect(error.message == "a mapping key may not be an alias (*a11)")
+    #expect(error.line == 13)
+    #expect(error.column == 1)
+  }
+
+  @Test func collectionKeysAreRefused() throws {
+    let flow = try #require(decodingError("apiVersion: v1\n[a, b]: c\n"))
+    #expect(flow.message == "a mapping key may not be a list or mapping")
+    #expect(flow.line == 2)
+    let explicit = try #require(decodingError("apiVersion: v1\n? {a: b}\n: c\n"))
+    #expect(explicit.message == "a mapping key may not be a list or mapping")
+    #expect(explicit.line == 2)
+    #expect(explicit.column == 3)
+    let nested = try #require(decodingError("apiVersion: v1\nmetadata: {labels: {*x : y}}\n"))
+    #expect(nested.message == "a mapping key may not be an alias (*x)")
+  }
+
+  @Test func aliasesAsValuesStillDecode() throws {
+    let yaml = """
+      apiVersion: v1
+      kind: Namespace
+      metadata:
+        name: aliased
+        labels: &labels {a: b, "[k]": v}
+        annotations: *labels
+      """
+    let file = try ObjectDecoder().decode(yaml, path: "ns.yaml")
+    #expect(file.objects.count == 1)
+  }
 }
 
 /// A small deterministic generator for junk input.

@@ -58,6 +58,27 @@ import Testing
 }
 
 @Suite struct MeshConfigYAMLGuardTests {
+  @Test func aliasBombAsKeyIsInvalidYAML() {
+    var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in 1..<12 {
+      yaml += "a\(level): &a\(level) [\(Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", "))]\n"
+    }
+    yaml += "? *a11\n: boom\n"
+    #expect {
+      _ = try MeshConfig(yaml: yaml, source: "mesh.yaml")
+    } throws: { error in
+      let text = "\(error)"
+      return text.hasPrefix("mesh.yaml:13:")
+        && text.contains("not valid YAML: a mapping key may not be an alias (*a11)")
+    }
+  }
+
+  @Test func aliasesAsValuesStillParse() throws {
+    let config = try MeshConfig(
+      yaml: "connectTimeout: &t 5s\ntrustDomain: &d example.org\n", source: "mesh.yaml")
+    #expect(config.trustDomain == "example.org")
+  }
+
   @Test func aliasBombIsInvalidYAML() {
     var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
     for level in 1..<12 {
