@@ -103,8 +103,8 @@ package struct ControlPlaneAssembly: Sendable {
       "grpc": "\(settings.listenAddress):\(settings.grpcPort)",
       "secure-grpc": "\(settings.listenAddress):\(settings.security.securePort)",
       "ca": "\(assembly.trustOrigin)",
-      "http": "\(settings.listenAddress):\(settings.httpPort)",
-      "monitoring": "\(settings.listenAddress):\(settings.monitoringPort)",
+      "http": "\(settings.httpListenAddress ?? settings.listenAddress):\(settings.httpPort)",
+      "monitoring": "\(settings.monitoringListenAddress ?? settings.listenAddress):\(settings.monitoringPort)",
       "clusters-dir": "\(settings.clustersDirectory ?? "-")",
       "primary": "\(settings.primary.map { "\(settings.clusterID) (\($0.source))" } ?? "-")",
     ]

@@ -67,6 +67,15 @@ extension ControlPlane {
     public var httpPort: Int = 8080
     /// Metrics and debug HTTP port (0: disabled).
     public var monitoringPort: Int = 15014
+    /// The address the HTTP port binds (`--http-listen-address`); nil: `listenAddress`.
+    public var httpListenAddress: String?
+    /// The address the monitoring port binds (`--monitoring-listen-address`); nil: `listenAddress`.
+    ///
+    /// Set it to `127.0.0.1` to keep `/debug/*` and `/metrics` on loopback while xDS listens on every address.
+    public var monitoringListenAddress: String?
+    /// How long a connection to the HTTP or monitoring port may stay idle (no request in progress) before it is
+    /// closed (`--admin-idle-timeout`).
+    public var adminIdleTimeout: Duration = .seconds(60)
     public var security = Security()
     /// Service hostnames are `NAME.NAMESPACE.svc.DOMAIN_SUFFIX`.
     public var domainSuffix: String = "cluster.local"
@@ -76,6 +85,9 @@ extension ControlPlane {
     /// RESOLVE_HOSTNAME_GATEWAYS: resolve gateway Services' load-balancer hostnames.
     public var resolveHostnameGateways: Bool = true
     package var debounce: DebounceConfig = .defaults
+    /// Bounds on xDS clients: message size, streams, connection age, keepalive, send deadline, names and unknown types
+    /// (ISTIO_GPRC_MAXRECVMSGSIZE, ISTIO_GPRC_MAXSTREAMS, GRPC_KEEPALIVE_INTERVAL/TIMEOUT, `--xds-send-timeout`, ...).
+    package var xdsLimits: XDSLimits = .defaults
     /// How long graceful shutdown may take before the remaining services are cancelled.
     public var maximumGracefulShutdownDuration: Duration = .seconds(10)
 

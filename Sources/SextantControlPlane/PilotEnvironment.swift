@@ -19,6 +19,40 @@ public enum PilotEnvironment {
     try security(environment, into: &configuration.security)
     configuration.resolveHostnameGateways = try flag(
       environment, "RESOLVE_HOSTNAME_GATEWAYS", default: configuration.resolveHostnameGateways)
+    try xdsLimits(environment, into: &configuration.xdsLimits)
+  }
+
+  /// ISTIO_GPRC_MAXRECVMSGSIZE (bytes; istiod's spelling), ISTIO_GPRC_MAXSTREAMS, GRPC_KEEPALIVE_INTERVAL and
+  /// GRPC_KEEPALIVE_TIMEOUT over `limits`.
+  package static func xdsLimits(
+    _ environment: [String: String], into limits: inout XDSLimits
+  ) throws(ConfigurationError) {
+    if let text = environment["ISTIO_GPRC_MAXRECVMSGSIZE"] {
+      limits.maximumRequestBytes = try positive("ISTIO_GPRC_MAXRECVMSGSIZE", text)
+    }
+    if let text = environment["ISTIO_GPRC_MAXSTREAMS"] {
+      limits.maximumConcurrentStreamsPerConnection = try positive("ISTIO_GPRC_MAXSTREAMS", text)
+    }
+    if let text = environment["GRPC_KEEPALIVE_INTERVAL"] {
+      limits.keepaliveTime = try duration("GRPC_KEEPALIVE_INTERVAL", text)
+    }
+    if let text = environment["GRPC_KEEPALIVE_TIMEOUT"] {
+      limits.keepaliveTimeout = try duration("GRPC_KEEPALIVE_TIMEOUT", text)
+    }
+    guard limits.keepaliveTime > .zero, limits.keepaliveTimeout > .zero else {
+      throw ConfigurationError(
+        .invalidValue, "must be positive",
+        context:
+          "GRPC_KEEPALIVE_INTERVAL (\(limits.keepaliveTime)) and GRPC_KEEPALIVE_TIMEOUT (\(limits.keepaliveTimeout))")
+    }
+  }
+
+  /// A positive integer knob.
+  static func positive(_ name: String, _ text: String) throws(ConfigurationError) -> Int {
+    guard let value = Int(text), value > 0 else {
+      throw ConfigurationError(.invalidValue, "expected a positive whole number", context: "\(name)=\(text)")
+    }
+    return value
   }
 
   /// PILOT_DEBOUNCE_AFTER, PILOT_DEBOUNCE_MAX and PILOT_ENABLE_EDS_DEBOUNCE over `config`.

@@ -27,6 +27,7 @@ enum XDSAssembly {
     let identifier = "sextant-\(ProcessInfo.processInfo.hostName)"
     let connections = assembly.connections
     let pushed = assembly.pushed
+    let ready = servesDiscovery(registry: assembly.registry, pushed: pushed)
     if settings.grpcPort != 0 {
       // Plaintext: no authentication, so SDS answers ROOTCA only.
       let ads = AdsServer(
@@ -36,11 +37,14 @@ enum XDSAssembly {
         identifier: identifier,
         security: StreamSecurity(secrets: workloadSecrets),
         listener: "plaintext",
+        limits: settings.xdsLimits,
+        ready: ready,
         logger: logger.labelled("sextant.ads")
       )
       let transport = HTTP2ServerTransport.Posix(
         address: socketAddress(settings.listenAddress, settings.grpcPort),
-        transportSecurity: .plaintext
+        transportSecurity: .plaintext,
+        config: transportConfig(settings.xdsLimits, listener: "plaintext", logger: logger.labelled("sextant.grpc"))
       )
       assembly.add(
         .xds, "grpc-plaintext",
@@ -99,6 +103,8 @@ enum XDSAssembly {
         secrets: workloadSecrets
       ),
       listener: "secure",
+      limits: settings.xdsLimits,
+      ready: ready,
       logger: logger.labelled("sextant.ads")
     )
     let certificates = IstioCertificateServer(
@@ -116,12 +122,52 @@ enum XDSAssembly {
       peerIdentities: peers,
       logger: logger.labelled("sextant.secure-grpc")
     )
-    let transport = HTTP2ServerTransport.Custom(listenerFactory: listener)
+    let secureConfig = transportConfig(settings.xdsLimits, listener: "secure", logger: trustLogger)
+    let transport = HTTP2ServerTransport.Custom(
+      listenerFactory: listener,
+      config: .init(
+        compression: secureConfig.compression, connection: secureConfig.connection, http2: secureConfig.http2,
+        rpc: secureConfig.rpc, channelDebuggingCallbacks: secureConfig.channelDebuggingCallbacks))
     assembly.add(
       .xds, "grpc-secure",
       GRPCService(
         server: GRPCServer(transport: transport, services: [ads, certificates]), connections: connections,
         listener: "secure"))
+  }
+
+  /// The gRPC transport settings of one port from `limits`: request size, streams per connection, keepalive (server
+  /// pings every `keepaliveTime`; clients may ping every `minimumClientPingInterval`, also without streams, as
+  /// istiod allows), idle time, and a ``GRPCConnectionPolicy`` for the connection limit and the jittered maximum age
+  /// (so the transport's own, unjittered `maxAge` stays off; its `maxGraceTime` closes a drained connection).
+  static func transportConfig(
+    _ limits: XDSLimits, listener: String, logger: Logger
+  ) -> HTTP2ServerTransport.Posix.Config {
+    var config = HTTP2ServerTransport.Posix.Config.defaults
+    config.rpc.maxRequestPayloadSize = limits.maximumRequestBytes
+    config.http2.maxConcurrentStreams = limits.maximumConcurrentStreamsPerConnection
+    config.connection.maxAge = nil
+    config.connection.maxGraceTime = limits.connectionAgeGrace
+    config.connection.maxIdleTime = limits.maximumIdleTime
+    config.connection.keepalive = .init(
+      time: limits.keepaliveTime, timeout: limits.keepaliveTimeout,
+      clientBehavior: .init(minPingIntervalWithoutCalls: limits.minimumClientPingInterval, allowWithoutCalls: true))
+    let policy = GRPCConnectionPolicy(
+      maximumConnections: limits.maximumConnections, maximumAge: limits.maximumConnectionAge,
+      jitter: limits.connectionAgeJitter, listener: listener, logger: logger)
+    config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in policy.accept(channel) }
+    return config
+  }
+
+  /// Whether ADS streams are served yet: once the pushed snapshot holds a cluster that finished its initial load,
+  /// or every cluster settled (readiness). A proxy reconnecting to a restarted control plane is refused with
+  /// UNAVAILABLE until then and keeps its config, instead of being told that everything it holds was removed.
+  /// istiod waits for every cluster; Sextant serves once one has loaded, as readiness may wait for remote clusters
+  /// up to PILOT_REMOTE_CLUSTER_TIMEOUT.
+  static func servesDiscovery(registry: MeshRegistry, pushed: PushedSnapshot) -> @Sendable () -> Bool {
+    {
+      let snapshot = pushed.snapshot
+      return snapshot.clusters.values.contains(where: \.hasSynced) || registry.allSynced(in: snapshot)
+    }
   }
 
   private static func socketAddress(_ host: String, _ port: Int) -> GRPCNIOTransportCore.SocketAddress {

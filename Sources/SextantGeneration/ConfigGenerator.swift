@@ -64,18 +64,31 @@ package struct ConfigGenerator: Sendable {
     case .route:
       var result: [SerializedResource] = []
       for name in names {
-        let key = ResourceCacheKey.route(
-          name: name, servicesVersion: snapshot.servicesVersion, namespace: view.namespace)
-        result += try cache.resources(for: key) { () throws(XDSError) in
+        let build = { () throws(XDSError) -> [SerializedResource] in
           let route = RouteGenerator.generate(snapshot: snapshot, routeName: name, view: view, mesh: mesh)
           return [SerializedResource(name: name, resource: try EnvoyBuild.any(route))]
         }
+        // A name that matches no HTTP port is built for this request only: caching it would let a client grow the
+        // shared cache by one entry per name it makes up.
+        guard Self.isKnownRoute(name, in: snapshot) else {
+          result += try build()
+          continue
+        }
+        let key = ResourceCacheKey.route(
+          name: name, servicesVersion: snapshot.servicesVersion, namespace: view.namespace)
+        result += try cache.resources(for: key, build: build)
       }
       return result
     case .endpoint:
       var result: [SerializedResource] = []
       for name in names {
         let host = ResourceNames.endpointHost(name) ?? ""
+        // A name of no known service gets an empty assignment built for this request only, never cached (see RDS).
+        guard snapshot.services[host] != nil else {
+          let assignment = EndpointGenerator.generate(snapshot: snapshot, clusterName: name, view: view)
+          result.append(SerializedResource(name: name, resource: try EnvoyBuild.any(assignment)))
+          continue
+        }
         let key = ResourceCacheKey.endpoints(
           cluster: name,
           endpointVersion: snapshot.endpointVersions[host] ?? 0,
@@ -89,5 +102,11 @@ package struct ConfigGenerator: Sendable {
       }
       return result
     }
+  }
+
+  /// Whether RDS `name` is a port number that some service has as an HTTP port (only such routes are cached).
+  static func isKnownRoute(_ name: String, in snapshot: MeshSnapshot) -> Bool {
+    guard let port = Int(name), String(port) == name else { return false }
+    return snapshot.services.values.contains { $0.port(port)?.protocol.isHTTP == true }
   }
 }

@@ -198,3 +198,57 @@ struct ClientCertificateVerifier: Sendable {
     }
   }
 }
+
+/// Bounds one gRPC server's connections, for `HTTP2ServerTransport.Config.ChannelDebuggingCallbacks.onAcceptTCPConnection`
+/// (plaintext and secure port alike).
+///
+/// At most `maximumConnections` are open at once: one more is closed as it is accepted, logged at warning with its
+/// peer (`refused a gRPC connection: too many open connections`) and counted in
+/// `sextant_grpc_connections_refused_total{listener}`. With `maximumAge`, each connection is drained (GOAWAY, as
+/// for graceful shutdown; the transport's grace time then closes it) after `maximumAge` shortened or lengthened by
+/// up to `jitter` (a fraction), chosen per connection so that connections opened together reconnect apart.
+package final class GRPCConnectionPolicy: Sendable {
+  private let maximumConnections: Int
+  private let maximumAge: Duration?
+  private let jitter: Double
+  private let listener: String
+  private let logger: Logger
+  private let open = Atomic<Int>(0)
+
+  package init(maximumConnections: Int, maximumAge: Duration?, jitter: Double, listener: String, logger: Logger) {
+    self.maximumConnections = maximumConnections
+    self.maximumAge = maximumAge
+    self.jitter = max(0, min(jitter, 0.5))
+    self.listener = listener
+    self.logger = logger
+  }
+
+  /// Connections open now.
+  package var openConnections: Int { open.load(ordering: .relaxed) }
+
+  /// Admits (or refuses) one accepted connection; the transport's `onAcceptTCPConnection`.
+  package func accept(_ channel: any Channel) -> EventLoopFuture<Void> {
+    let count = open.add(1, ordering: .relaxed).newValue
+    channel.closeFuture.whenComplete { _ in self.open.subtract(1, ordering: .relaxed) }
+    guard count <= maximumConnections else {
+      Counter(label: "sextant_grpc_connections_refused_total", dimensions: [("listener", listener)]).increment()
+      logger.warning(
+        "refused a gRPC connection: too many open connections",
+        metadata: [
+          "peer": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")", "listener": "\(listener)",
+          "limit": "\(maximumConnections)",
+        ])
+      channel.close(promise: nil)
+      return channel.eventLoop.makeSucceededVoidFuture()
+    }
+    if let maximumAge {
+      let factor = 1 + Double.random(in: -jitter...jitter)
+      let age = TimeAmount.nanoseconds(Int64(Double(maximumAge.inNanoseconds) * factor))
+      let drain = channel.eventLoop.scheduleTask(in: age) {
+        channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+      }
+      channel.closeFuture.whenComplete { _ in drain.cancel() }
+    }
+    return channel.eventLoop.makeSucceededVoidFuture()
+  }
+}

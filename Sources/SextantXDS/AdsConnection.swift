@@ -4,6 +4,9 @@ import Synchronization
 
 /// One ADS stream as the rest of Sextant sees it: its proxy, its subscriptions (for debug and sync status), and a
 /// mailbox in which pushes not yet sent are coalesced into one.
+///
+/// The mailbox is bounded: at most one push (the coalesced one) and one secrets refresh wait, whatever the number of
+/// pushes; the stream's loop takes them in order with its requests (``AdsServer`` hands over one request at a time).
 package final class AdsConnection: Sendable {
   /// What happens on a stream, in the order the stream's loop handles it.
   enum Event: Sendable {
@@ -33,6 +36,8 @@ package final class AdsConnection: Sendable {
   package let listener: String
   private let events: AsyncStream<Event>.Continuation
   private let pending = Mutex<PushRequest?>(nil)
+  /// Whether a secrets refresh was announced and not yet taken: refreshes coalesce like pushes.
+  private let secretsDue = Atomic<Bool>(false)
   private let info: Mutex<Info>
 
   init(
@@ -56,6 +61,17 @@ package final class AdsConnection: Sendable {
       return false
     }
     if ring { events.yield(.push) }
+  }
+
+  /// Announces that secrets may be out of date (the mesh CA changed, a renewal check is due); announcements not yet
+  /// taken become one, so the stream's event queue stays bounded however slow the stream is.
+  func secretsChanged() {
+    if !secretsDue.exchange(true, ordering: .acquiringAndReleasing) { events.yield(.secrets) }
+  }
+
+  /// Takes the announced secrets refresh, if any.
+  func takeSecretsDue() -> Bool {
+    secretsDue.exchange(false, ordering: .acquiringAndReleasing)
   }
 
   /// Ends the stream from the server side (graceful shutdown): the proxy reconnects elsewhere or later.

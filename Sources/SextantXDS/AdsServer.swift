@@ -51,8 +51,14 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
   let logger: Logger
   let identifier: String
   let security: StreamSecurity
+  /// The per-stream bounds (unknown types, names, send deadline, streams at once).
+  let limits: XDSLimits
   /// Names this server's streams in the connection registry (e.g. `plaintext`, `secure`).
   package let listener: String
+  /// Whether streams may be served yet; until then they end at once with UNAVAILABLE (as istiod's "server is not
+  /// ready to serve discovery information"), so a reconnecting proxy keeps its config and retries instead of being
+  /// answered from an empty mesh.
+  let ready: @Sendable () -> Bool
   let counter = SequenceNumbers()
 
   /// Sequence numbers for connection ids and nonces.
@@ -68,9 +74,13 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
     identifier: String = "sextant",
     security: StreamSecurity = .none,
     listener: String = "",
+    limits: XDSLimits = .defaults,
+    ready: @escaping @Sendable () -> Bool = { true },
     logger: Logger
   ) {
     self.listener = listener
+    self.limits = limits
+    self.ready = ready
     self.connections = connections
     self.pushed = pushed
     self.generator = generator
@@ -83,6 +93,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DiscoveryResponse> {
+    if let refusal = notReady(peer: context.remotePeer) { return StreamingServerResponse(error: refusal) }
     let (identity, reauthenticate): (CallerIdentity?, (@Sendable () async throws -> CallerIdentity)?)
     switch await authenticateStream(peer: context.remotePeer, metadata: request.metadata) {
     case .success(let authenticated): (identity, reauthenticate) = authenticated
@@ -94,7 +105,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         AdsSession(
           connection: connection, connections: connections, pushed: pushed, generator: generator,
           identifier: identifier, nonces: counter, identity: identity, reauthenticate: reauthenticate,
-          secrets: security.secrets, logger: logger)
+          secrets: security.secrets, limits: limits, logger: logger)
       }
       return [:]
     }
@@ -104,6 +115,7 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
     request: StreamingServerRequest<Envoy_Service_Discovery_V3_DeltaDiscoveryRequest>,
     context: ServerContext
   ) async throws -> StreamingServerResponse<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse> {
+    if let refusal = notReady(peer: context.remotePeer) { return StreamingServerResponse(error: refusal) }
     let (identity, reauthenticate): (CallerIdentity?, (@Sendable () async throws -> CallerIdentity)?)
     switch await authenticateStream(peer: context.remotePeer, metadata: request.metadata) {
     case .success(let authenticated): (identity, reauthenticate) = authenticated
@@ -115,10 +127,19 @@ package struct AdsServer: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.
         DeltaAdsSession(
           connection: connection, connections: connections, pushed: pushed, generator: generator,
           identifier: identifier, nonces: counter, identity: identity, reauthenticate: reauthenticate,
-          secrets: security.secrets, logger: logger)
+          secrets: security.secrets, limits: limits, logger: logger)
       }
       return [:]
     }
+  }
+}
+
+extension AdsServer {
+  /// The error that ends a stream arriving before the server is ready, or nil once it is.
+  func notReady(peer: String) -> RPCError? {
+    guard !ready() else { return nil }
+    logger.debug("stream refused: not ready to serve discovery information", metadata: ["peer": "\(peer)"])
+    return RPCError(code: .unavailable, message: "server is not ready to serve discovery information")
   }
 }
 
@@ -139,11 +160,14 @@ struct AdsSession: AdsStreamSession {
   let generator: ConfigGenerator
   let identifier: String
   let nonces: AdsServer.SequenceNumbers
+  /// The stream's bounds: unknown types, names per type.
+  let limits: XDSLimits
   var logger: Logger
   /// Awaiting the node, serving its proxy, or closed.
   var state: AdsSessionState
   var watches: [XDSType: WatchState] = [:]
-  var ignoredTypes: Set<String> = []
+  /// Type URLs asked for that Sextant does not serve (bounded by ``XDSLimits/maximumUnknownTypes``).
+  var unknownTypes = UnknownTypes()
   /// The inbound plan the last CDS and the last LDS were generated with; a change needs that type sent again.
   var sentInbound: [XDSType: InboundPlan] = [:]
   /// The EDS subscription by hostname (`ResourceNames.endpointHost`), rebuilt when the subscription changes, so a
@@ -162,8 +186,10 @@ struct AdsSession: AdsStreamSession {
     identity: CallerIdentity? = nil,
     reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil,
     secrets: WorkloadSecrets? = nil,
+    limits: XDSLimits = .defaults,
     logger: Logger
   ) {
+    self.limits = limits
     self.connection = connection
     self.connections = connections
     self.pushed = pushed
@@ -198,11 +224,10 @@ struct AdsSession: AdsStreamSession {
       return
     }
     guard let type = XDSType(rawValue: request.typeURL) else {
-      if ignoredTypes.insert(request.typeURL).inserted {
-        logger.info("ignoring requests for a type Sextant does not serve", metadata: ["type": "\(request.typeURL)"])
-      }
+      try unknownTypes.note(request.typeURL, limit: limits.maximumUnknownTypes, logger: logger)
       return
     }
+    try limits.checkNames(request.resourceNames.count, of: type, what: "a request")
     var watch = watches[type] ?? WatchState(type: type)
     let classification = watch.receive(
       versionInfo: request.versionInfo,

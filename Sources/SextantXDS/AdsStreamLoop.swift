@@ -30,18 +30,35 @@ extension AdsServer {
   ///
   /// Registers the stream's ``AdsConnection`` (the push pipeline's mailbox) and handles, one at a time and in
   /// order, the proxy's requests, coalesced pushes and secret refreshes (the mesh CA's changes and a periodic
-  /// renewal check, when the server answers SDS).
+  /// renewal check, when the server answers SDS). Every queue is bounded: requests are read from gRPC one at a time,
+  /// only after the previous one was handled (``RequestHandOff``); pushes and refreshes coalesce in the connection.
+  /// A stream beyond ``XDSLimits/maximumStreams`` ends at once with RESOURCE_EXHAUSTED; a response not written
+  /// within ``XDSLimits/sendTimeout`` ends it with DEADLINE_EXCEEDED (``DeadlineWriter``); a limit the session
+  /// enforces ends it with the limit's status. Each is logged at warning with the peer (and proxy) and counted.
   func runStream<Session: AdsStreamSession>(
     requests: RPCAsyncSequence<Session.Request, any Error>,
-    writer: RPCWriter<Session.Response>,
+    writer grpcWriter: RPCWriter<Session.Response>,
     peer: String,
     identity: CallerIdentity?,
     makeSession: (AdsConnection) -> Session
   ) async throws {
-    let (events, continuation) = AsyncStream.makeStream(of: AdsConnection.Event.self)
+    let open = connections.count
+    guard open < limits.maximumStreams else {
+      let error = XDSLimitError(
+        .tooManyStreams,
+        "\(open) ADS streams are open and at most \(limits.maximumStreams) are served; try again later or another "
+          + "instance", context: "peer \(peer)")
+      error.record(logger: logger)
+      throw error.rpcError
+    }
+    // At most: one request (the reader waits for it to be handled), one push, one secrets refresh, two closes.
+    let (events, continuation) = AsyncStream.makeStream(
+      of: AdsConnection.Event.self, bufferingPolicy: .bufferingOldest(8))
     let connection = AdsConnection(
       id: "\(peer)-\(counter.next())", peer: peer, listener: listener, identity: identity?.description,
       events: continuation)
+    let writer = RPCWriter(wrapping: DeadlineWriter(base: grpcWriter, timeout: limits.sendTimeout))
+    let handOff = RequestHandOff()
     connections.add(connection)
     defer {
       connections.remove(connection)
@@ -51,7 +68,8 @@ extension AdsServer {
       group.addTask {
         do {
           for try await request in requests {
-            continuation.yield(Session.event(carrying: request))
+            await handOff.deliver { continuation.yield(Session.event(carrying: request)) }
+            if Task.isCancelled { break }
           }
           continuation.yield(.closed(nil))
         } catch {
@@ -61,34 +79,48 @@ extension AdsServer {
       }
       if let secrets = security.secrets {
         group.addTask {
-          for await _ in secrets.meshCA.changes() { continuation.yield(.secrets) }
+          for await _ in secrets.meshCA.changes() { connection.secretsChanged() }
         }
         group.addTask {
           while !Task.isCancelled {
             try await Task.sleep(for: secrets.renewalCheckInterval)
-            continuation.yield(.secrets)
+            connection.secretsChanged()
           }
         }
       }
       var session = makeSession(connection)
-      defer { group.cancelAll() }
-      for await event in events {
-        switch event {
-        case .request, .deltaRequest:
-          if let request = Session.request(carriedBy: event) {
-            try await session.handle(request, writer: writer)
+      defer {
+        group.cancelAll()
+        handOff.cancel()
+      }
+      do {
+        for await event in events {
+          switch event {
+          case .request, .deltaRequest:
+            if let request = Session.request(carriedBy: event) {
+              defer { handOff.handled() }
+              try await session.handle(request, writer: writer)
+            }
+          case .push:
+            if let push = connection.takePending() {
+              try await session.push(push, writer: writer)
+            }
+          case .secrets:
+            if connection.takeSecretsDue() { try await session.refreshSecrets(writer: writer) }
+          case .closed(let error):
+            session.close()
+            if let error { session.logger.debug("stream ended", metadata: ["error": "\(error)"]) }
+            return
           }
-        case .push:
-          if let push = connection.takePending() {
-            try await session.push(push, writer: writer)
-          }
-        case .secrets:
-          try await session.refreshSecrets(writer: writer)
-        case .closed(let error):
-          session.close()
-          if let error { session.logger.debug("stream ended", metadata: ["error": "\(error)"]) }
-          return
         }
+      } catch var error as XDSLimitError {
+        session.close()
+        let proxy = connection.snapshot.proxy.map { ", proxy \($0.nodeID)" } ?? ""
+        if error.context.isEmpty { error.context = "peer \(peer)\(proxy)" }
+        var logger = session.logger
+        logger[metadataKey: "peer"] = "\(peer)"
+        error.record(logger: logger)
+        throw error.rpcError
       }
     }
   }

@@ -36,11 +36,14 @@ struct DeltaAdsSession: AdsStreamSession {
   let generator: ConfigGenerator
   let identifier: String
   let nonces: AdsServer.SequenceNumbers
+  /// The stream's bounds: unknown types, names per type.
+  let limits: XDSLimits
   var logger: Logger
   /// Awaiting the node, serving its proxy, or closed.
   var state: AdsSessionState
   var watches: [XDSType: DeltaWatchState] = [:]
-  var ignoredTypes: Set<String> = []
+  /// Type URLs asked for that Sextant does not serve (bounded by ``XDSLimits/maximumUnknownTypes``).
+  var unknownTypes = UnknownTypes()
   /// The inbound plan the last CDS and the last LDS were generated with; a change needs that type considered again.
   var sentInbound: [XDSType: InboundPlan] = [:]
   /// The EDS subscription by hostname, rebuilt when it changes (see ``AdsSession/endpointNamesByHost``).
@@ -60,8 +63,10 @@ struct DeltaAdsSession: AdsStreamSession {
     identity: CallerIdentity? = nil,
     reauthenticate: (@Sendable () async throws -> CallerIdentity)? = nil,
     secrets: WorkloadSecrets? = nil,
+    limits: XDSLimits = .defaults,
     logger: Logger
   ) {
+    self.limits = limits
     self.connection = connection
     self.connections = connections
     self.pushed = pushed
@@ -96,11 +101,10 @@ struct DeltaAdsSession: AdsStreamSession {
       return
     }
     guard let type = XDSType(rawValue: request.typeURL) else {
-      if ignoredTypes.insert(request.typeURL).inserted {
-        logger.info("ignoring requests for a type Sextant does not serve", metadata: ["type": "\(request.typeURL)"])
-      }
+      try unknownTypes.note(request.typeURL, limit: limits.maximumUnknownTypes, logger: logger)
       return
     }
+    try limits.checkNames(request.resourceNamesSubscribe.count, of: type, what: "a request")
     var watch = watches[type] ?? DeltaWatchState(type: type)
     let previousNack = watch.lastNack
     let classification = watch.receive(
@@ -111,6 +115,7 @@ struct DeltaAdsSession: AdsStreamSession {
         nonce: request.responseNonce,
         errorMessage: request.hasErrorDetail ? request.errorDetail.message : nil
       ))
+    try limits.checkNames(watch.names.count, of: type, what: "the stream's subscription")
     watches[type] = watch
     if type == .endpoint
       && (classification.initial || !classification.subscribed.isEmpty || !classification.unsubscribed.isEmpty)

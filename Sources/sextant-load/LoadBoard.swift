@@ -1,3 +1,4 @@
+import SwiftProtobuf
 import Synchronization
 
 /// What the simulated proxies report, shared with the run that reads it: one entry per proxy, and the arrivals of
@@ -20,6 +21,9 @@ final class LoadBoard: Sendable {
     var arrivals: [Int: ContinuousClock.Instant] = [:]
     /// Cluster names by a hash of a CDS response's resources: every proxy gets the same CDS, decoded once.
     var edsNamesByCDS: [Int: [String]] = [:]
+    /// Over delta: a cluster's EDS name (nil: not EDS) and a listener's route names, by a hash of the resource's bytes.
+    var edsNameByResource: [Int: String?] = [:]
+    var routesByResource: [Int: Set<String>] = [:]
   }
 
   private let state: Mutex<State>
@@ -79,5 +83,24 @@ final class LoadBoard: Sendable {
     let names = try decode()
     state.withLock { $0.edsNamesByCDS[key] = names }
     return names
+  }
+
+  /// The EDS name of a delta CDS resource (nil: not of type EDS), computed by `decode` only for bytes not seen before
+  /// (every proxy gets the same resources, so each is decoded once per run, not once per proxy).
+  func clusterEDSName(_ resource: Google_Protobuf_Any, decode: () throws -> String?) rethrows -> String? {
+    let key = resource.value.hashValue
+    if let known = state.withLock({ $0.edsNameByResource[key] }) { return known }
+    let name = try decode()
+    state.withLock { $0.edsNameByResource[key] = .some(name) }
+    return name
+  }
+
+  /// The route names of a delta LDS resource, computed by `decode` only for bytes not seen before.
+  func listenerRoutes(_ resource: Google_Protobuf_Any, decode: () throws -> Set<String>) rethrows -> Set<String> {
+    let key = resource.value.hashValue
+    if let known = state.withLock({ $0.routesByResource[key] }) { return known }
+    let routes = try decode()
+    state.withLock { $0.routesByResource[key] = routes }
+    return routes
   }
 }

@@ -16,12 +16,21 @@ enum TypeURL {
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 }
 
+/// The ADS protocol of the simulated proxies.
+enum XDSProtocol: String, CaseIterable {
+  /// State of the world: StreamAggregatedResources (Envoy's `api_type: GRPC`).
+  case sotw
+  /// Incremental: DeltaAggregatedResources (`DELTA_GRPC`, as Istio's proxies).
+  case delta
+}
+
 /// One simulated sidecar: its own HTTP/2 connection and ADS stream, subscribing as Envoy does (CDS, then EDS for the
 /// EDS clusters, LDS, then RDS for the listeners' route names) and ACKing every response.
 struct LoadProxy {
   let index: Int
   let port: Int
   let board: LoadBoard
+  let xdsProtocol: XDSProtocol
 
   var node: Envoy_Config_Core_V3_Node {
     var node = Envoy_Config_Core_V3_Node()
@@ -43,28 +52,57 @@ struct LoadProxy {
         transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
       ) { client in
         let ads = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client(wrapping: client)
-        let (requests, continuation) = AsyncStream.makeStream(of: DiscoveryRequest.self)
-        var first = DiscoveryRequest()
-        first.node = node
-        first.typeURL = TypeURL.cluster
-        continuation.yield(first)
         var options = CallOptions.defaults
         options.maxResponseMessageBytes = 256 << 20
-        board.connected(index, at: .now)
-        try await ads.streamAggregatedResources(options: options) { writer in
-          for await request in requests { try await writer.write(request) }
-        } onResponse: { response in
-          var session = ProxySession(index: index, board: board)
-          for try await message in response.messages {
-            for request in session.handle(message) { continuation.yield(request) }
-          }
-          continuation.finish()
-          // Sextant ends streams only when it shuts down, which a run never asks for while it measures.
-          if !Task.isCancelled { board.failed(index, "the server ended the stream") }
+        switch xdsProtocol {
+        case .sotw: try await runStateOfTheWorld(ads, options: options)
+        case .delta: try await runDelta(ads, options: options)
         }
       }
     } catch {
       if !Task.isCancelled { board.failed(index, "\(error)") }
+    }
+  }
+
+  /// One StreamAggregatedResources stream, driven by a ``ProxySession``.
+  private func runStateOfTheWorld(
+    _ ads: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client<some ClientTransport>, options: CallOptions
+  ) async throws {
+    let (requests, continuation) = AsyncStream.makeStream(of: DiscoveryRequest.self)
+    var first = DiscoveryRequest()
+    first.node = node
+    first.typeURL = TypeURL.cluster
+    continuation.yield(first)
+    board.connected(index, at: .now)
+    try await ads.streamAggregatedResources(options: options) { writer in
+      for await request in requests { try await writer.write(request) }
+    } onResponse: { response in
+      var session = ProxySession(index: index, board: board)
+      for try await message in response.messages {
+        for request in session.handle(message) { continuation.yield(request) }
+      }
+      continuation.finish()
+      // Sextant ends streams only when it shuts down, which a run never asks for while it measures.
+      if !Task.isCancelled { board.failed(index, "the server ended the stream") }
+    }
+  }
+
+  /// One DeltaAggregatedResources stream, driven by a ``DeltaProxySession``.
+  private func runDelta(
+    _ ads: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client<some ClientTransport>, options: CallOptions
+  ) async throws {
+    let (requests, continuation) = AsyncStream.makeStream(of: DeltaDiscoveryRequest.self)
+    continuation.yield(DeltaProxySession.start(node: node))
+    board.connected(index, at: .now)
+    try await ads.deltaAggregatedResources(options: options) { writer in
+      for await request in requests { try await writer.write(request) }
+    } onResponse: { response in
+      var session = DeltaProxySession(index: index, board: board)
+      for try await message in response.messages {
+        for request in session.handle(message) { continuation.yield(request) }
+      }
+      continuation.finish()
+      if !Task.isCancelled { board.failed(index, "the server ended the stream") }
     }
   }
 }
@@ -150,28 +188,37 @@ struct ProxySession {
     var hasher = Hasher()
     for resource in response.resources { hasher.combine(resource.value) }
     return try board.edsNames(key: hasher.finalize()) {
-      try response.resources.compactMap { resource in
-        let cluster = try Envoy_Config_Cluster_V3_Cluster(unpackingAny: resource)
-        guard cluster.type == .eds else { return nil }
-        return cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
-      }.sorted()
+      try response.resources.compactMap(Self.edsName).sorted()
     }
   }
 
   /// The route configuration names the listeners' HTTP connection managers ask for over RDS.
   private func routeNames(_ response: DiscoveryResponse) throws -> [String] {
     var routes: Set<String> = []
-    for resource in response.resources {
-      let listener = try Envoy_Config_Listener_V3_Listener(unpackingAny: resource)
-      for chain in listener.filterChains + [listener.defaultFilterChain] {
-        for filter in chain.filters where filter.typedConfig.typeURL == TypeURL.httpConnectionManager {
-          let manager = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(
-            unpackingAny: filter.typedConfig)
-          if !manager.rds.routeConfigName.isEmpty { routes.insert(manager.rds.routeConfigName) }
-        }
+    for resource in response.resources { routes.formUnion(try Self.routeNames(resource)) }
+    return routes.sorted()
+  }
+
+  /// The name a cluster's assignment is asked for by over EDS (its EDS service name, else its name); nil for a
+  /// cluster that is not of type EDS.
+  static func edsName(_ resource: Google_Protobuf_Any) throws -> String? {
+    let cluster = try Envoy_Config_Cluster_V3_Cluster(unpackingAny: resource)
+    guard cluster.type == .eds else { return nil }
+    return cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
+  }
+
+  /// The route configuration names one listener's HTTP connection managers ask for over RDS.
+  static func routeNames(_ resource: Google_Protobuf_Any) throws -> Set<String> {
+    var routes: Set<String> = []
+    let listener = try Envoy_Config_Listener_V3_Listener(unpackingAny: resource)
+    for chain in listener.filterChains + [listener.defaultFilterChain] {
+      for filter in chain.filters where filter.typedConfig.typeURL == TypeURL.httpConnectionManager {
+        let manager = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(
+          unpackingAny: filter.typedConfig)
+        if !manager.rds.routeConfigName.isEmpty { routes.insert(manager.rds.routeConfigName) }
       }
     }
-    return routes.sorted()
+    return routes
   }
 
   /// A ClusterLoadAssignment's `cluster_name` (field 1, serialized first) read from its bytes without decoding the

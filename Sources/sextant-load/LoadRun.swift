@@ -11,7 +11,7 @@ struct LoadRun {
     let clock = ContinuousClock()
     print(
       "sextant-load: \(options.services) services × 2 ports × \(options.endpointsPerService) pods, "
-        + "\(options.proxies) proxies, \(options.changes) changes, debounce \(options.debounceAfter)/\(options.debounceMax)"
+        + "\(options.proxies) proxies (\(options.xdsProtocol.rawValue)), \(options.changes) changes, debounce \(options.debounceAfter)/\(options.debounceMax)"
     )
     try files.writeAll()
     let started = clock.now
@@ -31,12 +31,14 @@ struct LoadRun {
       let connecting = clock.now
       let port = sextant.grpcPort
       for index in 0..<options.proxies {
-        group.addTask { await LoadProxy(index: index, port: port, board: board).run() }
+        let xdsProtocol = options.xdsProtocol
+        group.addTask { await LoadProxy(index: index, port: port, board: board, xdsProtocol: xdsProtocol).run() }
       }
       try await waitFor("every proxy to sync", board: board, sextant: sextant) {
         board.entries.allSatisfy { $0.synced != nil }
       }
       let entries = board.entries
+      print("proxies synced: \(entries.filter { $0.synced != nil }.count) of \(options.proxies)")
       let syncTimes = entries.compactMap { entry in entry.synced.map { $0 - (entry.connected ?? connecting) } }
       figure(
         "initial sync, all proxies (first connect to last synced)", entries.compactMap(\.synced).max()! - connecting)
@@ -51,6 +53,7 @@ struct LoadRun {
       // Endpoint changes: each rewrites one service's file (one more or one less pod) and waits for every proxy.
       var latencies: [Duration] = []
       var spreads: [Duration] = []
+      var received = 0
       let cpuChanges = sextant.cpuTime()
       for change in 0..<options.changes {
         let service = change % options.services
@@ -63,9 +66,11 @@ struct LoadRun {
           board.arrivals.count == options.proxies
         }
         let arrivals = board.arrivals.values
+        received += 1
         latencies += arrivals.map { $0 - written }
         spreads.append(arrivals.max()! - arrivals.min()!)
       }
+      print("changes received by every proxy: \(received) of \(options.changes)")
       if !latencies.isEmpty {
         figure(
           "endpoint change, file written to proxy received, p50 / p99 / max", percentile(latencies, 0.5),

@@ -1,12 +1,15 @@
 // sextant-load: a load run against a real `sextant serve` process. Many simulated sidecars (each its own HTTP/2
-// connection and ADS stream, ACKing everything) fetch the config of a synthetic file-backed mesh; then endpoint
-// changes are written and the time until every proxy has the new assignment is measured. Figures, one per line:
-// initial sync, push latency and fan-out, bytes, Sextant's resident memory and CPU.
+// connection and ADS stream, state of the world or delta, ACKing everything) fetch the config of a synthetic
+// file-backed mesh; then endpoint changes are written and the time until every proxy has the new assignment is
+// measured. Figures, one per line: initial sync, push latency and fan-out, bytes, Sextant's resident memory and CPU.
 //
-//   swift build -c release --product sextant --product sextant-load
-//   .build/release/sextant-load --sextant .build/release/sextant --services 1000 --proxies 500
+//   swift build -c release --product sextant
+//   swift build -c release --product sextant-load
+//   .build/release/sextant-load --sextant .build/release/sextant --services 1000 --proxies 500 [--protocol delta]
 import ArgumentParser
 import Foundation
+
+extension XDSProtocol: ExpressibleByArgument {}
 
 @main
 struct SextantLoad: AsyncParsableCommand {
@@ -25,6 +28,9 @@ struct SextantLoad: AsyncParsableCommand {
 
   @Option(help: "Simulated sidecars, each with its own connection and ADS stream.")
   var proxies = 100
+
+  @Option(name: .customLong("protocol"), help: "The ADS protocol of the simulated proxies: sotw or delta.")
+  var xdsProtocol = XDSProtocol.sotw
 
   @Option(help: "Endpoint changes to measure, one after the other.")
   var changes = 10

@@ -40,7 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
   @Option(help: "Server-side timeout of each Kubernetes watch request, e.g. 5m (shorter values relist more often).")
   var watchTimeout: String = "5m"
 
-  @Option(help: "Address every listener binds.")
+  @Option(help: "Address the listeners bind (the HTTP and monitoring ports unless given their own).")
   var listenAddress: String = "0.0.0.0"
 
   @Option(help: "Plaintext gRPC xDS port (0 disables it).")
@@ -48,6 +48,12 @@ struct ServeCommand: AsyncParsableCommand {
 
   @Option(help: "TLS gRPC port for authenticated xDS, SDS and the certificate service (0 disables it).")
   var secureGrpcPort: Int = 15012
+
+  @Option(help: "How long one xDS response may take to be read before the proxy is disconnected, e.g. 30s.")
+  var xdsSendTimeout: String = "30s"
+
+  @Option(help: "Maximum age of a gRPC connection before it is drained (±10% jitter), e.g. 30m; 0 keeps it forever.")
+  var keepaliveMaxServerConnectionAge: String = "30m"
 
   @Option(help: "Directory with Istio's plug-in CA files: ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem.")
   var caDir: String?
@@ -60,6 +66,15 @@ struct ServeCommand: AsyncParsableCommand {
 
   @Option(help: "Monitoring port for /metrics and /debug/* (0 disables it).")
   var monitoringPort: Int = 15014
+
+  @Option(help: "Address the HTTP port binds, e.g. 127.0.0.1 (default: --listen-address).")
+  var httpListenAddress: String?
+
+  @Option(help: "Address the monitoring port binds, e.g. 127.0.0.1 (default: --listen-address).")
+  var monitoringListenAddress: String?
+
+  @Option(help: "How long a connection to the HTTP or monitoring port may stay idle before it is closed, e.g. 60s.")
+  var adminIdleTimeout: String = "60s"
 
   @Option(help: "DNS domain suffix of service hostnames.")
   var domainSuffix: String = "cluster.local"
@@ -93,6 +108,16 @@ struct ServeCommand: AsyncParsableCommand {
     }
     guard GoDuration.parse(watchTimeout).map({ $0 > .zero }) == true else {
       throw ValidationError("--watch-timeout \(watchTimeout) is not a positive duration such as 30s or 5m")
+    }
+    guard GoDuration.parse(xdsSendTimeout).map({ $0 > .zero }) == true else {
+      throw ValidationError("--xds-send-timeout \(xdsSendTimeout) is not a positive duration such as 30s")
+    }
+    guard GoDuration.parse(keepaliveMaxServerConnectionAge).map({ $0 >= .zero }) == true else {
+      throw ValidationError(
+        "--keepalive-max-server-connection-age \(keepaliveMaxServerConnectionAge) is not a duration such as 30m")
+    }
+    guard GoDuration.parse(adminIdleTimeout).map({ $0 > .zero }) == true else {
+      throw ValidationError("--admin-idle-timeout \(adminIdleTimeout) is not a positive duration such as 60s")
     }
   }
 
@@ -193,8 +218,14 @@ struct ServeCommand: AsyncParsableCommand {
     configuration.watchTimeout = GoDuration.parse(watchTimeout) ?? .seconds(300)
     configuration.listenAddress = listenAddress
     configuration.grpcPort = grpcPort
+    configuration.xdsLimits.sendTimeout = GoDuration.parse(xdsSendTimeout) ?? .seconds(30)
+    let age = GoDuration.parse(keepaliveMaxServerConnectionAge) ?? .seconds(1800)
+    configuration.xdsLimits.maximumConnectionAge = age == .zero ? nil : age
     configuration.httpPort = httpPort
     configuration.monitoringPort = monitoringPort
+    configuration.httpListenAddress = httpListenAddress
+    configuration.monitoringListenAddress = monitoringListenAddress
+    configuration.adminIdleTimeout = GoDuration.parse(adminIdleTimeout) ?? .seconds(60)
     configuration.security.securePort = secureGrpcPort
     configuration.security.caDirectory = caDir
     configuration.security.selfSignedDirectory = selfSignedCaDir

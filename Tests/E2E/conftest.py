@@ -250,12 +250,14 @@ class ProcessGroup:
 
 PROCESS_GROUP_KEY = pytest.StashKey[ProcessGroup]()
 FIGURES_KEY = pytest.StashKey[list]()
+FAILED_KEY = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and report.when in ("setup", "call"):
+        item.stash[FAILED_KEY] = True
         group = item.stash.get(PROCESS_GROUP_KEY, None)
         if group is not None:
             for title, text in group.report_sections():
@@ -835,13 +837,43 @@ class Envoy:
         )
 
 
+XDS_PROTOCOLS = ("sotw", "delta")
+
+# Runs a test once per ADS protocol of its Envoys (ids `[sotw]`, `[delta]`): it overrides the `xds_protocol`
+# fixture, which start_envoy reads. Scenarios that exercise Envoy config use it; API-only ones do not.
+both_xds_protocols = pytest.mark.parametrize("xds_protocol", XDS_PROTOCOLS)
+
+
 @pytest.fixture
-def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
+def xds_protocol() -> str:
+    """The ADS protocol of the Envoys start_envoy starts: `sotw` (`api_type: GRPC`) unless a test is parametrized
+    with both_xds_protocols, then also `delta` (`DELTA_GRPC`, as Istio's proxies)."""
+    return "sotw"
+
+
+def connected_protocols(sextant: Sextant, node_id: str) -> set[str]:
+    """The protocols of the streams `node_id` opened to `sextant`, from its `proxy connected` log lines."""
+    lines = sextant.log_lines("proxy connected", f"proxy={node_id} ")
+    return {"delta" if "protocol=delta" in line else "sotw" for line in lines}
+
+
+@pytest.fixture
+def start_envoy(request: pytest.FixtureRequest, processes: ProcessGroup, envoy_bin: Path, tmp_path: Path,
+                xds_protocol: str):
+    """Starts Envoys on the test's `xds_protocol` (or an explicit `delta=`); at teardown of a test that passed,
+    checks that every Envoy that connected did so over the protocol it was started with (Sextant's `proxy
+    connected` lines), so a parametrized test cannot pass on the other protocol."""
+    assert xds_protocol in XDS_PROTOCOLS, f"unknown xds_protocol {xds_protocol!r}"
+    started: list[tuple[Sextant, str, bool]] = []
+
     def start(sextant: Sextant, node_id: str, node_cluster: str, metadata: dict, xds_tls: XdsTls | None = None,
-              name: str = "envoy", xds_address: tuple[str, int] | None = None, delta: bool = False) -> Envoy:
+              name: str = "envoy", xds_address: tuple[str, int] | None = None, delta: bool | None = None) -> Envoy:
         """`xds_address` (host, port) replaces Sextant's own address in the static `xds-grpc` cluster, e.g. a
         gateway that forwards to Sextant's secure port. `delta`: incremental ADS, as Istio's proxies use it
-        (see sidecar_bootstrap)."""
+        (see sidecar_bootstrap); None (default) follows the `xds_protocol` fixture."""
+        if delta is None:
+            delta = xds_protocol == "delta"
+        started.append((sextant, node_id, delta))
         index = sum(1 for p in processes.processes if p.name.startswith("envoy"))
         bootstrap_path = tmp_path / f"envoy-{index}-bootstrap.json"
         admin_address_path = tmp_path / f"envoy-{index}-admin-address"
@@ -889,7 +921,16 @@ def start_envoy(processes: ProcessGroup, envoy_bin: Path, tmp_path: Path):
         processes.add_diagnostic(f"{process.name} (envoy-{index}) admin summary", summary)
         return envoy
 
-    return start
+    yield start
+    if request.node.stash.get(FAILED_KEY, False):
+        return
+    wrong = []
+    for sextant, node_id, delta in started:
+        seen = connected_protocols(sextant, node_id)
+        expected = "delta" if delta else "sotw"
+        if seen and expected not in seen:
+            wrong.append(f"{node_id} to {sextant.process.name}: connected over {sorted(seen)}, not {expected}")
+    assert not wrong, "Envoys did not use the protocol they were started with: " + "; ".join(wrong)
 
 
 def client_metadata(cluster_id: str = "cluster1") -> dict:

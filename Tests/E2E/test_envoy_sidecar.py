@@ -11,6 +11,7 @@ from conftest import (
     SERVICE,
     VIPS,
     WaitTimeout,
+    both_xds_protocols,
     wait_until,
     write_cluster2_slice,
 )
@@ -18,6 +19,7 @@ from conftest import (
 CONVERGE_LIMIT_SECONDS = 2.0
 
 
+@both_xds_protocols
 def test_two_clusters_serve_both_versions(helloworld_mesh, figure):
     mesh = helloworld_mesh
     envoy, sextant = mesh.envoy, mesh.sextant
@@ -66,6 +68,7 @@ def test_two_clusters_serve_both_versions(helloworld_mesh, figure):
         assert not rejects, f"pilot_total_xds_rejects{{type={type_key!r}}} = {rejects}"
 
 
+@both_xds_protocols
 def test_endpoint_added_and_removed_at_runtime(helloworld_mesh, figure):
     mesh = helloworld_mesh
     envoy, sextant = mesh.envoy, mesh.sextant

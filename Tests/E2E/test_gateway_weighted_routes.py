@@ -18,7 +18,7 @@ import socket
 import ssl
 import sys
 
-from conftest import BACKEND_SCRIPT, ENVOY_CONFIG_TIMEOUT, free_port, wait_until
+from conftest import BACKEND_SCRIPT, ENVOY_CONFIG_TIMEOUT, both_xds_protocols, free_port, wait_until
 from network_support import (
     NAMESPACE,
     FileSink,
@@ -108,6 +108,7 @@ def https_get(host: str, port: int, server_name: str) -> str:
     return body.decode()
 
 
+@both_xds_protocols
 def test_weighted_tls_route_splits_connections_across_destinations(clusters_dir, pki, start_sextant, start_envoy,
                                                                    processes, tmp_path, figure):
     sink = FileSink(clusters_dir)

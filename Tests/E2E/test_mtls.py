@@ -31,6 +31,7 @@ from conftest import (
     NAMESPACE,
     SERVICE,
     VIPS,
+    both_xds_protocols,
     client_metadata,
     discovery_request,
     free_port,
@@ -133,6 +134,7 @@ def assert_istio_mutual_cluster(cluster_json: dict, service_port: int) -> None:
     assert CLIENT_IDENTITY not in text, f"{name}: SAN match names the client's own identity: {text[:1500]}"
 
 
+@both_xds_protocols
 def test_mutual_tls_between_two_sidecars(mtls_files, pki, cacerts, start_sextant, start_backend, start_envoy,
                                          processes, tmp_path, figure):
     service_port, app_port = mtls_files

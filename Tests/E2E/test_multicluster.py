@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLIENT_IP, CLIENT_NODE_ID, WaitTimeout, client_metadata, free_port, wait_until
+from conftest import CLIENT_IP, CLIENT_NODE_ID, WaitTimeout, both_xds_protocols, client_metadata, free_port, wait_until
 from multicluster_support import (
     BACKEND_IPS,
     MALFORMED_KUBECONFIG,
@@ -195,6 +195,7 @@ def test_primary_and_remote_cluster_serve_both_versions(mc: Multicluster, figure
 # 2. Endpoint changes, credential rotation without a gap, secret removal
 
 
+@both_xds_protocols
 def test_runtime_endpoint_changes_secret_rotation_and_removal(mc: Multicluster, figure):
     app = mc.deploy("mc-runtime", {"helloworld-c1": ["v1"]}, {"helloworld-c2": ["v2"]}, backends=["v1", "v2", "v3"])
     secret = "istio-remote-secret-cluster2"

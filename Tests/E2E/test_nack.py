@@ -14,6 +14,7 @@ from conftest import (
     NAMESPACE,
     SERVICE,
     VIPS,
+    both_xds_protocols,
     discovery_request,
     free_port,
     make_node,
@@ -115,6 +116,7 @@ def test_malformed_node_id_ends_only_that_stream(clusters_dir, start_sextant, ad
     assert "not-a-node-id" not in listed, f"/debug/syncz lists the refused stream: {listed}"
 
 
+@both_xds_protocols
 def test_envoy_nacks_listener_it_cannot_bind(helloworld_mesh, figure):
     mesh = helloworld_mesh
     envoy, sextant = mesh.envoy, mesh.sextant

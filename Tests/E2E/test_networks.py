@@ -34,7 +34,7 @@ import time
 
 import pytest
 
-from conftest import ENVOY_CONFIG_TIMEOUT, WaitTimeout, free_port, wait_until
+from conftest import ENVOY_CONFIG_TIMEOUT, WaitTimeout, both_xds_protocols, free_port, wait_until
 from network_support import (
     CLIENT_NODE,
     CONVERGE_LIMIT_SECONDS,
@@ -127,6 +127,7 @@ def assert_no_rejections(mesh: NetworkMesh) -> None:
 # 1. Split horizon through network2's gateway
 
 
+@both_xds_protocols
 def test_cross_network_traffic_goes_through_the_remote_networks_gateway(file_mesh, figure):
     mesh = file_mesh()
     mesh.start()
@@ -216,6 +217,7 @@ def test_cross_network_traffic_goes_through_the_remote_networks_gateway(file_mes
 # 2. A network without a gateway, then its gateway appears (and goes again)
 
 
+@both_xds_protocols
 def test_network_without_gateway_is_unreachable_until_its_gateway_service_appears(file_mesh, figure):
     mesh = file_mesh(versions=("v1", "v2", "v3"))  # v3: a plaintext pod of network2 (no tlsMode istio)
     mesh.start(gateway_services=())
@@ -320,6 +322,7 @@ def bindable(port: int, host: str = "0.0.0.0") -> bool:
             return False
 
 
+@both_xds_protocols
 def test_expose_istiod_through_the_east_west_gateway(clusters_dir, pki, cacerts, start_sextant, start_envoy, processes,
                                                      tmp_path, figure):
     busy = [port for port in (15012, 15017) if not bindable(port)]
@@ -441,6 +444,7 @@ def test_expose_istiod_through_the_east_west_gateway(clusters_dir, pki, cacerts,
 # 4. Two addresses of one gateway share the replaced weight; a pod's own network label wins over its namespace's
 
 
+@both_xds_protocols
 def test_gateway_addresses_share_the_weight_and_a_pod_label_overrides_the_namespace_network(file_mesh, figure):
     mesh = file_mesh()
     # Both gateway Services are LoadBalancers (address from status.loadBalancer.ingress[].ip); network2's has two
@@ -576,6 +580,7 @@ def test_node_port_gateway_service_uses_the_node_addresses(file_mesh, figure):
     assert_no_rejections(mesh)
 
 
+@both_xds_protocols
 def test_invalid_istio_config_is_rejected_alone(file_mesh, figure):
     """A Gateway with a bad port number and a VirtualService with an SNI Envoy cannot match sit in cluster2's files
     next to valid config, with an HTTP Gateway Sextant does not serve yet: each bad object is rejected naming itself

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENVOY_CONFIG_TIMEOUT, WaitTimeout, free_port, wait_until
+from conftest import ENVOY_CONFIG_TIMEOUT, WaitTimeout, both_xds_protocols, free_port, wait_until
 from kube.harness import ApiError, ApiServer, wait_for
 from multicluster_support import (
     PRIMARY,
@@ -191,6 +191,7 @@ def loopback_external_ips_refused(server: ApiServer) -> str | None:
 # The test
 
 
+@both_xds_protocols
 def test_cross_network_traffic_with_clusters_from_api_servers(kube: KubeClusters, pki, cacerts, processes, sextant_bin,
                                                                start_backend, start_envoy, tmp_path: Path, figure):
     kube.ensure_running()

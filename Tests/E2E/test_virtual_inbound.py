@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from conftest import ENVOY_CONFIG_TIMEOUT, NAMESPACE, SERVICE, VIPS, free_port, wait_until
+from conftest import ENVOY_CONFIG_TIMEOUT, NAMESPACE, SERVICE, VIPS, both_xds_protocols, free_port, wait_until
 from pki import spiffe_id, uri_sans
 from security_support import (
     TLS_MODE_LABEL,
@@ -46,6 +46,7 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+@both_xds_protocols
 def test_captured_sidecar_gets_virtual_inbound_and_envoy_accepts_it(clusters_dir, pki, cacerts, start_sextant,
                                                                       start_envoy, tmp_path, figure):
     busy = [port for port in CAPTURE_PORTS if not port_is_free(port)]

@@ -39,6 +39,8 @@ import Testing
   struct Harness {
     let registry: MeshRegistry
     let connections: ConnectionRegistry
+    /// The shared resource cache the server's generator uses.
+    let cache: ResourceCache
     let requests: AsyncStream<Envoy_Service_Discovery_V3_DiscoveryRequest>.Continuation
     var responses: AsyncThrowingStream<Envoy_Service_Discovery_V3_DiscoveryResponse, any Error>.AsyncIterator
 
@@ -108,6 +110,7 @@ import Testing
     security: StreamSecurity = .none,
     metadata: Metadata = [:],
     objects: ClusterObjects = Self.objects(endpoints: ["10.1.0.1"]),
+    limits: XDSLimits = .defaults,
     _ body: (inout Harness) async throws -> Void
   ) async throws {
     let registry = MeshRegistry()
@@ -129,7 +132,7 @@ import Testing
     )
     let ads = AdsServer(
       connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), security: security,
-      logger: logger)
+      limits: limits, logger: logger)
     let transport = InProcessTransport()
     let (requestStream, requests) = AsyncStream.makeStream(of: Envoy_Service_Discovery_V3_DiscoveryRequest.self)
     let (responseStream, responses) = AsyncThrowingStream.makeStream(
@@ -157,6 +160,7 @@ import Testing
       var harness = Harness(
         registry: registry,
         connections: connections,
+        cache: cache,
         requests: requests,
         responses: responseStream.makeAsyncIterator()
       )

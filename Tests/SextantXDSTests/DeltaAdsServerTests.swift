@@ -164,6 +164,7 @@ import Testing
     security: StreamSecurity = .none,
     metadata: Metadata = [:],
     objects: ClusterObjects = AdsServerTests.twoServices(ratings: ["10.2.0.1"]),
+    limits: XDSLimits = .defaults,
     _ body: (Harness) async throws -> Void
   ) async throws {
     let registry = MeshRegistry()
@@ -179,7 +180,7 @@ import Testing
       config: DebounceConfig(after: .milliseconds(1), max: .milliseconds(50)), logger: logger)
     let ads = AdsServer(
       connections: connections, pushed: pushed, generator: ConfigGenerator(cache: cache), security: security,
-      logger: logger)
+      limits: limits, logger: logger)
     let transport = InProcessTransport()
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask { try await pipeline.run() }
