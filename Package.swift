@@ -17,6 +17,8 @@ import PackageDescription
 /// - SextantGeneration: Envoy resources as pure functions of (snapshot, proxy view), and their cache keys.
 /// - SextantXDS: the push pipeline and the ADS streams that serve generated resources.
 /// - SextantAdmin: readiness, debug and metrics HTTP endpoints.
+/// - SextantAdmission: admission decisions as pure functions (AdmissionReview, sidecar injection, config validation).
+/// - SextantWebhook: the admission webhook's HTTPS listener (15017): certificates by SNI, limits, routes.
 /// - SextantControlPlane: the ControlPlane service that wires all of the above from one Configuration.
 /// - sextant: the command line (argument and environment parsing only).
 /// - sextant-bench, sextant-load: development tools (in-process timings; a load run against a real sextant).
@@ -45,6 +47,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+    .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
   ],
   targets: [
     .target(
@@ -187,9 +190,34 @@ let package = Package(
       ]
     ),
     .target(
+      name: "SextantAdmission",
+      dependencies: [
+        "SextantBase",
+        "SextantKube",
+        "SextantRegistry",
+        .product(name: "Mustache", package: "swift-mustache"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .target(
+      name: "SextantWebhook",
+      dependencies: [
+        "SextantAdmission",
+        "SextantTrust",
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "HummingbirdTLS", package: "hummingbird"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
       name: "SextantControlPlane",
       dependencies: [
         "SextantAdmin",
+        "SextantAdmission",
+        "SextantWebhook",
         "SextantBase",
         "SextantGeneration",
         "SextantKube",
@@ -340,6 +368,24 @@ let package = Package(
       dependencies: [
         "SextantAdmin", "SextantRegistry", "SextantXDS", "SextantGeneration", "SextantKube", "SextantTestSupport",
         .product(name: "HummingbirdTesting", package: "hummingbird"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantAdmissionTests",
+      dependencies: [
+        "SextantAdmission", "SextantKube", "SextantRegistry", "SextantTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "SextantWebhookTests",
+      dependencies: [
+        "SextantWebhook", "SextantAdmission", "SextantTrust", "SextantPKI", "SextantTestSupport",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(
